@@ -1,0 +1,164 @@
+"""Read-only admin for the audit trail and the request log, scoped to the projects a user may read logs of."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from audit.models import AuditLog, RequestLog
+from projects import admin_roles
+from projects.models import Project
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs are written by the system only: nobody adds, changes or deletes them here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return admin_roles.can(request, None, "read_logs")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None or request.user.is_superuser:
+            return admin_roles.can(request, None, "read_logs")
+        return obj.project_uuid in admin_roles.project_uuids_where(request, "read_logs")
+
+    def scoped(self, request: HttpRequest, qs: QuerySet) -> QuerySet:
+        # Non-superusers see rows of their projects only; global rows (logins, credentials) stay hidden.
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(project_uuid__in=admin_roles.project_uuids_where(request, "read_logs"))
+
+
+class ProjectFilter(admin.SimpleListFilter):
+    title = "project"
+    parameter_name = "project_uuid"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        projects = Project.objects.all()
+        if not request.user.is_superuser:
+            projects = projects.filter(pk__in=admin_roles.project_ids_where(request, "read_logs"))
+        return [(str(uuid), name) for uuid, name in projects.values_list("uuid", "name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(project_uuid=self.value()) if self.value() else queryset
+
+
+def _pretty(value: Any) -> str:
+    if value in (None, {}, []):
+        return "—"
+    return format_html("<pre style='margin:0'>{}</pre>", json.dumps(value, indent=2, sort_keys=True))
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    date_hierarchy = "time"
+    list_display = (
+        "time",
+        "actor_label",
+        "actor_type",
+        "action",
+        "object_type",
+        "object_repr",
+        "project_name",
+        "ip",
+    )
+    list_filter = ("action", "actor_type", "object_type", ProjectFilter)
+    search_fields = (
+        "actor_label",
+        "actor_id",
+        "object_repr",
+        "object_id",
+        "project_name",
+        "request_id",
+    )
+    list_per_page = 100
+    fields = (
+        "time",
+        ("actor_type", "actor_id", "actor_label"),
+        "action",
+        ("object_type", "object_id", "object_repr"),
+        ("project_uuid", "project_name"),
+        "before_pretty",
+        "after_pretty",
+        "extra_pretty",
+        ("ip", "request_id"),
+    )
+    readonly_fields = (
+        "time",
+        "actor_type",
+        "actor_id",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "project_uuid",
+        "project_name",
+        "before_pretty",
+        "after_pretty",
+        "extra_pretty",
+        "ip",
+        "request_id",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditLog]:
+        return self.scoped(request, super().get_queryset(request))
+
+    @admin.display(description="Before")
+    def before_pretty(self, obj: AuditLog) -> str:
+        return _pretty(obj.before)
+
+    @admin.display(description="After")
+    def after_pretty(self, obj: AuditLog) -> str:
+        return _pretty(obj.after)
+
+    @admin.display(description="Extra")
+    def extra_pretty(self, obj: AuditLog) -> str:
+        return _pretty(obj.extra)
+
+
+@admin.register(RequestLog)
+class RequestLogAdmin(ReadOnlyAdmin):
+    date_hierarchy = "time"
+    list_display = (
+        "time",
+        "project_name",
+        "gateway",
+        "method",
+        "path",
+        "status",
+        "latency_ms",
+        "token_prefix",
+        "model",
+        "tokens_in",
+        "tokens_out",
+        "error_code",
+    )
+    list_filter = ("gateway", "status", ProjectFilter, "error_code")
+    search_fields = ("path", "endpoint", "token_prefix", "model", "provider", "request_id", "error_code")
+    list_per_page = 100
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RequestLog]:
+        # The project's current name, looked up in the same query (the log holds only its uuid).
+        name = Project.objects.filter(uuid=OuterRef("project_uuid")).values("name")[:1]
+        return self.scoped(request, super().get_queryset(request)).annotate(project_name=Subquery(name))
+
+    @admin.display(description="Project", ordering="project_name")
+    def project_name(self, obj: RequestLog) -> str:
+        return obj.project_name or str(obj.project_uuid)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RequestLog | None = None) -> list[str]:
+        return [f.name for f in RequestLog._meta.fields]

@@ -1,0 +1,11 @@
+"""Routes of the audit trail and request log, under /manage/api/v1/."""
+
+from rest_framework.routers import SimpleRouter
+
+from audit.api import views
+
+router = SimpleRouter()
+router.register("audit-logs", views.AuditLogViewSet, basename="audit-log")
+router.register("request-logs", views.RequestLogViewSet, basename="request-log")
+
+urlpatterns = router.urls

@@ -1,0 +1,79 @@
+"""Who is acting and for which request: carried by a ContextVar through sync and async code."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # "user" | "api_client" | "token" | "system" | "anonymous"
+    id: str = ""
+    label: str = ""
+
+
+SYSTEM = Actor(kind="system", label="system")
+ANONYMOUS = Actor(kind="anonymous", label="anonymous")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    actor: Actor = SYSTEM
+    ip: str | None = None
+    request_id: str = ""
+    # Set by the middleware: authentication runs after it, so the actor is looked up when a row is
+    # written, not when the request arrives.
+    actor_resolver: Callable[[], Actor] | None = None
+
+    def resolved_actor(self) -> Actor:
+        return self.actor_resolver() if self.actor_resolver is not None else self.actor
+
+
+# RequestContext is frozen, so sharing one default instance is safe.
+_current: ContextVar[RequestContext] = ContextVar(
+    "promptgate_request_context",
+    default=RequestContext(),  # noqa: B039
+)
+
+
+def current() -> RequestContext:
+    return _current.get()
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@contextlib.contextmanager
+def bind(**changes: object) -> Iterator[RequestContext]:
+    """Bind actor/ip/request_id for the duration of a block (management commands, tests, views)."""
+    ctx = replace(_current.get(), **changes)
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+def set_actor(actor: Actor) -> None:
+    """Fix the actor for the rest of this context (public routes, once the token is known)."""
+    _current.set(replace(_current.get(), actor=actor, actor_resolver=None))
+
+
+def activate(ctx: RequestContext) -> object:
+    """Install a context; returns the reset token for `deactivate` (middleware use)."""
+    return _current.set(ctx)
+
+
+def deactivate(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]
+
+
+def actor_for_user(user: object) -> Actor:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ANONYMOUS
+    return Actor(kind="user", id=str(user.pk), label=user.get_username())

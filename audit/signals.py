@@ -1,0 +1,92 @@
+"""Model signals that write an audit row for every create, update and delete, plus auth events.
+
+Every model of PromptGate's own apps is covered automatically (see AUDITED_APPS), so a new model
+cannot forget its trail; tests/audit/test_coverage.py walks them all to prove it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import models
+from django.db.models.signals import post_delete, post_save, pre_save
+
+from audit import context
+from audit.services import record
+from audit.snapshots import changed_secrets, diff, snapshot
+
+AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp"}
+# Extra models we do not own but whose changes are security relevant.
+AUDITED_EXTRA = {"auth.user", "auth.group", "oauth2_provider.application"}
+# Logs are the trail itself; tables of bookkeeping rows are not state changes.
+NOT_AUDITED = {"audit.auditlog", "audit.requestlog", "common.configversion"}
+
+
+def is_audited(model: type[models.Model]) -> bool:
+    label = model._meta.label_lower
+    if label in NOT_AUDITED or model._meta.auto_created:
+        return False
+    return model._meta.app_label in AUDITED_APPS or label in AUDITED_EXTRA
+
+
+def _before_save(sender: type[models.Model], instance: models.Model, raw: bool, **kwargs: Any) -> None:
+    if raw or not is_audited(sender) or instance.pk is None:
+        instance._audit_before = None
+        return
+    old = sender._base_manager.filter(pk=instance.pk).first()
+    instance._audit_before = snapshot(old) if old is not None else None
+    # Snapshots mask secrets, so a replaced secret would diff as unchanged: note which ones moved.
+    instance._audit_secrets_changed = changed_secrets(old, instance) if old is not None else set()
+
+
+def _after_save(
+    sender: type[models.Model], instance: models.Model, created: bool, raw: bool, **kwargs: Any
+) -> None:
+    if raw or not is_audited(sender):
+        return
+    after = snapshot(instance)
+    before_full = getattr(instance, "_audit_before", None)
+    action = getattr(instance, "_audit_action", None)
+    instance._audit_action = None
+    if created or before_full is None:
+        record(action or "create", instance=instance, after=after)
+        return
+    before, changed = diff(before_full, after, getattr(instance, "_audit_secrets_changed", set()))
+    if not changed and not action:
+        return
+    record(action or "update", instance=instance, before=before, after=changed)
+
+
+def _after_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    if not is_audited(sender):
+        return
+    record("delete", instance=instance, before=snapshot(instance))
+
+
+def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    record("login", instance=user, actor=context.actor_for_user(user))
+
+
+def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        record("logout", instance=user, actor=context.actor_for_user(user))
+
+
+def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
+    # Only the username: Django already blanks the password, and we keep nothing else it passed.
+    username = str(credentials.get("username", ""))[:150]
+    record("login_failed", object_type="auth.user", object_repr=username, extra={"username": username})
+
+
+def connect() -> None:
+    for model in apps.get_models():
+        if is_audited(model):
+            uid = model._meta.label_lower
+            pre_save.connect(_before_save, sender=model, dispatch_uid=f"audit-pre-{uid}")
+            post_save.connect(_after_save, sender=model, dispatch_uid=f"audit-post-{uid}")
+            post_delete.connect(_after_delete, sender=model, dispatch_uid=f"audit-del-{uid}")
+    user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
+    user_logged_out.connect(_logged_out, dispatch_uid="audit-logout")
+    user_login_failed.connect(_login_failed, dispatch_uid="audit-login-failed")

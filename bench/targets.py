@@ -1,0 +1,112 @@
+"""Issue 9's targets, judged from one run's rows: pass, fail, or not measured (and why)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.measure import Row
+
+ONE_WORKER = ("sqlite-1w", "pg-1w")
+LATENCY_SCENARIOS = ("http_get", "http_post_1k", "chat", "mcp_call")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    measured: str
+    result: str  # "PASS" | "FAIL" | "not measured"
+
+
+def _median(rows: list[Row], scenario: str, side: str, config: str, conns: int) -> Row | None:
+    hits = [
+        r for r in rows if (r.scenario, r.side, r.config, r.connections) == (scenario, side, config, conns)
+    ]
+    hits = [r for r in hits if r.load is not None or r.stream is not None]
+    if not hits:
+        return None
+    hits.sort(key=lambda r: r.rps)
+    return hits[(len(hits) - 1) // 2]
+
+
+def _judge(target: str, parts: list[tuple[str, float, bool]], fmt: Callable[[float], str]) -> Verdict:
+    if not parts:
+        return Verdict(target, "\N{EN DASH}", "not measured")
+    measured = "; ".join(f"{label}: {fmt(value)}" for label, value, _ok in parts)
+    return Verdict(target, measured, "PASS" if all(ok for _l, _v, ok in parts) else "FAIL")
+
+
+def _chat_ratios(rows: list[Row]) -> list[Verdict]:
+    vs_litellm: list[tuple[str, float, bool]] = []
+    vs_direct: list[tuple[str, float, bool]] = []
+    direct = _median(rows, "chat", "direct", "mock", 32)
+    peer = _median(rows, "chat", "litellm", "litellm-1w", 32)
+    for config in ONE_WORKER:
+        ours = _median(rows, "chat", "promptgate", config, 32)
+        if ours is None:
+            continue
+        if peer is not None and peer.rps:
+            ratio = ours.rps / peer.rps
+            vs_litellm.append((f"{config} {ours.rps:,.0f} vs {peer.rps:,.0f} RPS", ratio, ratio >= 15))
+        if direct is not None and direct.rps:
+            share = ours.rps / direct.rps
+            vs_direct.append(
+                (f"{config} {ours.rps:,.0f} vs {direct.rps:,.0f} RPS", share * 100, share >= 0.3)
+            )
+    return [
+        _judge("chat non-stream, 1 worker, 32 conns: ≥ 15x LiteLLM RPS", vs_litellm, lambda v: f"{v:.1f}x"),
+        _judge("chat non-stream, 1 worker, 32 conns: ≥ 30% of direct RPS", vs_direct, lambda v: f"{v:.0f}%"),
+    ]
+
+
+def _added_latency(rows: list[Row], pct: str, limit: float) -> list[Verdict]:
+    verdicts = []
+    for scenario in LATENCY_SCENARIOS:
+        direct = _median(rows, scenario, "direct", "mock", 1)
+        parts = []
+        for config in (*ONE_WORKER, "pg-2w"):
+            ours = _median(rows, scenario, "promptgate", config, 1)
+            if ours is None or ours.load is None or direct is None or direct.load is None:
+                continue
+            added = (getattr(ours.load, pct) or 0) - (getattr(direct.load, pct) or 0)
+            parts.append((config, added, added < limit))
+        name = f"{scenario}: added {pct.removesuffix('_ms')} at 1 conn < {limit:g} ms"
+        verdicts.append(_judge(name, parts, lambda v: f"{v:+.2f} ms"))
+    return verdicts
+
+
+def _scaling(rows: list[Row]) -> list[Verdict]:
+    verdicts = []
+    for scenario in ("http_get", "chat"):
+        one = _median(rows, scenario, "promptgate", "pg-1w", 32)
+        two = _median(rows, scenario, "promptgate", "pg-2w", 32)
+        parts = []
+        if one is not None and two is not None and one.rps:
+            ratio = two.rps / one.rps
+            parts.append((f"{two.rps:,.0f} / {one.rps:,.0f} RPS", ratio, ratio >= 1.6))
+        verdicts.append(
+            _judge(f"{scenario}: PG+Redis 2 workers ≥ 1.6x 1 worker", parts, lambda v: f"{v:.2f}x")
+        )
+    return verdicts
+
+
+def _stream_ttfb(rows: list[Row]) -> Verdict:
+    direct = _median(rows, "chat_stream", "direct", "mock", 1)
+    parts = []
+    for config in (*ONE_WORKER, "pg-2w"):
+        ours = _median(rows, "chat_stream", "promptgate", config, 1)
+        if ours is None or ours.stream is None or direct is None or direct.stream is None:
+            continue
+        added = (ours.stream.ttfb_p50_ms or 0) - (direct.stream.ttfb_p50_ms or 0)
+        parts.append((config, added, added < 1.0))
+    return _judge("stream: added TTFB (p50, 1 conn) < 1 ms", parts, lambda v: f"{v:+.2f} ms")
+
+
+def judge(rows: list[Row]) -> list[Verdict]:
+    return [
+        *_chat_ratios(rows),
+        *_added_latency(rows, "p50_ms", 1.0),
+        *_added_latency(rows, "p99_ms", 3.0),
+        *_scaling(rows),
+        _stream_ttfb(rows),
+    ]

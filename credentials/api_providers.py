@@ -1,0 +1,171 @@
+"""Management API of provider routing: credentials, templates and settings (global, superusers) and,
+per AI project, provider assignments and model aliases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import ProtectedError, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from credentials import providers
+from credentials.api_provider_serializers import (
+    AliasSerializer,
+    AssignmentSerializer,
+    CredentialSerializer,
+    SettingSerializer,
+    TemplateSerializer,
+)
+from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
+from gateways.ai.models import ModelAlias
+from projects.api.base import ErrorSerializer, ManagementViewMixin
+from projects.api.views import ProjectScopedMixin
+from projects.models import Project
+from projects.services import require_project_type
+from promptgate.errors import PromptGateError
+
+AI_PROJECT_TYPES = ("ai_gateway", "ai_wrapper")
+
+
+class SuperuserOnly(BasePermission):
+    """Global resources (credentials, templates, provider settings) belong to superusers alone."""
+
+    message = "Only superusers manage global provider resources"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_superuser)
+
+
+class GlobalViewMixin(ManagementViewMixin):
+    permission_classes = [SuperuserOnly]
+
+
+_CHECK = inline_serializer(
+    "ProviderConnectionCheck",
+    {
+        "ok": serializers.BooleanField(),
+        "status": serializers.IntegerField(allow_null=True, help_text="The provider's HTTP status."),
+        "message": serializers.CharField(),
+        "latency_ms": serializers.IntegerField(),
+    },
+)
+_IN_USE = OpenApiResponse(ErrorSerializer, description="credential_in_use: assigned to projects.")
+
+
+@extend_schema_view(destroy=extend_schema(responses={204: None, 409: _IN_USE}))
+class CredentialViewSet(GlobalViewMixin, viewsets.ModelViewSet):
+    """Provider API keys: write-only, shown as a masked hint, validated per provider."""
+
+    serializer_class = CredentialSerializer
+    queryset = Credential.objects.order_by("provider", "name", "id")
+    filterset_fields = ["provider"]
+
+    def perform_destroy(self, instance: Credential) -> None:
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            raise PromptGateError(
+                "This credential is assigned to projects; reassign them first",
+                code="credential_in_use",
+                status=409,
+            ) from exc
+
+    @extend_schema(
+        request=None, responses=_CHECK, summary="Test the connection (lists the provider's models)"
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        check = providers.check_connection(self.get_object())
+        return Response(
+            {"ok": check.ok, "status": check.status, "message": check.message, "latency_ms": check.latency_ms}
+        )
+
+
+class TemplateViewSet(GlobalViewMixin, viewsets.ModelViewSet):
+    """Named provider + model + default parameters, callable as `model` by their name."""
+
+    serializer_class = TemplateSerializer
+    queryset = ProviderTemplate.objects.order_by("name", "id")
+    filterset_fields = ["provider", "enabled"]
+
+
+class SettingViewSet(GlobalViewMixin, viewsets.ModelViewSet):
+    """A provider enabled or disabled everywhere (no row: enabled)."""
+
+    serializer_class = SettingSerializer
+    queryset = ProviderSetting.objects.order_by("provider", "id")
+
+
+def ensure_ai_project(project: Project) -> None:
+    require_project_type(project, AI_PROJECT_TYPES, "Provider routing belongs to")
+
+
+class AIProjectScopedMixin(ProjectScopedMixin):
+    """Writes need the project's admin role and an AI project type."""
+
+    project_actions = {name: "manage_endpoints" for name in ("create", "update", "partial_update", "destroy")}
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()  # type: ignore[misc]
+        if not getattr(self, "swagger_fake_view", False) and "project_uuid" in self.kwargs:
+            context["project"] = self.get_project()
+        return context
+
+    def perform_create(self, serializer: Any) -> None:
+        ensure_ai_project(self.get_project())
+        serializer.save(project=self.get_project())
+
+    def perform_update(self, serializer: Any) -> None:
+        ensure_ai_project(self.get_project())
+        serializer.save()
+
+
+_WRONG_TYPE = OpenApiResponse(ErrorSerializer, description="wrong_project_type: not an AI project.")
+_WRITES = {"responses": {400: _WRONG_TYPE}}
+
+
+@extend_schema_view(create=extend_schema(**_WRITES), update=extend_schema(**_WRITES))
+class AssignmentViewSet(AIProjectScopedMixin, viewsets.ModelViewSet):
+    """Which credential each provider's calls use in this project."""
+
+    serializer_class = AssignmentSerializer
+    queryset = ProviderAssignment.objects.none()
+
+    def get_queryset(self) -> QuerySet[ProviderAssignment]:
+        if getattr(self, "swagger_fake_view", False):
+            return ProviderAssignment.objects.none()
+        rows = ProviderAssignment.objects.filter(project=self.get_project()).select_related("credential")
+        return rows.order_by("provider", "id")
+
+
+@extend_schema_view(create=extend_schema(**_WRITES), update=extend_schema(**_WRITES))
+class AliasViewSet(AIProjectScopedMixin, viewsets.ModelViewSet):
+    """Short model names: `fast` → `openai:gpt-4o-mini` or a template name."""
+
+    serializer_class = AliasSerializer
+    queryset = ModelAlias.objects.none()
+
+    def get_queryset(self) -> QuerySet[ModelAlias]:
+        if getattr(self, "swagger_fake_view", False):
+            return ModelAlias.objects.none()
+        return ModelAlias.objects.filter(project=self.get_project()).order_by("alias", "id")
+
+
+router = SimpleRouter()
+router.register("credentials", CredentialViewSet, basename="credential")
+router.register("provider-templates", TemplateViewSet, basename="provider-template")
+router.register("provider-settings", SettingViewSet, basename="provider-setting")
+router.register(
+    r"projects/(?P<project_uuid>[^/.]+)/provider-assignments",
+    AssignmentViewSet,
+    basename="project-provider-assignment",
+)
+router.register(r"projects/(?P<project_uuid>[^/.]+)/aliases", AliasViewSet, basename="project-alias")
+urlpatterns: list[Any] = [*router.urls]

@@ -1,0 +1,152 @@
+"""Admin of AI endpoints and their sessions, scoped by project role, with a playground per endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from credentials.admin_providers import ProjectScopedAdmin
+from gateways.ai import playground
+from gateways.ai.api_endpoints import AI_PROJECT_TYPES
+from gateways.ai.models import AIEndpoint, Session
+from projects import admin_roles
+
+
+class AIEndpointForm(forms.ModelForm):
+    class Meta:
+        model = AIEndpoint
+        fields = [
+            "project",
+            "slug",
+            "description",
+            "enabled",
+            "chain",
+            "system_prompt",
+            "user_prompt",
+            "variables",
+            "output_schema",
+            "parameters",
+            "stream_allowed",
+            "sessions_enabled",
+            "session_history_limit",
+            "session_ttl_seconds",
+            "mcp_tool",
+            "rate_limit_per_minute",
+            "daily_budget",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        project = data.get("project")
+        if project is not None and project.project_type not in AI_PROJECT_TYPES:
+            self.add_error("project", "AI endpoints belong to ai_gateway and ai_wrapper projects.")
+        return data
+
+
+@admin.register(AIEndpoint)
+class AIEndpointAdmin(ProjectScopedAdmin):
+    form = AIEndpointForm
+    list_display = (
+        "slug",
+        "project",
+        "enabled",
+        "mcp_tool",
+        "sessions_enabled",
+        "playground_link",
+        "updated_at",
+    )
+    list_filter = (("project", admin.RelatedOnlyFieldListFilter), "enabled", "mcp_tool", "sessions_enabled")
+    search_fields = ("slug", "description", "project__name")
+    readonly_fields = ("playground_link",)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "project":
+            field.queryset = field.queryset.filter(project_type__in=AI_PROJECT_TYPES)
+        return field
+
+    def get_readonly_fields(self, request: HttpRequest, obj: AIEndpoint | None = None) -> tuple[str, ...]:
+        return (*self.readonly_fields, "project") if obj is not None else ()
+
+    @admin.display(description="Playground")
+    def playground_link(self, obj: AIEndpoint) -> str:
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}">Open the playground</a>', reverse("admin:ai_aiendpoint_playground", args=[obj.pk])
+        )
+
+    def get_urls(self) -> list[Any]:
+        custom = [
+            path(
+                "<int:pk>/playground/",
+                self.admin_site.admin_view(self.playground_view),
+                name="ai_aiendpoint_playground",
+            ),
+            # Async and streaming: not wrapped by admin_view (sync); it checks session, staff and role itself.
+            path("<int:pk>/playground/run/", playground.run_view, name="ai_aiendpoint_playground_run"),
+        ]
+        return custom + super().get_urls()
+
+    def playground_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        endpoint = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not admin_roles.can(request, endpoint.project, playground.RUN_ACTION):
+            return HttpResponse("Your role in this project does not allow running its endpoints", status=403)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Playground: {endpoint.slug}",
+            "endpoint": endpoint,
+            "variables": playground.form_variables(endpoint),
+            "run_url": reverse("admin:ai_aiendpoint_playground_run", args=[endpoint.pk]),
+        }
+        return TemplateResponse(request, "ai/playground.html", context)
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    """Conversations: read by the project's developers and above, deleted by its admins; never edited."""
+
+    list_display = ("key", "endpoint", "project", "message_count", "updated_at", "expires_at")
+    list_select_related = ("endpoint", "endpoint__project")
+    list_filter = (("endpoint__project", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("key", "endpoint__slug")
+    fields = ("key", "endpoint", "messages", "created_at", "updated_at", "expires_at")
+    readonly_fields = fields
+
+    @admin.display(description="Project")
+    def project(self, obj: Session) -> str:
+        return str(obj.endpoint.project)
+
+    @admin.display(description="Messages")
+    def message_count(self, obj: Session) -> int:
+        return len(obj.messages or [])
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
+        rows = super().get_queryset(request).select_related("endpoint__project")
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(endpoint__project_id__in=admin_roles.project_ids_where(request, "read_logs"))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return admin_roles.can(request, None, "read_logs")
+
+    def has_view_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
+        return admin_roles.can(request, obj.endpoint.project if obj else None, "read_logs")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
+        return admin_roles.can(request, obj.endpoint.project if obj else None, "manage_endpoints")

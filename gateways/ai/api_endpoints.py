@@ -1,0 +1,224 @@
+"""Management API for AI endpoints and their sessions (/manage/api/v1/projects/{uuid}/ai-endpoints/, /sessions/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from gateways.ai.models import AIEndpoint, Session
+from projects.api.base import ErrorSerializer, StrictFieldsMixin
+from projects.api.views import ProjectScopedMixin
+from projects.models import Project
+from projects.services import require_project_type
+from promptgate.errors import PromptGateError
+
+AI_PROJECT_TYPES = ("ai_gateway", "ai_wrapper")
+SLUG_TAKEN = "An AI endpoint with this slug already exists in this project."
+
+
+def ensure_ai_project(project: Project) -> None:
+    require_project_type(project, AI_PROJECT_TYPES, "AI endpoints belong to")
+
+
+def save_endpoint(endpoint: AIEndpoint, changes: dict[str, Any]) -> AIEndpoint:
+    """Apply wire changes, validate as the model does (clean() included), save; 400 listing each problem."""
+    ensure_ai_project(endpoint.project)
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    errors: dict[str, list[str]] = {}
+    try:
+        endpoint.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        errors = {name: list(messages) for name, messages in exc.message_dict.items()}
+    others = AIEndpoint.objects.filter(project_id=endpoint.project_id, slug=endpoint.slug).exclude(
+        pk=endpoint.pk
+    )
+    if endpoint.slug and others.exists():
+        errors.setdefault("slug", []).append(SLUG_TAKEN)
+    if errors:
+        raise PromptGateError("Invalid input", code="validation_error", fields=errors)
+    try:
+        with transaction.atomic():
+            endpoint.save()
+    except IntegrityError:
+        raise PromptGateError(
+            "Invalid input", code="validation_error", fields={"slug": [SLUG_TAKEN]}
+        ) from None
+    return endpoint
+
+
+class AIEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    chain = serializers.JSONField(
+        help_text='[{"provider", "model"} | {"template"} | {"alias"}], primary first.'
+    )
+    variables = serializers.JSONField(
+        required=False, help_text="[{name, type, required, default, description}]"
+    )
+    output_schema = serializers.JSONField(required=False, allow_null=True)
+    parameters = serializers.JSONField(required=False)
+    daily_budget = serializers.DecimalField(
+        max_digits=12, decimal_places=4, min_value=0, required=False, allow_null=True
+    )
+
+    class Meta:
+        model = AIEndpoint
+        fields = [
+            "id",
+            "slug",
+            "description",
+            "chain",
+            "system_prompt",
+            "user_prompt",
+            "variables",
+            "output_schema",
+            "parameters",
+            "stream_allowed",
+            "sessions_enabled",
+            "session_history_limit",
+            "session_ttl_seconds",
+            "mcp_tool",
+            "rate_limit_per_minute",
+            "daily_budget",
+            "enabled",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        validators: list[Any] = []  # slug uniqueness per project is checked on save
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    endpoint = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    session_id = serializers.CharField(source="key", read_only=True)
+    message_count = serializers.SerializerMethodField()
+    expired = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Session
+        fields = [
+            "id",
+            "session_id",
+            "endpoint",
+            "messages",
+            "message_count",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "expired",
+        ]
+        read_only_fields = fields
+
+    def get_message_count(self, obj: Session) -> int:
+        return len(obj.messages or [])
+
+    def get_expired(self, obj: Session) -> bool:
+        return obj.expires_at <= timezone.now()
+
+
+_WRITE_ERRORS = {
+    400: OpenApiResponse(
+        ErrorSerializer, description="validation_error, wrong_project_type, unknown_field, immutable_field."
+    )
+}
+
+
+@extend_schema_view(
+    create=extend_schema(
+        summary="Create an AI endpoint", responses={201: AIEndpointSerializer, **_WRITE_ERRORS}
+    ),
+    update=extend_schema(
+        summary="Replace an AI endpoint", responses={200: AIEndpointSerializer, **_WRITE_ERRORS}
+    ),
+    partial_update=extend_schema(
+        summary="Change an AI endpoint", responses={200: AIEndpointSerializer, **_WRITE_ERRORS}
+    ),
+)
+class AIEndpointViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """A project's AI endpoints. Viewers read; admins and owners write."""
+
+    serializer_class = AIEndpointSerializer
+    queryset = AIEndpoint.objects.none()
+    project_actions = {
+        "create": "manage_endpoints",
+        "update": "manage_endpoints",
+        "partial_update": "manage_endpoints",
+        "destroy": "manage_endpoints",
+    }
+
+    def get_queryset(self) -> QuerySet[AIEndpoint]:
+        if getattr(self, "swagger_fake_view", False):
+            return AIEndpoint.objects.none()
+        return AIEndpoint.objects.filter(project=self.get_project()).order_by("slug", "id")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        project = self.get_project()
+        ensure_ai_project(project)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = save_endpoint(AIEndpoint(project=project), serializer.validated_data)
+        return Response(self.get_serializer(endpoint).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        endpoint = self.get_object()
+        serializer = self.get_serializer(endpoint, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        return Response(self.get_serializer(save_endpoint(endpoint, serializer.validated_data)).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with transaction.atomic():
+            self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List AI endpoint sessions (?endpoint=<slug> to filter)"),
+    destroy=extend_schema(summary="Delete a session (its conversation is forgotten)"),
+)
+class SessionViewSet(
+    ProjectScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Conversations held by the project's AI endpoints. Developers and above read them (they hold user
+    content, like request logs); admins and owners delete them."""
+
+    serializer_class = SessionSerializer
+    queryset = Session.objects.none()
+    project_actions = {
+        "list": "read_logs",
+        "retrieve": "read_logs",
+        "destroy": "manage_endpoints",
+    }
+
+    def get_queryset(self) -> QuerySet[Session]:
+        if getattr(self, "swagger_fake_view", False):
+            return Session.objects.none()
+        rows = Session.objects.filter(endpoint__project=self.get_project()).select_related("endpoint")
+        slug = self.request.query_params.get("endpoint")
+        if slug:
+            rows = rows.filter(endpoint__slug=slug)
+        return rows.order_by("-updated_at", "-id")
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with transaction.atomic():
+            self.get_object().delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+router = SimpleRouter()
+router.register(
+    r"projects/(?P<project_uuid>[^/.]+)/ai-endpoints", AIEndpointViewSet, basename="project-ai-endpoint"
+)
+router.register(r"projects/(?P<project_uuid>[^/.]+)/sessions", SessionViewSet, basename="project-ai-session")
+urlpatterns = router.urls

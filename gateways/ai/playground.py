@@ -1,0 +1,140 @@
+"""The admin playground's run view: the same runner as /api/{uuid}/ai/{slug}, for a signed-in member.
+
+Session-authenticated (staff, CSRF-checked), scoped to the endpoint's project and allowed to its
+developers and above. Answers JSON, or SSE events (the public stream's, plus a first `start` event
+with the rendered prompts) that the page reads with fetch + ReadableStream. The playground shows the
+prompts and the model, which the public API keeps private.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+
+from gateways.ai import ai_endpoints, endpoints, runner
+from gateways.ai.models import AIEndpoint
+from gateways.common.config import ProjectInfo, TokenInfo
+from gateways.common.router import GatewayRequest
+from gateways.common.runtime import Runtime
+from promptgate.errors import PromptGateError, error_body
+
+RUN_ACTION = "read_logs"  # the developer role and above
+_runtime: dict[str, Runtime] = {}
+
+
+def form_variables(endpoint: AIEndpoint) -> list[dict[str, Any]]:
+    """The variables as the page's form shows them (defaults as JSON text for non-strings)."""
+    rows = []
+    for var in endpoint.variables or []:
+        default = var.get("default")
+        kind = var.get("type", "string")
+        text = "" if default is None else (default if kind == "string" else orjson.dumps(default).decode())
+        rows.append({**var, "type": kind, "initial": text, "required": bool(var.get("required", True))})
+    return rows
+
+
+def _runtime_for_admin() -> Runtime:
+    # A runtime of its own: its config cache follows the shared version like the data plane's.
+    if "admin" not in _runtime:
+        _runtime["admin"] = Runtime()
+    return _runtime["admin"]
+
+
+def _load(user: Any, pk: int) -> tuple[AIEndpoint | None, bool]:
+    from projects.roles import can
+
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return None, False
+    row = AIEndpoint.objects.select_related("project").filter(pk=pk).first()
+    if row is None or not can(user, row.project, "view"):
+        return None, False
+    return row, can(user, row.project, RUN_ACTION)
+
+
+def _greq(row: AIEndpoint, request: HttpRequest) -> GatewayRequest:
+    project = row.project
+    info = ProjectInfo(
+        project.id, str(project.uuid), project.name, project.slug, project.project_type, project.env, True
+    )
+    # No API token: the playground acts for the signed-in member (project budgets still apply).
+    token = TokenInfo(0, project.id, "", "playground", "playground", frozenset({"ai"}), None, False, None, 0)
+    return GatewayRequest(
+        request=None,  # type: ignore[arg-type]  (the runner never reads the HTTP request)
+        project=info,
+        token=token,
+        tail=row.slug,
+        runtime=_runtime_for_admin(),
+        request_id=uuid.uuid4().hex,
+        started=time.perf_counter(),
+    )
+
+
+def _error(exc: PromptGateError, **extra: Any) -> JsonResponse:
+    return JsonResponse({**error_body(exc.code, exc.message, exc.fields), **extra}, status=exc.status)
+
+
+@transaction.non_atomic_requests  # the runner reaches the database in worker threads, as the data plane does
+@never_cache
+@csrf_protect
+async def run_view(request: HttpRequest, pk: int) -> HttpResponse:
+    if request.method != "POST":
+        return JsonResponse(
+            error_body("method_not_allowed", "POST only"), status=405, headers={"Allow": "POST"}
+        )
+    user = await request.auser()
+    row, allowed = await sync_to_async(_load)(user, pk)
+    if row is None:
+        return JsonResponse(error_body("not_found", "Not found"), status=404)
+    if not allowed:
+        return JsonResponse(error_body("permission_denied", "Your role does not allow this"), status=403)
+    greq = _greq(row, request)
+    endpoint = endpoints.snapshot(row)
+    try:
+        body = ai_endpoints.parse_body(orjson.loads(request.body or b"{}"))
+        system, user_prompt = runner.render(endpoint, body.get("variables"))
+        rendered = {"system": system, "user": user_prompt}
+        prepared = await runner.prepare(greq, endpoint, body.get("variables"), body.get("session_id"))
+        if body.get("stream"):
+            run = await ai_endpoints.StreamRun.open(greq, prepared)
+            return StreamingHttpResponse(_events(run, rendered, greq), headers=dict(ai_endpoints.SSE_HEADERS))
+        result = await runner.run(greq, prepared)
+    except orjson.JSONDecodeError:
+        return JsonResponse(error_body("malformed_json", "Request body is not valid JSON"), status=400)
+    except PromptGateError as exc:
+        return _error(exc, attempts=greq.log.get("attempts", []))
+    return JsonResponse(
+        {**result.body(), **_extra(greq, result.model, result.repaired), "rendered": rendered}
+    )
+
+
+def _extra(greq: GatewayRequest, model: str, repaired: bool) -> dict[str, Any]:
+    return {
+        "model": model,
+        "repaired": repaired,
+        "latency_ms": round((time.perf_counter() - greq.started) * 1000, 1),
+        "attempts": greq.log.get("attempts", []),
+    }
+
+
+async def _events(
+    run: ai_endpoints.StreamRun, rendered: dict[str, str], greq: GatewayRequest
+) -> AsyncIterator[bytes]:
+    try:
+        yield ai_endpoints.sse(
+            {"type": "start", "rendered": rendered, "provider": run.opened.candidate.target.provider}
+        )
+        async for event in run.events():
+            if event["type"] == "done" and run.result is not None:
+                event = {**event, **_extra(greq, run.result.model, run.result.repaired)}
+            yield ai_endpoints.sse(event)
+    finally:
+        await run.close()

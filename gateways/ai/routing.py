@@ -1,0 +1,199 @@
+"""Model resolution: `model` (alias, template name or `provider:model`) → the chain of Targets to try.
+
+Config comes from two cached snapshots, one global (templates, disabled providers) and one per project
+(aliases, provider assignments with their decrypted credentials), so a warm request resolves from
+memory. An alias may name several targets separated by commas: that is a failover chain, tried in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateways.ai.errors import OpenAIError
+from gateways.ai.providers.base import ProviderAdapter, Target
+from gateways.common.router import GatewayRequest
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    name: str
+    provider: str
+    model: str
+    parameters: Mapping[str, Any]
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    id: int
+    api_key: str  # decrypted, in memory only
+    base_url: str
+    options: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalAIConfig:
+    templates: Mapping[str, TemplateInfo]
+    disabled: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectAIConfig:
+    aliases: Mapping[str, str]
+    assignments: Mapping[str, CredentialInfo]  # provider → credential
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One step of a chain: the target, its adapter, and default parameters from a template."""
+
+    target: Target
+    adapter: ProviderAdapter
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.target.provider}:{self.target.model}"
+
+
+def load_global() -> GlobalAIConfig:
+    from credentials.models import ProviderSetting, ProviderTemplate
+
+    templates = {
+        t.name: TemplateInfo(t.name, t.provider, t.model, dict(t.parameters or {}), t.enabled)
+        for t in ProviderTemplate.objects.all()
+    }
+    disabled = frozenset(ProviderSetting.objects.filter(enabled=False).values_list("provider", flat=True))
+    return GlobalAIConfig(templates, disabled)
+
+
+def load_project_ai(project_id: int) -> ProjectAIConfig:
+    from credentials.models import ProviderAssignment
+    from gateways.ai.models import ModelAlias
+
+    aliases = dict(ModelAlias.objects.filter(project_id=project_id).values_list("alias", "target"))
+    assignments = {
+        a.provider: CredentialInfo(
+            a.credential_id,
+            a.credential.api_key,
+            a.credential.base_url,
+            {str(k): str(v) for k, v in (a.credential.options or {}).items()},
+        )
+        for a in ProviderAssignment.objects.filter(project_id=project_id).select_related("credential")
+    }
+    return ProjectAIConfig(aliases, assignments)
+
+
+async def configs(greq: GatewayRequest) -> tuple[GlobalAIConfig, ProjectAIConfig]:
+    project_id = greq.project.id
+    config = greq.runtime.config
+    glob = await config.get(("ai-global",), load_global)
+    proj = await config.get(("ai-project", project_id), lambda: load_project_ai(project_id))
+    return glob, proj
+
+
+def adapter_for(provider: str) -> ProviderAdapter | None:
+    from gateways.ai.providers import registry
+
+    try:
+        return registry.get_adapter(provider)
+    except (KeyError, LookupError, ValueError):
+        return None
+
+
+def model_not_found(model: str) -> OpenAIError:
+    return OpenAIError(
+        f"The model {model!r} does not exist or is not available to this project",
+        code="model_not_found",
+        status=404,
+        param="model",
+    )
+
+
+def _specs(model: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[str]:
+    if model in proj.aliases:
+        return [s.strip() for s in proj.aliases[model].split(",") if s.strip()]
+    return [model]
+
+
+def _candidate(
+    spec: str, glob: GlobalAIConfig, proj: ProjectAIConfig, requested: str
+) -> Candidate | OpenAIError:
+    """The candidate for one spec, or the error that rules it out (kept to report if nothing is left)."""
+    template = glob.templates.get(spec)
+    parameters: Mapping[str, Any] = {}
+    if template is not None:
+        if not template.enabled:
+            return model_not_found(requested)
+        provider, model, parameters = template.provider, template.model, template.parameters
+    elif ":" in spec:
+        provider, model = spec.split(":", 1)  # model names may hold colons themselves (llama3:8b)
+    else:
+        return model_not_found(requested)
+    adapter = adapter_for(provider)
+    if adapter is None or not model:
+        return model_not_found(requested)
+    if provider in glob.disabled:
+        return OpenAIError(
+            f"The provider {provider!r} is disabled", code="provider_disabled", status=403, param="model"
+        )
+    credential = proj.assignments.get(provider)
+    if credential is None:
+        return OpenAIError(
+            f"No credential is assigned to provider {provider!r} in this project",
+            code="provider_not_assigned",
+            status=403,
+            param="model",
+        )
+    target = Target(
+        provider=provider,
+        model=model,
+        api_key=credential.api_key,
+        base_url=(credential.base_url or adapter.default_base_url).rstrip("/"),
+        options=credential.options,
+    )
+    return Candidate(target, adapter, parameters)
+
+
+def resolve(model: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[Candidate]:
+    """The chain for `model`; raises the first step's error when no step is usable."""
+    if not isinstance(model, str) or not model:
+        raise OpenAIError("`model` is required", code="invalid_request", status=400, param="model")
+    chain: list[Candidate] = []
+    first_error: OpenAIError | None = None
+    for spec in _specs(model, glob, proj):
+        found = _candidate(spec, glob, proj, model)
+        if isinstance(found, Candidate):
+            chain.append(found)
+        elif first_error is None:
+            first_error = found
+    if not chain:
+        raise first_error or model_not_found(model)
+    return chain
+
+
+def list_models(glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[dict[str, Any]]:
+    """OpenAI's model objects for what this project can call: aliases, templates, assigned providers."""
+    owned: dict[str, str] = {}
+    for alias in sorted(proj.aliases):
+        try:
+            resolve(alias, glob, proj)
+        except OpenAIError:
+            continue
+        owned[alias] = "promptgate"
+    for alias in sorted(proj.aliases):
+        for spec in _specs(alias, glob, proj):
+            found = _candidate(spec, glob, proj, alias)
+            if isinstance(found, Candidate) and spec not in glob.templates:
+                owned.setdefault(found.label, found.target.provider)
+    for name, template in sorted(glob.templates.items()):
+        if (
+            template.enabled
+            and template.provider in proj.assignments
+            and template.provider not in glob.disabled
+        ):
+            owned.setdefault(name, template.provider)
+            owned.setdefault(f"{template.provider}:{template.model}", template.provider)
+    return [{"id": mid, "object": "model", "created": 0, "owned_by": owner} for mid, owner in owned.items()]

@@ -1,0 +1,31 @@
+"""Per-token request counters for request caps: Redis when configured (shared), else this process."""
+
+from __future__ import annotations
+
+from gateways.common import redis_clients
+from gateways.common.config import TokenInfo
+
+# Seeds the shared counter from the database count once, then counts atomically.
+_INCR_SEEDED = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('INCRBY', KEYS[1], ARGV[2])
+"""
+
+
+class TokenRequestCounter:
+    def __init__(self) -> None:
+        self._local: dict[int, int] = {}
+
+    async def hit(self, token: TokenInfo) -> int:
+        """Count one request for the token; returns the total including this one."""
+        if redis_clients.enabled():
+            client = redis_clients.async_client()
+            return int(
+                await client.eval(
+                    _INCR_SEEDED, 1, redis_clients.key("token-requests", token.id), token.request_count, 1
+                )
+            )
+        # The database count lags (written in batches), so never move a local counter backwards.
+        count = max(self._local.get(token.id, 0), token.request_count) + 1
+        self._local[token.id] = count
+        return count

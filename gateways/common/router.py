@@ -1,0 +1,201 @@
+"""The data-plane router: `/api/{project_uuid}/{route}/...` → project, route, token, handler, request log.
+
+Every gateway registers `Route`s (see promptgate/dataplane.py). The router does what all of them share,
+once: resolve the project from cache (404 alike for unknown and malformed uuids), refuse routes that
+are not part of the project's type, check the method, authenticate the token, run the handler, map
+errors to the JSON error shape, stamp `X-Request-Id` and `X-PromptGate-Overhead-Ms`, and hand one
+RequestLog row to the batched writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from audit.middleware import request_id_from
+from gateways.common.auth import authenticate, presented_token
+from gateways.common.config import ProjectInfo, TokenInfo, load_project
+from gateways.common.http import (
+    ClientDisconnected,
+    JSONResponse,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    StreamingResponse,
+    error_response,
+)
+from gateways.common.runtime import Runtime
+from projects.tokens import display_prefix
+from promptgate.errors import PromptGateError
+
+logger = logging.getLogger(__name__)
+
+ALL_PROJECT_TYPES = frozenset({"ai_gateway", "ai_wrapper", "api_gateway", "mcp_gateway"})
+
+
+@dataclass
+class GatewayRequest:
+    """What a route handler gets: the request, its project and token, and the log row it may enrich."""
+
+    request: Request
+    project: ProjectInfo
+    token: TokenInfo
+    tail: str  # the path after /api/{uuid}/{route}, without its leading slash
+    runtime: Runtime
+    request_id: str
+    started: float
+    log: dict[str, Any] = field(default_factory=dict)  # extra RequestLog fields (endpoint, model, …)
+    upstream_ms: float | None = None  # time waiting on the upstream until its response headers
+
+
+Handler = Callable[[GatewayRequest], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    handler: Handler
+    scope: str
+    gateway: str  # RequestLog.gateway: "meta" | "http" | "ai" | "mcp"
+    project_types: frozenset[str] = ALL_PROJECT_TYPES
+    methods: frozenset[str] | None = None  # None: the handler checks methods itself
+    exact: bool = False  # True: no tail allowed (/api/{uuid}/info)
+    # How this route words a refusal, from authentication on (OpenAI's shape on /v1, for its SDKs).
+    error_response: Callable[[PromptGateError], Response] = error_response
+
+
+def _not_found() -> PromptGateError:
+    return PromptGateError("Not found", code="not_found", status=404)
+
+
+class DataPlane:
+    def __init__(self, routes: list[Route], runtime: Runtime) -> None:
+        self.routes = {route.name: route for route in routes}
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request = Request(scope, receive)
+        request_id = request_id_from(request.headers.get("x-request-id"))
+        greq: GatewayRequest | None = None
+        project: ProjectInfo | None = None
+        route: Route | None = None
+        status, error_code, bytes_out = 500, "", 0
+        try:
+            project, route, tail = await self._resolve(request)
+            if project.project_type not in route.project_types:
+                raise PromptGateError(
+                    f"/{route.name} is not part of a {project.project_type} project",
+                    code="route_not_in_project_type",
+                    status=404,
+                )
+            if route.methods is not None and request.method not in route.methods:
+                raise PromptGateError(
+                    f"Method {request.method} is not allowed here",
+                    code="method_not_allowed",
+                    status=405,
+                    headers={"Allow": ", ".join(sorted(route.methods))},
+                )
+            token = await authenticate(request, project, route.scope, self.runtime)
+            greq = GatewayRequest(request, project, token, tail, self.runtime, request_id, started)
+            response = await route.handler(greq)
+        except PromptGateError as exc:
+            response = route.error_response(exc) if route is not None else error_response(exc)
+            error_code = exc.code
+        except ClientDisconnected:
+            status = 499
+            response = None
+        except Exception:  # the one catch-all: log with the request id, answer a JSON 500
+            logger.exception("unhandled error in data plane (request %s)", request_id)
+            response = error_response(PromptGateError("Internal error", code="internal_error", status=500))
+            error_code = "internal_error"
+        if response is not None:
+            status = response.status
+            upstream_ms = greq.upstream_ms if greq is not None else None
+            overhead = (time.perf_counter() - started) * 1000 - (upstream_ms or 0.0)
+            response.headers["x-request-id"] = request_id
+            response.headers["x-promptgate-overhead-ms"] = f"{max(overhead, 0.0):.3f}"
+            try:
+                await response(send, receive)
+            except ClientDisconnected:
+                status = 499
+            if isinstance(response, StreamingResponse):
+                bytes_out = response.bytes_sent
+                if not response.completed and status < 499:
+                    status = 499
+            else:
+                bytes_out = len(response.body)
+        self._log(request, request_id, project, route, greq, status, error_code, bytes_out, started)
+
+    async def _resolve(self, request: Request) -> tuple[ProjectInfo, Route, str]:
+        # path: /api/{uuid}/{route}[/{tail}]
+        parts = request.path.split("/", 4)
+        if len(parts) < 4 or not parts[3]:
+            raise _not_found()
+        try:
+            project_uuid = str(uuid.UUID(parts[2]))
+        except ValueError:
+            raise _not_found() from None
+        project = await self.runtime.config.get(("project", project_uuid), lambda: load_project(project_uuid))
+        if project is None:
+            raise _not_found()
+        route = self.routes.get(parts[3])
+        tail = parts[4] if len(parts) > 4 else ""
+        if route is None or (route.exact and tail):
+            raise _not_found()
+        return project, route, tail
+
+    def _log(
+        self,
+        request: Request,
+        request_id: str,
+        project: ProjectInfo | None,
+        route: Route | None,
+        greq: GatewayRequest | None,
+        status: int,
+        error_code: str,
+        bytes_out: int,
+        started: float,
+    ) -> None:
+        gateway = route.gateway if route is not None else "meta"
+        self.runtime.metrics.count(gateway, status)
+        if project is None:
+            return  # no project, nobody's log to write to
+        if greq is not None:
+            prefix = greq.token.prefix
+        else:
+            raw = presented_token(request)
+            prefix = display_prefix(raw) if raw else ""
+        row: dict[str, Any] = {
+            "time": timezone.now(),
+            "project_uuid": project.uuid,
+            "gateway": gateway,
+            "endpoint": "",
+            "method": request.method,
+            "path": request.path[:500],
+            "token_prefix": prefix[:20],
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "upstream_ms": greq.upstream_ms if greq is not None else None,
+            "bytes_in": int(request.headers.get("content-length") or 0)
+            if (request.headers.get("content-length") or "").isdigit()
+            else 0,
+            "bytes_out": bytes_out,
+            "error_code": error_code,
+            "request_id": request_id,
+        }
+        if greq is not None:
+            row.update(greq.log)
+        self.runtime.request_logs.submit(row)
+
+
+def json_ok(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status)

@@ -1,0 +1,266 @@
+"""The MCP Streamable HTTP server, for both client eras, over any ToolSource.
+
+2026-07-28 (chosen by a modern `MCP-Protocol-Version` header): stateless POSTs, each with its `_meta`
+envelope and routing headers checked against the body, `server/discover`, no sessions, no batches.
+2025-11-25 / 2025-06-18 / 2025-03-26: `initialize` opens a shared session (`Mcp-Session-Id`), DELETE
+ends it, unknown sessions answer 404, batches only under 2025-03-26. Both: Origin checked, JSON or SSE
+as the client accepts, notifications 202, JSON-RPC errors with their codes, bounded message size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from gateways.common.http import Response
+from gateways.common.router import GatewayRequest
+from gateways.mcp import conf, protocol, sessions
+from gateways.mcp.protocol import INVALID_REQUEST, McpError
+from gateways.mcp.source import LIST_METHODS, CallContext, ToolSource
+from promptgate.errors import PromptGateError
+
+SourceFactory = Callable[[GatewayRequest], Awaitable[ToolSource]]
+SESSION_HEADER = "mcp-session-id"
+_background: set[asyncio.Task[None]] = set()
+
+
+def origin_allowed(greq: GatewayRequest) -> bool:
+    """No Origin (not a browser) is fine; a browser's must be this host's or a configured one."""
+    origin = greq.request.headers.get("origin")
+    if origin is None:
+        return True
+    normalised = origin.strip().rstrip("/").lower()
+    if normalised in conf.allowed_origins():
+        return True
+    parts = urlsplit(normalised)
+    host = greq.request.headers.get("host", "").lower()
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and parts.netloc == host
+
+
+async def serve(greq: GatewayRequest, make_source: SourceFactory) -> Response:
+    request = greq.request
+    greq.log.setdefault("endpoint", "mcp")
+    if not origin_allowed(greq):
+        greq.log["error_code"] = "origin_not_allowed"
+        return protocol.error_response(McpError(INVALID_REQUEST, "Origin not allowed"), status=403)
+    if request.method == "DELETE":
+        return await _delete(greq, make_source)
+    if request.method != "POST":
+        # No server-initiated stream: every answer rides its POST (the spec's GET-or-405 choice).
+        return Response(b"", 405, {"allow": "POST, DELETE"})
+    accept = request.headers.get("accept", "")
+    if not protocol.accepts_any(accept):
+        error = McpError(INVALID_REQUEST, "Accept must include application/json or text/event-stream")
+        return protocol.error_response(error, status=406)
+    limit = conf.max_message_bytes()
+    try:
+        body = await request.body(limit)
+    except PromptGateError as exc:
+        if exc.status != 413:
+            raise
+        greq.log["error_code"] = "payload_too_large"
+        error = McpError(INVALID_REQUEST, f"Message is larger than {limit} bytes")
+        return protocol.error_response(error, status=413)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        greq.log["error_code"] = "parse_error"
+        return protocol.error_response(McpError(protocol.PARSE_ERROR, "Parse error"), status=400)
+    sse = protocol.wants_sse(accept)
+    version = request.headers.get("mcp-protocol-version")
+    if version is not None and version not in protocol.HANDSHAKE_VERSIONS and version != "2024-11-05":
+        return await _modern(greq, payload, sse, make_source)
+    return await _legacy(greq, payload, sse, make_source)
+
+
+# --- 2026-07-28 ------------------------------------------------------------------------------------
+async def _modern(greq: GatewayRequest, payload: Any, sse: bool, make_source: SourceFactory) -> Response:
+    headers = greq.request.headers
+    if not isinstance(payload, dict) or protocol.is_response(payload):
+        error = McpError(INVALID_REQUEST, "Body must be a single JSON-RPC request or notification object")
+        return _fail(greq, error, None, modern=True)
+    if "id" not in payload:
+        try:
+            protocol.check_notification(payload)
+        except McpError as error:
+            return _fail(greq, error, None, modern=True)
+        if headers.get("mcp-protocol-version") not in protocol.MODERN_VERSIONS:
+            return _fail(
+                greq, protocol.unsupported_version(headers.get("mcp-protocol-version")), None, modern=True
+            )
+        return Response(b"", 202)
+    request_id = payload.get("id") if protocol.valid_id(payload.get("id")) else None
+    try:
+        request_id, method, params = protocol.check_request(payload)
+        raw_names = [name.decode("latin-1").lower() for name, _ in greq.request.scope["headers"]]
+        version = protocol.check_modern_envelope(payload, headers, raw_names)
+        if method == "initialize":
+            raise McpError(
+                INVALID_REQUEST, "initialize is not part of 2026-07-28: send it without that header"
+            )
+        source = await make_source(greq)
+        ctx = CallContext(greq, version)
+        result = await _dispatch(source, ctx, method, params, modern=True)
+        shaped = protocol.shape_result(method, version, result, source.server_info())
+    except McpError as error:
+        return _fail(greq, error, request_id, modern=True)
+    return protocol.encode(protocol.result_message(request_id, shaped), sse=sse)
+
+
+def _fail(greq: GatewayRequest, error: McpError, request_id: Any, *, modern: bool) -> Response:
+    greq.log.setdefault("error_code", f"rpc_{error.code}")
+    status = error.http_status or (protocol.MODERN_HTTP_STATUS.get(error.code, 200) if modern else 400)
+    return protocol.error_response(error, request_id, status=status)
+
+
+# --- session-based revisions -----------------------------------------------------------------------
+async def _legacy(greq: GatewayRequest, payload: Any, sse: bool, make_source: SourceFactory) -> Response:
+    session_id = greq.request.headers.get(SESSION_HEADER)
+    if isinstance(payload, dict) and payload.get("method") == "initialize" and "id" in payload:
+        return await _initialize(greq, payload, sse, make_source)
+    batch = isinstance(payload, list)
+    messages = payload if batch else [payload]
+    if batch and not messages:
+        return _fail(greq, McpError(INVALID_REQUEST, "Empty batch"), None, modern=False)
+    if any(isinstance(m, dict) and m.get("method") == "initialize" for m in messages):
+        return _fail(
+            greq, McpError(INVALID_REQUEST, "initialize must not be part of a batch"), None, modern=False
+        )
+    if not session_id:
+        error = McpError(INVALID_REQUEST, "Missing Mcp-Session-Id header: send initialize first")
+        return _fail(greq, error, None, modern=False)
+    session = await sessions.lookup(session_id)
+    if session is None or session.project_uuid != greq.project.uuid or session.token_id != greq.token.id:
+        greq.log["error_code"] = "session_not_found"
+        return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
+    header_version = greq.request.headers.get("mcp-protocol-version")
+    if header_version is not None and header_version != session.protocol_version:
+        error = McpError(
+            INVALID_REQUEST, f"MCP-Protocol-Version must be {session.protocol_version} in this session"
+        )
+        return _fail(greq, error, None, modern=False)
+    if batch and session.protocol_version not in protocol.BATCH_VERSIONS:
+        error = McpError(
+            INVALID_REQUEST, f"Batches are not part of protocol revision {session.protocol_version}"
+        )
+        return _fail(greq, error, None, modern=False)
+    ctx = CallContext(greq, session.protocol_version, session.id, dict(session.upstream))
+    replies: list[dict[str, Any]] = []
+    source: ToolSource | None = None
+    for message in messages:
+        if protocol.is_notification(message) or protocol.is_response(message):
+            continue  # nothing a client tells us needs an answer (we never ask clients anything)
+        request_id = (
+            message.get("id") if isinstance(message, dict) and protocol.valid_id(message.get("id")) else None
+        )
+        try:
+            request_id, method, params = protocol.check_request(message)
+            if source is None:
+                source = await make_source(greq)
+            result = await _dispatch(source, ctx, method, params, modern=False)
+            shaped = protocol.shape_result(method, session.protocol_version, result, source.server_info())
+            replies.append(protocol.result_message(request_id, shaped))
+        except McpError as error:
+            greq.log.setdefault("error_code", f"rpc_{error.code}")
+            replies.append(protocol.error_message(request_id, error))
+    if ctx.changed_sessions:
+        await sessions.store().save_upstream(session.id, ctx.changed_sessions)
+    headers = {SESSION_HEADER: session.id}
+    if not replies:
+        return Response(b"", 202, headers)
+    return protocol.encode(replies if batch else replies[0], sse=sse, headers=headers)
+
+
+async def _initialize(
+    greq: GatewayRequest, payload: dict[str, Any], sse: bool, make_source: SourceFactory
+) -> Response:
+    request_id = payload.get("id") if protocol.valid_id(payload.get("id")) else None
+    try:
+        request_id, _, params = protocol.check_request(payload)
+        requested = params.get("protocolVersion")
+        if not isinstance(requested, str):
+            raise protocol.invalid_params("initialize needs params.protocolVersion")
+        source = await make_source(greq)
+    except McpError as error:
+        return _fail(greq, error, request_id, modern=False)
+    version = protocol.negotiate_handshake(requested)
+    session = await sessions.store().create(greq.project.uuid, greq.token.id, version)
+    result: dict[str, Any] = {
+        "protocolVersion": version,
+        "capabilities": source.capabilities(),
+        "serverInfo": source.server_info(),
+    }
+    if source.instructions():
+        result["instructions"] = source.instructions()
+    greq.log["endpoint"] = "initialize"
+    return protocol.encode(
+        protocol.result_message(request_id, result), sse=sse, headers={SESSION_HEADER: session.id}
+    )
+
+
+async def _delete(greq: GatewayRequest, make_source: SourceFactory) -> Response:
+    session_id = greq.request.headers.get(SESSION_HEADER)
+    if not session_id:
+        return protocol.error_response(McpError(INVALID_REQUEST, "Missing Mcp-Session-Id header"), status=400)
+    session = await sessions.lookup(session_id)
+    if session is None or session.project_uuid != greq.project.uuid or session.token_id != greq.token.id:
+        return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
+    await sessions.store().delete(session_id)
+    greq.log["endpoint"] = "session_end"
+    if session.upstream:
+        source = await make_source(greq)
+        task = asyncio.get_running_loop().create_task(source.end_session(session.upstream))
+        _background.add(task)  # upstream sessions end in the background; they expire anyway
+        task.add_done_callback(_background.discard)
+    return Response(b"", 200)
+
+
+# --- methods ---------------------------------------------------------------------------------------
+def _cursor(params: dict[str, Any]) -> str | None:
+    cursor = params.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise protocol.invalid_params("cursor must be a string")
+    return cursor
+
+
+def _string(params: dict[str, Any], key: str) -> str:
+    value = params.get(key)
+    if not isinstance(value, str) or not value:
+        raise protocol.invalid_params(f"params.{key} must be a non-empty string")
+    return value
+
+
+async def _dispatch(
+    source: ToolSource, ctx: CallContext, method: str, params: dict[str, Any], *, modern: bool
+) -> dict[str, Any]:
+    if method in LIST_METHODS:
+        key = LIST_METHODS[method]
+        page = await source.list(ctx, key, _cursor(params))
+        result: dict[str, Any] = {key: page.items}
+        if page.next_cursor:
+            result["nextCursor"] = page.next_cursor
+        return result
+    if method == "tools/call":
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise protocol.invalid_params("params.arguments must be an object")
+        return await source.call_tool(ctx, _string(params, "name"), arguments)
+    if method == "resources/read":
+        return await source.read_resource(ctx, _string(params, "uri"))
+    if method == "prompts/get":
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values()):
+            raise protocol.invalid_params("params.arguments must be an object of strings")
+        return await source.get_prompt(ctx, _string(params, "name"), arguments)
+    if method == "server/discover" and modern:
+        result = {"supportedVersions": list(protocol.MODERN_VERSIONS), "capabilities": source.capabilities()}
+        if source.instructions():
+            result["instructions"] = source.instructions()
+        return result
+    if method == "ping" or (method == "logging/setLevel" and not modern):
+        return {}
+    raise McpError(protocol.METHOD_NOT_FOUND, "Method not found", method[:200])

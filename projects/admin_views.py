@@ -1,0 +1,208 @@
+"""Project-page admin views: issue a token (plaintext shown once), revoke, status actions, audit history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from audit.models import AuditLog
+from projects import admin_roles, services
+from projects.models import ApiToken, Project, Scope
+from promptgate.errors import PromptGateError
+
+TOKENS_ON_PAGE = 100
+
+DURATION_CHOICES = [
+    ("1h", "1 hour"),
+    ("1d", "1 day"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+    ("90d", "90 days"),
+    ("never", "Never expires"),
+    ("custom", "Explicit expiry (below)"),
+]
+
+
+class IssueTokenForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
+    duration = forms.ChoiceField(choices=DURATION_CHOICES, initial="30d")
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Only with “Explicit expiry”. Server time zone.",
+    )
+    max_requests = forms.IntegerField(required=False, min_value=1, label="Max requests")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("duration") == "custom" and not data.get("expires_at"):
+            self.add_error("expires_at", "Give an expiry date, or pick a duration.")
+        if data.get("duration") != "custom" and data.get("expires_at"):
+            self.add_error("expires_at", "Pick “Explicit expiry” to use a date.")
+        return data
+
+
+def _project_or_404(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> Project:
+    project = model_admin.get_object(request, object_id)
+    if project is None:
+        raise Http404("No such project")
+    return project
+
+
+def _change_url(project: Project) -> str:
+    return reverse("admin:projects_project_change", args=[project.pk])
+
+
+def project_page_context(request: HttpRequest, project: Project) -> dict[str, Any]:
+    """What the project's change page shows beside the form: its tokens and the buttons the role allows."""
+    tokens = ApiToken.objects.filter(project=project).defer("digest")
+    all_tokens_url = reverse("admin:projects_apitoken_changelist") + f"?project__id__exact={project.pk}"
+    return {
+        # Bounded: a busy project's full list lives in the token admin.
+        "project_tokens": list(tokens[:TOKENS_ON_PAGE]),
+        "project_token_count": tokens.count(),
+        "all_tokens_url": all_tokens_url,
+        "can_issue_tokens": admin_roles.can(request, project, "issue_tokens"),
+        "can_revoke_tokens": admin_roles.can(request, project, "revoke_tokens"),
+        "can_edit_project": admin_roles.can(request, project, "edit"),
+        "can_read_logs": admin_roles.can(request, project, "read_logs"),
+    }
+
+
+def _error_fields(form: forms.Form, exc: PromptGateError) -> None:
+    for field, errors in (exc.fields or {}).items():
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+    if not exc.fields:
+        form.add_error(None, exc.message)
+
+
+def issue_token(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """GET: the form. POST: issue and render the plaintext in this response only (no redirect, no session)."""
+    project = _project_or_404(model_admin, request, object_id)
+    if not admin_roles.can(request, project, "issue_tokens"):
+        raise PermissionDenied
+    plaintext, token, status = None, None, 200
+    form = IssueTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        custom = data["duration"] == "custom"
+        try:
+            token, plaintext = services.issue_token(
+                project,
+                name=data["name"],
+                scopes=list(data["scopes"]),
+                duration=None if custom else data["duration"],
+                expires_at=data["expires_at"] if custom else None,
+                max_requests=data["max_requests"],
+                created_by=request.user,
+            )
+        except PromptGateError as exc:
+            _error_fields(form, exc)
+            status = exc.status
+    elif request.method not in ("GET", "HEAD", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Issue a token for {project.name}",
+        "subtitle": None,
+        "opts": model_admin.opts,
+        "original": project,
+        "form": form,
+        "token": token,
+        "plaintext": plaintext,
+        "inactive": not project.is_active,
+        "change_url": _change_url(project),
+    }
+    response = TemplateResponse(request, "admin/projects/project/issue_token.html", context, status=status)
+    # The plaintext must not linger in any cache between here and the browser.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def revoke_token(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str, token_id: int
+) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    project = _project_or_404(model_admin, request, object_id)
+    if not admin_roles.can(request, project, "revoke_tokens"):
+        raise PermissionDenied
+    token = get_object_or_404(ApiToken, pk=token_id, project=project)
+    services.revoke_token(token)
+    model_admin.message_user(request, f"Token {token.prefix}… revoked.", messages.SUCCESS)
+    return HttpResponseRedirect(_change_url(project))
+
+
+# action name in the URL -> (role action required, what to do, message)
+_ACTIONS = {
+    "activate": ("edit", lambda p: services.set_active(p, True), "Project activated."),
+    "deactivate": ("edit", lambda p: services.set_active(p, False), "Project deactivated."),
+    "revoke-all-tokens": (
+        "revoke_tokens",
+        lambda p: services.revoke_all_tokens(p),
+        "Revoked {result} token(s).",
+    ),
+}
+
+
+def project_action(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str, action: str
+) -> HttpResponse:
+    if action not in _ACTIONS:
+        raise Http404("No such action")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    project = _project_or_404(model_admin, request, object_id)
+    required, run, message = _ACTIONS[action]
+    if not admin_roles.can(request, project, required):
+        raise PermissionDenied
+    result = run(project)
+    model_admin.message_user(request, message.format(result=result), messages.SUCCESS)
+    return HttpResponseRedirect(_change_url(project))
+
+
+def change_summary(row: AuditLog) -> str:
+    """One line per row: field changes as old → new on updates, the fields' count on create/delete."""
+    if row.before and row.after:
+        parts = [f"{key}: {row.before.get(key)!s} → {value!s}" for key, value in row.after.items()]
+    elif row.after:
+        parts = [f"{len(row.after)} fields set"]
+    elif row.before:
+        parts = [f"{row.object_repr or row.object_type} removed"]
+    else:
+        parts = []
+    parts += [f"{key}: {value}" for key, value in (row.extra or {}).items()]
+    return "; ".join(parts)
+
+
+def audit_history(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The project's AuditLog rows (by uuid, so they include its tokens, members and endpoints)."""
+    project = _project_or_404(model_admin, request, object_id)
+    if not admin_roles.can(request, project, "read_logs"):
+        raise PermissionDenied
+    rows = AuditLog.objects.filter(project_uuid=project.uuid).order_by("-time", "-id")
+    page = Paginator(rows, 100).get_page(request.GET.get("p"))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Audit history: {project.name}",
+        "subtitle": None,
+        "opts": model_admin.opts,
+        "object": project,
+        "page": page,
+        "rows": [(row, change_summary(row)) for row in page.object_list],
+        "page_range": page.paginator.get_elided_page_range(page.number),
+        "change_url": _change_url(project),
+        "auditlog_url": reverse("admin:audit_auditlog_changelist") + f"?project_uuid={project.uuid}",
+    }
+    return TemplateResponse(request, "admin/projects/project/audit_history.html", context)

@@ -1,0 +1,127 @@
+"""Wire shapes of projects, tokens and members; validation only, every change goes through services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from projects.api.base import JSONObjectField, StrictFieldsMixin
+from projects.models import ApiToken, Membership, Project, Role, Scope
+from projects.services import DURATIONS
+
+
+class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """A project as read, and as created."""
+
+    immutable_fields = ("uuid", "slug")
+
+    metadata = JSONObjectField(required=False, help_text="A JSON object of your own.")
+    token_count = serializers.IntegerField(read_only=True, help_text="Tokens not revoked.")
+
+    class Meta:
+        model = Project
+        fields = [
+            "uuid",
+            "name",
+            "slug",
+            "description",
+            "project_type",
+            "env",
+            "metadata",
+            "is_active",
+            "created_at",
+            "updated_at",
+            "token_count",
+        ]
+        read_only_fields = ["uuid", "slug", "created_at", "updated_at", "token_count"]
+
+
+class ProjectUpdateSerializer(ProjectSerializer):
+    """A project as changed: uuid, slug and project_type are fixed at creation."""
+
+    immutable_fields = ("uuid", "slug", "project_type")
+
+    class Meta(ProjectSerializer.Meta):
+        read_only_fields = [*ProjectSerializer.Meta.read_only_fields, "project_type"]
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    """A token as listed: never its plaintext nor its digest."""
+
+    status = serializers.ChoiceField(
+        choices=["active", "expired", "revoked"],
+        read_only=True,
+        help_text="Derived from revoked_at and expires_at.",
+    )
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "expires_at",
+            "max_requests",
+            "request_count",
+            "status",
+            "revoked_at",
+            "last_used_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TokenCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    """A token to issue: expiry as a time (expires_at) or a duration, not both; neither means never."""
+
+    name = serializers.CharField(max_length=100)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices), allow_empty=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    duration = serializers.ChoiceField(choices=list(DURATIONS), required=False, write_only=True)
+    max_requests = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Request cap; null for none.",
+    )
+
+
+class TokenCreatedSerializer(TokenSerializer):
+    """A token just issued: the only answer that ever holds its plaintext."""
+
+    token = serializers.CharField(read_only=True, help_text="The plaintext token, shown this once.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class RevokedCountSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many live tokens were revoked.")
+
+
+class MembershipSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """A member of a project: the user (by username) and their role."""
+
+    immutable_fields = ("user",)
+
+    user = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.all())
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "role"]
+        read_only_fields = ["id"]
+        # The (user, project) uniqueness is the service's business (the project is not on the wire).
+        validators: list[Any] = []
+
+
+class MembershipUpdateSerializer(MembershipSerializer):
+    """A member's role change; the user is fixed."""
+
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)

@@ -1,0 +1,33 @@
+"""Create the first admin on a fresh install (from DJANGO_SUPERUSER_* or with a one-time password)."""
+
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from audit import context
+
+
+class Command(BaseCommand):
+    help = "Create the first superuser if none exists."
+
+    def handle(self, *args: object, **options: object) -> None:
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            return
+        username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        generated = not password
+        password = password or secrets.token_urlsafe(16)
+        with context.bind(actor=context.SYSTEM):
+            User.objects.create_superuser(
+                username=username, email=os.environ.get("DJANGO_SUPERUSER_EMAIL", ""), password=password
+            )
+        if generated:
+            self.stdout.write(
+                f"Created admin user {username!r} with one-time password: {password}\n"
+                "It is shown only now: log in at /admin/ and change it."
+            )
+        else:
+            self.stdout.write(f"Created admin user {username!r} from DJANGO_SUPERUSER_USERNAME/PASSWORD.")

@@ -1,0 +1,118 @@
+"""Projects: the unit of organisation, their members and their API tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinLengthValidator
+from django.db import models
+from django.utils import timezone
+
+
+class ProjectType(models.TextChoices):
+    AI_GATEWAY = "ai_gateway", "AI gateway"
+    AI_WRAPPER = "ai_wrapper", "AI wrapper"
+    API_GATEWAY = "api_gateway", "API gateway"
+    MCP_GATEWAY = "mcp_gateway", "MCP gateway"
+
+
+class ProjectEnv(models.TextChoices):
+    DEV = "dev", "Development"
+    STAGING = "staging", "Staging"
+    PROD = "prod", "Production"
+
+
+def validate_metadata(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("metadata must be a JSON object")
+
+
+class Project(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100, validators=[MinLengthValidator(3)])
+    slug = models.SlugField(max_length=120, unique=True, editable=False)
+    description = models.CharField(max_length=500, blank=True, default="")
+    project_type = models.CharField(max_length=20, choices=ProjectType.choices)
+    env = models.CharField(max_length=10, choices=ProjectEnv.choices, default=ProjectEnv.DEV)
+    is_active = models.BooleanField(default=True)
+    metadata = models.JSONField(default=dict, blank=True, validators=[validate_metadata])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Fields fixed at creation: an attempt to change one is refused with the field named.
+    IMMUTABLE_FIELDS = ("uuid", "slug", "project_type")
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    DEVELOPER = "developer", "Developer"
+    VIEWER = "viewer", "Viewer"
+
+
+# Each role can do what the roles after it in this list can do.
+ROLE_RANK = {Role.VIEWER: 0, Role.DEVELOPER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "project"], name="unique_membership")]
+        ordering = ["project_id", "user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} as {self.role}"
+
+
+class Scope(models.TextChoices):
+    AI = "ai", "AI gateway"
+    PROXY = "proxy", "API gateway"
+    MCP = "mcp", "MCP"
+    ADMIN = "admin", "Introspection"
+
+
+class ApiToken(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=20, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    max_requests = models.PositiveBigIntegerField(null=True, blank=True)
+    request_count = models.PositiveBigIntegerField(default=0, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Never copied into audit snapshots, logs or API responses.
+    SECRET_FIELDS = ("digest",)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

@@ -1,0 +1,276 @@
+"""Project and token lifecycle: every change the admin, the API and manage.py make goes through here."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from audit.services import record
+from gateways.common import versioning
+from projects import tokens
+from projects.models import ApiToken, Membership, Project, Role, Scope
+from promptgate.errors import PromptGateError
+
+DURATIONS: dict[str, datetime.timedelta | None] = {
+    "1h": datetime.timedelta(hours=1),
+    "1d": datetime.timedelta(days=1),
+    "7d": datetime.timedelta(days=7),
+    "30d": datetime.timedelta(days=30),
+    "90d": datetime.timedelta(days=90),
+    "never": None,
+}
+
+
+def require_project_type(project: Project, allowed: Iterable[str], what: str) -> None:
+    """Refuse (400 wrong_project_type) a resource on a project whose type does not carry it.
+
+    `what` starts the message, verb included: "API endpoints belong to".
+    """
+    allowed = sorted(allowed)
+    if project.project_type not in allowed:
+        raise PromptGateError(
+            f"{what} {' and '.join(allowed)} projects; this one is {project.project_type}",
+            code="wrong_project_type",
+        )
+
+
+def validation_error(exc: ValidationError) -> PromptGateError:
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+    return PromptGateError("Invalid input", code="validation_error", status=400, fields=fields)
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:100] or "project"
+    slug, n = base, 1
+    while Project.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def create_project(
+    *,
+    name: str,
+    project_type: str,
+    env: str = "dev",
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    is_active: bool = True,
+    owner: Any = None,
+) -> Project:
+    limit = settings.PROMPTGATE_MAX_PROJECTS
+    if limit is not None and Project.objects.count() >= limit:
+        raise PromptGateError(f"Project limit reached ({limit})", code="project_limit_reached", status=403)
+    project = Project(
+        name=name,
+        project_type=project_type,
+        env=env,
+        description=description or "",
+        metadata={} if metadata is None else metadata,
+        is_active=is_active,
+    )
+    project.slug = _unique_slug(name or "")
+    try:
+        project.full_clean()
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+    project.save()
+    if owner is not None and getattr(owner, "is_authenticated", False):
+        Membership.objects.create(user=owner, project=project, role=Role.OWNER)
+    versioning.bump()
+    return project
+
+
+@transaction.atomic
+def update_project(project: Project, changes: dict[str, Any]) -> Project:
+    immutable = {f: ["This field cannot be changed."] for f in Project.IMMUTABLE_FIELDS if f in changes}
+    if immutable:
+        raise PromptGateError("Immutable field", code="immutable_field", status=400, fields=immutable)
+    for field, value in changes.items():
+        setattr(project, field, value)
+    try:
+        project.full_clean(exclude=["slug"])
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+    project.save()
+    versioning.bump()
+    return project
+
+
+@transaction.atomic
+def set_active(project: Project, active: bool) -> Project:
+    if project.is_active != active:
+        project.is_active = active
+        project._audit_action = "activate" if active else "deactivate"
+        project.save(update_fields=["is_active", "updated_at"])
+        versioning.bump()
+    return project
+
+
+@transaction.atomic
+def delete_project(project: Project, confirm: str | None) -> None:
+    """Deletes the project and everything it owns; its audit rows stay (they hold values, not keys)."""
+    if confirm != project.slug:
+        raise PromptGateError(
+            f"Confirm deletion by passing the project's slug ({project.slug!r}) as confirm",
+            code="confirmation_required",
+            status=400,
+            fields={"confirm": [f"Must equal the project's slug: {project.slug}"]},
+        )
+    project.delete()
+    versioning.bump()
+
+
+def resolve_expiry(expires_at: datetime.datetime | None, duration: str | None) -> datetime.datetime | None:
+    if expires_at is not None and duration is not None:
+        raise PromptGateError(
+            "Give expires_at or duration, not both",
+            code="validation_error",
+            fields={"duration": ["Give expires_at or duration, not both."]},
+        )
+    if duration is not None:
+        if duration not in DURATIONS:
+            raise PromptGateError(
+                "Unknown duration",
+                code="validation_error",
+                fields={"duration": [f"Must be one of: {', '.join(DURATIONS)}."]},
+            )
+        delta = DURATIONS[duration]
+        return None if delta is None else timezone.now() + delta
+    if expires_at is not None and expires_at <= timezone.now():
+        raise PromptGateError(
+            "expires_at is in the past",
+            code="validation_error",
+            fields={"expires_at": ["Must be in the future."]},
+        )
+    return expires_at
+
+
+def validate_scopes(scopes: Any) -> list[str]:
+    valid = set(Scope.values)
+    if not isinstance(scopes, list) or not scopes or any(s not in valid for s in scopes):
+        raise PromptGateError(
+            "Invalid scopes",
+            code="validation_error",
+            fields={"scopes": [f"A non-empty list drawn from: {', '.join(Scope.values)}."]},
+        )
+    return sorted(set(scopes))
+
+
+@transaction.atomic
+def issue_token(
+    project: Project,
+    *,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime.datetime | None = None,
+    duration: str | None = None,
+    max_requests: int | None = None,
+    created_by: Any = None,
+) -> tuple[ApiToken, str]:
+    """Create a token; the plaintext is returned here once and stored nowhere."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    if not project.is_active:
+        raise PromptGateError(
+            "Cannot generate tokens for inactive project", code="project_inactive", status=409
+        )
+    issued = tokens.generate(project.env)
+    token = ApiToken(
+        project=project,
+        name=name,
+        scopes=validate_scopes(scopes),
+        expires_at=resolve_expiry(expires_at, duration),
+        max_requests=max_requests,
+        prefix=issued.prefix,
+        digest=issued.digest,
+        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+    )
+    try:
+        token.full_clean(exclude=["digest", "prefix", "project", "created_by"])
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+    token._audit_action = "token_issue"
+    token.save()
+    versioning.bump()
+    return token, issued.plaintext
+
+
+@transaction.atomic
+def revoke_token(token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token._audit_action = "token_revoke"
+        token.save(update_fields=["revoked_at"])
+        versioning.bump()
+    return token
+
+
+@transaction.atomic
+def revoke_all_tokens(project: Project) -> int:
+    """Revoke every live token of a project in one statement, with one audit event carrying the count."""
+    count = ApiToken.objects.filter(project=project, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    record(
+        "tokens_bulk_revoke",
+        instance=project,
+        object_type="projects.project",
+        extra={"revoked": count},
+    )
+    versioning.bump()
+    return count
+
+
+def _ensure_owner_remains(membership: Membership) -> None:
+    others = Membership.objects.filter(project_id=membership.project_id, role=Role.OWNER).exclude(
+        pk=membership.pk
+    )
+    if membership.role == Role.OWNER and not others.exists():
+        raise PromptGateError("A project keeps at least one owner", code="last_owner", status=409)
+
+
+@transaction.atomic
+def add_member(project: Project, user: Any, role: str) -> Membership:
+    if Membership.objects.filter(project=project, user=user).exists():
+        raise PromptGateError(
+            "Already a member",
+            code="validation_error",
+            fields={"user": ["Already a member of this project."]},
+        )
+    membership = Membership(project=project, user=user, role=role)
+    try:
+        membership.full_clean()
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+    membership.save()
+    return membership
+
+
+@transaction.atomic
+def change_role(membership: Membership, role: str) -> Membership:
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if role != membership.role:
+        if role != Role.OWNER:
+            _ensure_owner_remains(membership)
+        membership.role = role
+        try:
+            membership.full_clean()
+        except ValidationError as exc:
+            raise validation_error(exc) from exc
+        membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def remove_member(membership: Membership) -> None:
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    _ensure_owner_remains(membership)
+    membership.delete()

@@ -1,0 +1,56 @@
+"""Composition root of the data plane: which routes exist under /api/{uuid}/ and who serves them."""
+
+from __future__ import annotations
+
+from gateways.ai import ai_endpoints, bridge, openai_api
+from gateways.ai.errors import openai_error_response
+from gateways.common.introspection import EndpointLister, Introspection
+from gateways.common.router import DataPlane, Route
+from gateways.common.runtime import Runtime
+from gateways.http.proxy import proxy
+from gateways.mcp.handler import mcp_handler
+
+GET = frozenset({"GET"})
+
+
+def endpoint_listers() -> list[EndpointLister]:
+    from gateways.ai.endpoints import list_endpoints as ai_endpoints_listed
+    from gateways.http.config import list_endpoints as http_endpoints
+    from gateways.mcp.config import list_endpoints as mcp_endpoints
+
+    return [http_endpoints, mcp_endpoints, ai_endpoints_listed]
+
+
+def build_data_plane() -> DataPlane:
+    introspection = Introspection(endpoint_listers())
+    bridge.register()
+    routes = [
+        Route("info", introspection.info, scope="admin", gateway="meta", methods=GET, exact=True),
+        Route("endpoints", introspection.endpoints, scope="admin", gateway="meta", methods=GET, exact=True),
+        Route("tokens", introspection.tokens, scope="admin", gateway="meta", methods=GET, exact=True),
+        Route(
+            "v1",
+            openai_api.handle,
+            scope="ai",
+            gateway="ai",
+            project_types=frozenset({"ai_gateway"}),
+            error_response=openai_error_response,
+        ),
+        Route(
+            "ai",
+            ai_endpoints.handle,
+            scope="ai",
+            gateway="ai",
+            project_types=frozenset({"ai_gateway", "ai_wrapper"}),
+        ),
+        Route("proxy", proxy, scope="proxy", gateway="http", project_types=frozenset({"api_gateway"})),
+        Route(
+            "mcp",
+            mcp_handler,
+            scope="mcp",
+            gateway="mcp",
+            project_types=frozenset({"mcp_gateway", "ai_gateway", "ai_wrapper"}),
+            exact=True,
+        ),
+    ]
+    return DataPlane(routes, Runtime())

@@ -1,0 +1,19 @@
+"""gunicorn settings for `make run` and the image: uvicorn workers serving promptgate.asgi."""
+
+import os
+
+worker_class = "uvicorn_worker.UvicornWorker"
+graceful_timeout = 30
+# Streams (SSE, large downloads) outlive any request timeout; uvicorn handles keep-alive itself.
+timeout = 0
+accesslog = None
+
+
+def on_starting(server: object) -> None:
+    # Rate limits, budgets and token caps kept per process would silently multiply by the worker count.
+    workers = getattr(getattr(server, "cfg", None), "workers", 1)
+    if workers > 1 and not os.environ.get("REDIS_URL"):
+        raise SystemExit(
+            f"Refusing to start {workers} workers without a shared cache: set REDIS_URL "
+            "(limits, budgets and token caps must be shared), or run one worker."
+        )

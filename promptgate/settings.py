@@ -1,0 +1,270 @@
+"""Django settings for PromptGate, read from the environment (django-environ) with typed helpers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PROMPTGATE_VAR_DIR", BASE_DIR / "var"))
+
+env = environ.Env()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    try:
+        return env.bool(name, default=default)
+    except ValueError as exc:  # django-environ raises on junk like DEBUG=maybe
+        raise ImproperlyConfigured(f"{name} must be a boolean (true/false/1/0)") from exc
+
+
+def env_int(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def dev_secret(filename: str, make: callable) -> str:
+    """A secret generated once into var/ for development runs, so a fresh clone just works."""
+    path = VAR_DIR / filename
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    value = make()
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+DEBUG = env_bool("DEBUG", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
+    SECRET_KEY = dev_secret("secret_key", lambda: secrets.token_urlsafe(50))
+
+# Comma-separated Fernet keys: the first encrypts, all decrypt (rotation: prepend a new key, then
+# run `manage.py rotate_encryption_key`, then drop the old one).
+PROMPTGATE_ENCRYPTION_KEYS = env_list("PROMPTGATE_ENCRYPTION_KEYS", [])
+if not PROMPTGATE_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("PROMPTGATE_ENCRYPTION_KEYS is required when DEBUG is off")
+    PROMPTGATE_ENCRYPTION_KEYS = [dev_secret("encryption_key", lambda: Fernet.generate_key().decode())]
+for _key in PROMPTGATE_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError as exc:
+        raise ImproperlyConfigured("PROMPTGATE_ENCRYPTION_KEYS holds a key that is not a Fernet key") from exc
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+PROMPTGATE_MAX_PROJECTS = env_int("PROMPTGATE_MAX_PROJECTS", None)
+# Largest request body the management API and the public routes read (bytes); larger gets 413.
+PROMPTGATE_MAX_BODY_BYTES = env_int("PROMPTGATE_MAX_BODY_BYTES", 10 * 1024 * 1024)
+# Bounded queue of the batched writers (request logs, last-used stamps); beyond it rows are dropped
+# and counted rather than growing memory while the database is slow.
+PROMPTGATE_WRITER_QUEUE_SIZE = env_int("PROMPTGATE_WRITER_QUEUE_SIZE", 10_000)
+PROMPTGATE_WRITER_BATCH_SIZE = env_int("PROMPTGATE_WRITER_BATCH_SIZE", 500)
+PROMPTGATE_WRITER_FLUSH_SECONDS = float(os.environ.get("PROMPTGATE_WRITER_FLUSH_SECONDS", "1.0"))
+# How often each process re-reads the shared config version (a revoked token is refused everywhere
+# within this delay plus one flush).
+PROMPTGATE_CONFIG_POLL_SECONDS = float(os.environ.get("PROMPTGATE_CONFIG_POLL_SECONDS", "0.5"))
+# CIDRs and host names admitted past the SSRF guard (for private upstreams you mean to reach).
+PROMPTGATE_SSRF_ALLOW = env_list("PROMPTGATE_SSRF_ALLOW", [])
+# When Redis is configured but down: "closed" refuses limited traffic (503), "open" lets it through.
+PROMPTGATE_RATE_LIMIT_FAILURE_MODE = os.environ.get("PROMPTGATE_RATE_LIMIT_FAILURE_MODE", "closed")
+if PROMPTGATE_RATE_LIMIT_FAILURE_MODE not in ("open", "closed"):
+    raise ImproperlyConfigured("PROMPTGATE_RATE_LIMIT_FAILURE_MODE must be 'open' or 'closed'")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "oauth2_provider",
+    "audit",
+    "projects",
+    "credentials",
+    "gateways.common",
+    "gateways.http",
+    "gateways.ai",
+    "gateways.mcp",
+]
+
+MIDDLEWARE = [
+    "audit.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "promptgate.urls"
+ASGI_APPLICATION = "promptgate.asgi.application"
+WSGI_APPLICATION = "promptgate.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    try:
+        _db = env.db_url_config(DATABASE_URL)
+    except (ImproperlyConfigured, KeyError) as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
+else:
+    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "promptgate.sqlite3")}
+
+# Under ASGI a persistent connection per thread leaks; PostgreSQL gets Django's pool instead.
+_db["CONN_MAX_AGE"] = 0
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["ENGINE"] = "django.db.backends.postgresql"
+    _db.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("PROMPTGATE_DB_POOL_SIZE", 10),
+        "timeout": 10,
+    }
+    _db["TEST"] = {"NAME": os.environ.get("PROMPTGATE_TEST_DB_NAME", "test_promptgate")}
+elif _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the data plane read while the writer flushes; the timeout rides out short locks.
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # A file (not :memory:) so threads and helper processes in the tests see one database.
+    _db["TEST"] = {"NAME": str(VAR_DIR / os.environ.get("PROMPTGATE_TEST_DB_NAME", "test.sqlite3"))}
+# Every management request is one transaction: nothing is half written.
+_db["ATOMIC_REQUESTS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and Redis ------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# Prefix for every key PromptGate writes to Redis, so tests and several installs can share one.
+PROMPTGATE_REDIS_PREFIX = os.environ.get("PROMPTGATE_REDIS_PREFIX", "pg")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": PROMPTGATE_REDIS_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+DATA_UPLOAD_MAX_MEMORY_SIZE = PROMPTGATE_MAX_BODY_BYTES
+
+# --- Management API -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # DOT's class, except that a client-credentials token acts as its application's owner.
+        "projects.api.authentication.ApplicationUserOAuth2Authentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "promptgate.errors.drf_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PromptGate management API",
+    "DESCRIPTION": "Automation API for projects, tokens, endpoints and the audit trail.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/manage/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several resources have a `provider` or `status` field with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "AIProviderEnum": "gateways.ai.providers.registry.PROVIDER_CHOICES",
+        "OAuthStatusEnum": "credentials.models.OAuthStatus",
+        "TokenStatusEnum": ["active", "expired", "revoked"],
+    },
+}
+OAUTH2_PROVIDER = {
+    "SCOPES": {"manage": "Use the PromptGate management API"},
+    "DEFAULT_SCOPES": ["manage"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    # Store access and refresh tokens as digests, never as plaintext (RFC 9700 section 4.14).
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # Client secrets are hashed by DOT (shown once by create_api_client).
+}
+
+LOGIN_URL = "/admin/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # httpx logs every URL it calls at INFO, query strings included: those may carry secrets.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,122 @@
+"""Fixtures for the shared networking core: a real HTTP upstream on 127.0.0.1 and clean per-test state."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+from gateways.common import http_client, ratelimit, redis_clients
+
+GZIP_BODY = gzip.compress(b'{"hello": "compressed"}' * 20)
+
+
+@dataclass
+class Upstream:
+    port: int
+    seen: list[dict] = field(default_factory=list)
+
+    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+async def _start_upstream() -> tuple[web.AppRunner, Upstream]:
+    upstream = Upstream(port=0)
+
+    async def record(request: web.Request) -> None:
+        upstream.seen.append(
+            {"path": request.raw_path, "host": request.host, "headers": list(request.raw_headers)}
+        )
+
+    async def echo(request: web.Request) -> web.Response:
+        await record(request)
+        body = await request.read()
+        headers = [[k.decode(), v.decode()] for k, v in request.raw_headers]
+        return web.json_response({"path": request.raw_path, "headers": headers, "body_len": len(body)})
+
+    async def redirect(request: web.Request) -> web.Response:
+        await record(request)
+        return web.Response(status=302, headers={"Location": "http://127.0.0.1:1/elsewhere"})
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        await record(request)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for i in range(5):
+            await response.write(f"data: {i}\n\n".encode())
+            await asyncio.sleep(0.02)
+        await response.write_eof()
+        return response
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        await record(request)
+        response = web.StreamResponse()
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        try:
+            for _ in range(200):
+                await response.write(chunk)
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away, as the test intends
+        return response
+
+    async def hang(request: web.Request) -> web.Response:
+        await record(request)
+        await asyncio.sleep(3600)
+        return web.Response()
+
+    async def cookie(request: web.Request) -> web.Response:
+        await record(request)
+        response = web.Response(text="set")
+        response.set_cookie("session", "tenant-a-secret")
+        response.set_cookie("other", "two")
+        return response
+
+    async def gz(request: web.Request) -> web.Response:
+        await record(request)
+        return web.Response(
+            body=GZIP_BODY, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    app = web.Application()
+    app.router.add_route("*", "/echo{tail:.*}", echo)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_get("/stream", stream)
+    app.router.add_get("/big", big)
+    app.router.add_get("/hang", hang)
+    app.router.add_get("/cookie", cookie)
+    app.router.add_get("/gzip", gz)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    upstream.port = runner.addresses[0][1]
+    return runner, upstream
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    runner, upstream = await _start_upstream()
+    yield upstream
+    await http_client.close_client()  # close pooled connections before the server goes
+    await runner.cleanup()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_network_state() -> AsyncIterator[None]:
+    ratelimit._health.reset()
+    ratelimit._memory.clear()
+    yield
+    await http_client.close_client()
+    if redis_clients._async_clients.get(asyncio.get_running_loop()) is not None:
+        await redis_clients.close_async_client()
+    ratelimit._health.reset()
+
+
+def echo_json(response) -> dict:
+    return json.loads(response.content)

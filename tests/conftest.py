@@ -1,0 +1,102 @@
+"""Shared fixtures: users, projects, tokens. Each test area adds its own conftest beside its tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from audit import context
+from projects import services
+from projects.models import Membership, Project, Role
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """Production password hashing costs ~0.3 s a user (and a client secret): tests need no such cost."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_namespace() -> Iterator[None]:
+    """Each test run works under its own Redis key prefix and leaves nothing behind."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        yield
+        return
+    from gateways.common import redis_clients
+
+    settings.PROMPTGATE_REDIS_PREFIX = f"pgtest{os.getpid()}"
+    yield
+    client = redis_clients.sync_client()
+    for key in client.scan_iter(match=f"{settings.PROMPTGATE_REDIS_PREFIX}:*"):
+        client.delete(key)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_db_pools(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """PostgreSQL pools keep idle connections: close them before the test database is dropped."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for conn in connections.all():
+            close_pool = getattr(conn, "close_pool", None)
+            if close_pool is not None and getattr(conn, "pool", None) is not None:
+                close_pool()
+        conn = connections["default"]
+        if conn.vendor == "postgresql":
+            # A connection left in some worker thread (or a gateway subprocess that is still
+            # shutting down) would make dropping the test database fail the whole run.
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            conn.close()
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("root", "root@example.com", "root-pass-123")
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, project: Project | None = None, role: str = Role.VIEWER):
+        user = get_user_model().objects.create_user(username, f"{username}@example.com", "pass-word-123")
+        if project is not None:
+            Membership.objects.create(user=user, project=project, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_project(db):
+    def make(name: str = "Demo project", project_type: str = "api_gateway", **kwargs):
+        with context.bind(actor=context.SYSTEM):
+            return services.create_project(name=name, project_type=project_type, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def project(make_project):
+    return make_project()
+
+
+@pytest.fixture
+def make_token(db):
+    def make(project: Project, scopes: list[str] | None = None, **kwargs):
+        return services.issue_token(
+            project, name=kwargs.pop("name", "test"), scopes=scopes or ["admin"], **kwargs
+        )
+
+    return make

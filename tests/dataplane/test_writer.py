@@ -1,0 +1,69 @@
+"""The bounded batched writer: batches, drops counted when full, drains on stop, survives failures."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from gateways.common.writer import BatchedWriter
+
+
+def test_batches_and_drains_on_stop():
+    written: list[list[int]] = []
+    writer = BatchedWriter("t", written.append, max_queue=100, batch_size=10, interval=0.05)
+    for i in range(25):
+        assert writer.submit(i)
+    writer.stop()
+    assert sorted(x for batch in written for x in batch) == list(range(25))
+    assert all(len(batch) <= 10 for batch in written)
+    assert writer.stats()["written"] == 25
+
+
+def test_full_queue_drops_and_counts_without_blocking():
+    gate = threading.Event()
+    writer = BatchedWriter("t", lambda batch: gate.wait(5), max_queue=5, batch_size=1, interval=0.01)
+    accepted = sum(writer.submit(i) for i in range(50))
+    assert accepted < 50
+    assert writer.stats()["dropped"] == 50 - accepted
+    gate.set()
+    writer.stop()
+
+
+def test_a_failing_batch_is_counted_and_the_writer_goes_on():
+    seen: list[int] = []
+
+    def flush(batch: list[int]) -> None:
+        if 0 in batch:
+            raise RuntimeError("database down")
+        seen.extend(batch)
+
+    writer = BatchedWriter("t", flush, max_queue=10, batch_size=1, interval=0.01)
+    writer.submit(0)
+    writer.wait_idle(2)
+    writer.submit(1)
+    writer.stop()
+    assert seen == [1]
+    assert writer.stats()["failed_batches"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_request_log_rows_with_nul_bytes_are_written(project):
+    """PostgreSQL refuses NUL in text and jsonb; a client can put one in a path (`/%00`)."""
+    from django.utils import timezone
+
+    from audit.models import RequestLog
+    from gateways.common.runtime import write_request_logs
+
+    row = {
+        "time": timezone.now(),
+        "project_uuid": project.uuid,
+        "gateway": "http",
+        "path": "/api/x/proxy/e/\x00",
+        "status": 400,
+        "attempts": [{"error": "nul\x00"}],
+    }
+    write_request_logs([row, {**row, "path": "/plain"}])
+    paths = sorted(RequestLog.objects.values_list("path", flat=True))
+    assert paths == ["/api/x/proxy/e/\ufffd", "/plain"]
+    assert RequestLog.objects.get(path="/plain").attempts == [{"error": "nul\ufffd"}]

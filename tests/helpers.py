@@ -1,0 +1,24 @@
+"""Small helpers shared by test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+
+def orm(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """Run ORM work from an async test in a thread, then hand its connection back.
+
+    A connection left open in a worker thread keeps PostgreSQL from dropping the test database.
+    """
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return sync_to_async(run, thread_sensitive=False)

@@ -1,0 +1,186 @@
+"""Real upstream MCP servers for the gateway tests, built with the `mcp` SDK and served by uvicorn.
+
+alpha: needs a bearer token, has `add` and `echo`, a resource and a prompt.
+beta:  open, has its own `echo` (the collision) and `shout`.
+gamma: low-level server whose tools/resources/prompts lists come in pages of two.
+Each records the headers of every request it got, so tests can prove what reached it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from mcp import types
+from mcp.server import Server
+from mcp.server.mcpserver import MCPServer
+
+ALPHA_TOKEN = "upstream-secret-alpha-123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_alpha() -> Any:
+    server = MCPServer("alpha")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Echo from alpha."""
+        return f"alpha:{text}"
+
+    @server.resource("res://alpha/readme")
+    def readme() -> str:
+        return "alpha readme"
+
+    @server.prompt()
+    def greet(name: str) -> str:
+        """Greet someone."""
+        return f"Hello {name} from alpha"
+
+    return server.streamable_http_app()
+
+
+def build_beta() -> Any:
+    server = MCPServer("beta")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        """Echo from beta."""
+        return f"beta:{text}"
+
+    @server.tool()
+    def shout(text: str) -> str:
+        """Upper-case."""
+        return text.upper()
+
+    return server.streamable_http_app()
+
+
+GAMMA_TOOLS = [f"t{i}" for i in range(5)]
+GAMMA_PROMPTS = [f"p{i}" for i in range(3)]
+GAMMA_RESOURCES = [f"res://gamma/{i}" for i in range(3)]
+
+
+def _paged(names: list[str], cursor: str | None) -> tuple[list[str], str | None]:
+    start = int(cursor or 0)
+    end = start + 2
+    return names[start:end], (str(end) if end < len(names) else None)
+
+
+def build_gamma() -> Any:
+    async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        names, nxt = _paged(GAMMA_TOOLS, params.cursor if params else None)
+        tools = [types.Tool(name=n, description=f"gamma {n}", input_schema={"type": "object"}) for n in names]
+        return types.ListToolsResult(tools=tools, next_cursor=nxt)
+
+    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        if params.name == "t4":
+            return types.CallToolResult(content=[types.TextContent(type="text", text="boom")], is_error=True)
+        return types.CallToolResult(content=[types.TextContent(type="text", text=f"gamma ran {params.name}")])
+
+    async def list_prompts(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+        names, nxt = _paged(GAMMA_PROMPTS, params.cursor if params else None)
+        return types.ListPromptsResult(prompts=[types.Prompt(name=n) for n in names], next_cursor=nxt)
+
+    async def get_prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        text = types.TextContent(type="text", text=f"prompt {params.name}")
+        return types.GetPromptResult(messages=[types.PromptMessage(role="user", content=text)])
+
+    async def list_resources(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        uris, nxt = _paged(GAMMA_RESOURCES, params.cursor if params else None)
+        items = [types.Resource(uri=u, name=u.rsplit("/", 1)[-1]) for u in uris]
+        return types.ListResourcesResult(resources=items, next_cursor=nxt)
+
+    async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        contents = [types.TextResourceContents(uri=params.uri, text=f"content of {params.uri}")]
+        return types.ReadResourceResult(contents=contents)
+
+    server = Server(
+        "gamma",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
+    )
+    return server.streamable_http_app()
+
+
+class Recorder:
+    """ASGI wrapper: records request headers; refuses requests without the expected bearer token."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        self.app = app
+        self.token = token
+        self.headers: list[dict[str, str]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            self.headers.append(headers)
+            if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [(b"content-type", b"text/plain")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"unauthorized"})
+                return
+        await self.app(scope, receive, send)
+
+
+class Upstream:
+    """One SDK server on 127.0.0.1 in a thread; `restart()` brings up a fresh app (every session gone)."""
+
+    def __init__(self, build: Any, token: str | None = None) -> None:
+        self.build = build
+        self.port = free_port()
+        self.recorder = Recorder(build(), token)
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> Upstream:
+        config = uvicorn.Config(
+            self.recorder, host="127.0.0.1", port=self.port, log_level="error", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("upstream did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(10)
+            self.server = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.recorder.app = self.build()
+        self.start()
