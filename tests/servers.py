@@ -103,6 +103,27 @@ class GatewayProcess:
         self.stop()
         raise RuntimeError(f"gateway did not become healthy in {timeout}s:\n{self.output()}")
 
+    def config_version(self) -> int:
+        """The shared config version this process has adopted (from its /metrics)."""
+        text = httpx.get(self.url("/metrics"), timeout=5).text
+        return int(text.rsplit("promptgate_config_version ", 1)[1].split()[0])
+
+    def sync_config(self, timeout: float = 5.0) -> None:
+        """Bump the shared config version and wait until this process has adopted it.
+
+        A test's database flush bypasses the save signals, so a gateway process can still hold
+        snapshots from the previous test until its next poll; the bump guarantees they are dropped.
+        """
+        from gateways.common import versioning
+
+        versioning._bump_shared()
+        target = versioning.read_shared()
+        deadline = time.monotonic() + timeout
+        while self.config_version() != target:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gateway still at config version {self.config_version()}, not {target}")
+            time.sleep(0.05)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

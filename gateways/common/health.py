@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from gateways.common import redis_clients
+from gateways.common import redis_clients, versioning
 from gateways.common.http import JSONResponse, Response
 
 if TYPE_CHECKING:
@@ -72,5 +72,10 @@ async def metrics(runtime: Runtime) -> Response:
     for writer in runtime.writers:
         for stat, value in writer.stats().items():
             lines.append(f'promptgate_writer_items{{writer="{writer.name}",stat="{stat}"}} {value}')
+    lines += [
+        "# HELP promptgate_config_version The shared config version this process has adopted.",
+        "# TYPE promptgate_config_version gauge",
+        f"promptgate_config_version {versioning.local_version.value}",
+    ]
     body = ("\n".join(lines) + "\n").encode()
     return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")

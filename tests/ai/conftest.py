@@ -71,6 +71,8 @@ class World:
         return str(self.project.uuid)
 
     def sdk(self, gateway: GatewayProcess, token: str | None = None) -> openai.OpenAI:
+        """The official client against `gateway`, once that process has seen every config change so far."""
+        gateway.sync_config()
         return openai.OpenAI(
             base_url=gateway.url(f"/api/{self.uuid}/v1"),
             api_key=token or self.token,

@@ -84,6 +84,7 @@ async def test_health_endpoints(gateway):
     assert ready.json()["checks"]["database"] == "ok"
     metrics = await gateway.get("/metrics")
     assert "promptgate_writer_items" in metrics.text
+    assert "promptgate_config_version " in metrics.text
 
 
 async def test_django_routes_answer_json_errors(gateway):
