@@ -21,6 +21,7 @@ from django.utils import timezone
 from gateways.common import redis_clients, versioning
 from gateways.common.config import ConfigCache
 from gateways.common.counters import TokenRequestCounter
+from gateways.common.logrows import RowEncoder
 from gateways.common.writer import BatchedWriter
 
 logger = logging.getLogger(__name__)
@@ -29,43 +30,38 @@ RequestLogRow = dict[str, Any]
 TokenUse = tuple[int, float]  # (token id, epoch seconds)
 
 
-def _text_safe(value: Any) -> Any:
-    """PostgreSQL refuses NUL in text and jsonb; a client can put one in a path (`/%00`)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {_text_safe(k): _text_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_text_safe(v) for v in value]
-    return value
-
-
 def write_request_logs(rows: list[RequestLogRow]) -> None:
-    """One INSERT … executemany per batch, without building a model instance per row.
+    """One batch of request-log rows: COPY on PostgreSQL, one INSERT … executemany elsewhere.
 
     The writer shares the process (and its GIL) with the event loop: the cheaper each batch, the
-    shorter the stalls it causes in request latency.
+    shorter the stalls it causes in request latency. No model instance is built per row, and COPY
+    hands the rows to psycopg's C encoder.
     """
-    from django.db import connection
+    from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
     from audit.models import RequestLog
 
-    fields = [f for f in RequestLog._meta.concrete_fields if not f.primary_key]
+    connection = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-lookup proxy
+    encoder = _encoders.get(connection.vendor)
+    if encoder is None:
+        encoder = _encoders[connection.vendor] = RowEncoder(RequestLog, connection)
     quote = connection.ops.quote_name
     table = quote(RequestLog._meta.db_table)
-    columns = ", ".join(quote(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    columns = ", ".join(quote(c) for c in encoder.column_names)
+    params = [encoder.encode(row) for row in rows]
     # Names come from the model's own metadata, quoted by the backend; values are parameters.
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
-    params = [
-        [
-            f.get_db_prep_save(_text_safe(row[f.name]) if f.name in row else f.get_default(), connection)
-            for f in fields
-        ]
-        for row in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    # One transaction per batch: in autocommit, SQLite would commit (and write the WAL) once per row.
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for values in params:
+                    copy.write_row(values)
+        else:
+            placeholders = ", ".join(["%s"] * len(encoder.column_names))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", params)  # noqa: S608
+
+
+_encoders: dict[str, RowEncoder] = {}  # per backend vendor; built on the first batch
 
 
 def write_token_usage(uses: list[TokenUse]) -> None:

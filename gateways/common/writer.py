@@ -1,16 +1,18 @@
 """Bounded, batched background writers: request logs and token usage leave the request path here.
 
-`submit` never blocks and never raises: when the queue is full the item is dropped and counted (a slow
-database must not grow memory without bound). A daemon thread flushes batches every interval or as
-soon as a batch fills, and `stop` drains what is queued (the ASGI lifespan calls it on shutdown).
+`submit` never blocks and never raises: when the buffer is full the item is dropped and counted (a
+slow database must not grow memory without bound). Submitting is a `deque.append`: no lock and no
+thread wake-up per item, because waking the writer for every request costs the serving thread a GIL
+hand-off and a futex round trip each time (measured: ~0.5 ms of CPU per request at one connection).
+The writer thread sleeps for `interval`, or until a full batch is waiting, then writes what is
+buffered in batches of `batch_size`; `stop` drains everything (the ASGI lifespan calls it on shutdown).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
+from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -19,7 +21,6 @@ from gateways.common.db import release_connections
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_STOP = object()
 
 
 class BatchedWriter(Generic[T]):
@@ -34,89 +35,77 @@ class BatchedWriter(Generic[T]):
     ) -> None:
         self.name = name
         self._flush = flush
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
         self.batch_size = batch_size
         self.interval = interval
         self.submitted = 0
         self.written = 0
         self.dropped = 0
         self.failed_batches = 0
+        self._items: deque[T] = deque()
+        self._processed = 0  # items taken off the buffer and written or given up on
+        self._progress = threading.Condition()
+        self._wake = threading.Event()
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
 
     def start(self) -> None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
                 self._thread = threading.Thread(target=self._run, name=f"writer-{self.name}", daemon=True)
                 self._thread.start()
 
     def submit(self, item: T) -> bool:
         if self._thread is None:
             self.start()
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
+        items = self._items
+        if len(items) >= self.max_queue:
             self.dropped += 1
             return False
+        items.append(item)  # deque.append is atomic under the GIL: the writer pops concurrently
         self.submitted += 1
-        self._idle.clear()
+        if len(items) >= self.batch_size and not self._wake.is_set():
+            self._wake.set()
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Drain the queue and stop the thread (shutdown)."""
+        """Drain the buffer and stop the thread (shutdown)."""
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            logger.error("writer %s: queue full at shutdown", self.name)
-            return
+        self._stopping = True
+        self._wake.set()
         thread.join(timeout)
+        if thread.is_alive():
+            logger.error("writer %s: still writing after %.0f s at shutdown", self.name, timeout)
         self._thread = None
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Block until everything submitted so far is written (tests, readiness of a clean shutdown)."""
-        return self._idle.wait(timeout)
+        """Write what was submitted so far now, and block until it is written (tests, clean shutdown)."""
+        target = self.submitted
+        self._wake.set()
+        with self._progress:
+            return self._progress.wait_for(lambda: self._processed >= target, timeout)
 
     def pending(self) -> int:
-        return self._queue.qsize()
+        return len(self._items)
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch: list[T] = []
-            deadline = time.monotonic() + self.interval
-            while len(batch) < self.batch_size:
-                timeout = deadline - time.monotonic()
-                try:
-                    item = (
-                        self._queue.get(timeout=max(timeout, 0)) if timeout > 0 else self._queue.get_nowait()
-                    )
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)  # type: ignore[arg-type]
-            if batch:
-                self._write(batch)
-            if self._queue.empty():
-                self._idle.set()
-        # Drain anything submitted while stopping.
-        rest: list[T] = []
         while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                rest.append(item)  # type: ignore[arg-type]
-        if rest:
-            self._write(rest)
-        self._idle.set()
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            stopping = self._stopping  # read before draining: what was submitted before stop is written
+            self._drain()
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        items = self._items
+        while items:
+            batch = [items.popleft() for _ in range(min(len(items), self.batch_size))]
+            self._write(batch)
 
     def _write(self, batch: list[T]) -> None:
         try:
@@ -128,6 +117,9 @@ class BatchedWriter(Generic[T]):
             logger.exception("writer %s: failed to write a batch of %d", self.name, len(batch))
         finally:
             release_connections()
+            with self._progress:
+                self._processed += len(batch)
+                self._progress.notify_all()
 
     def stats(self) -> dict[str, int]:
         return {
