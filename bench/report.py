@@ -332,6 +332,10 @@ def render(
         "processes during the run divided by completed requests (for `direct`: the mock's own). RSS: sum of the "
         "serving processes after the run.",
         "",
+        "The full path is on for PromptGate (bench/seed.py): token auth and scopes, rate limits on every HTTP "
+        "endpoint and MCP server, requests- and tokens-per-minute limits and daily and monthly budgets on every "
+        "AI project (set high enough never to refuse), cost priced per request, and the request log written.",
+        "",
         "## Targets (issue 9)",
         "",
         "| target | measured | result |",

@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+RATE_NEVER_REACHED = 2_000_000_000  # per minute; fits a PositiveIntegerField
+
 
 def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
@@ -42,6 +44,9 @@ def seed_http(stamp: str, port: int) -> dict[str, Any]:
         upstream_url=f"http://127.0.0.1:{port}/",
         allowed_methods=["GET", "POST"],
         max_body_bytes=2 * 1024 * 1024,
+        # Limits on, never reached: the bench measures the full path (issue 9 §2).
+        rate_limit_per_minute=RATE_NEVER_REACHED,
+        rate_limit_per_hour=RATE_NEVER_REACHED,
     )
     endpoint.full_clean()
     endpoint.save()
@@ -62,7 +67,28 @@ def _ai_project(stamp: str, port: int, label: str) -> Any:
     credential.full_clean()
     credential.save()
     ProviderAssignment.objects.create(project=project, provider="openai", credential=credential)
+    _limits_and_prices(project)
     return project
+
+
+def _limits_and_prices(project: Any) -> None:
+    """Budgets and rates on, never reached, and a price for the mock's model so cost is counted."""
+    from decimal import Decimal
+
+    from gateways.ai.models import PriceOverride, UsageLimit
+
+    UsageLimit.objects.create(
+        project=project,
+        daily_budget=Decimal("1000000"),
+        monthly_budget=Decimal("10000000"),
+        requests_per_minute=RATE_NEVER_REACHED,
+        tokens_per_minute=RATE_NEVER_REACHED,
+    )
+    PriceOverride.objects.get_or_create(
+        provider="openai",
+        model="bench-model",
+        defaults={"input_per_million": Decimal("0.15"), "output_per_million": Decimal("0.60")},
+    )
 
 
 def seed_ai(stamp: str, port: int, label: str = "ai") -> dict[str, Any]:
@@ -107,7 +133,11 @@ def seed_mcp(stamp: str, port: int) -> dict[str, Any]:
         return {"unavailable": f"McpServer model not there yet ({exc})"}
     project = services.create_project(name=f"bench mcp {stamp}", project_type="mcp_gateway")
     server = McpServer(
-        project=project, prefix="mock", upstream_url=f"http://127.0.0.1:{port}/mcp", enabled=True
+        project=project,
+        prefix="mock",
+        upstream_url=f"http://127.0.0.1:{port}/mcp",
+        enabled=True,
+        rate_limit_per_minute=RATE_NEVER_REACHED,
     )
     server.full_clean()
     server.save()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from gateways.common import redis_clients
 from gateways.common.config import TokenInfo
+from gateways.common.resp import Script
 
 # Seeds the shared counter from the database count once, then counts atomically.
-_INCR_SEEDED = """
+_INCR_SEEDED = Script("""
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('INCRBY', KEYS[1], ARGV[2])
-"""
+""")
 
 
 class TokenRequestCounter:
@@ -19,12 +20,8 @@ class TokenRequestCounter:
     async def hit(self, token: TokenInfo) -> int:
         """Count one request for the token; returns the total including this one."""
         if redis_clients.enabled():
-            client = redis_clients.async_client()
-            return int(
-                await client.eval(
-                    _INCR_SEEDED, 1, redis_clients.key("token-requests", token.id), token.request_count, 1
-                )
-            )
+            key = redis_clients.key("token-requests", token.id)
+            return int(await redis_clients.lean_client().run(_INCR_SEEDED, [key], [token.request_count, 1]))
         # The database count lags (written in batches), so never move a local counter backwards.
         count = max(self._local.get(token.id, 0), token.request_count) + 1
         self._local[token.id] = count

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import threading
@@ -16,6 +15,7 @@ import redis.exceptions
 from django.conf import settings
 
 from gateways.common import redis_clients
+from gateways.common.resp import Script
 from promptgate.errors import PromptGateError
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ for i = 1, #KEYS do
 end
 return out
 """
-LUA_SHA = hashlib.sha1(LUA_GCRA.encode(), usedforsecurity=False).hexdigest()
+GCRA_SCRIPT = Script(LUA_GCRA)
 
 
 def _decision(lim: Limit, ok: bool, retry_us: float, used_us: float) -> Decision:
@@ -163,15 +163,11 @@ class RedisBackend:
     """GCRA in one atomic Lua script on the loop's shared async Redis client."""
 
     async def hit_many(self, limits: Sequence[Limit], cost: int) -> list[Decision]:
-        client = redis_clients.async_client()
         keys = [redis_clients.key("rl", lim.key) for lim in limits]
         args: list[float] = [cost, EPSILON_US]
         for lim in limits:
             args += [lim.window_seconds * US / lim.limit, lim.window_seconds * US]
-        try:
-            raw = await client.evalsha(LUA_SHA, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:
-            raw = await client.eval(LUA_GCRA, len(keys), *keys, *args)
+        raw = await redis_clients.lean_client().run(GCRA_SCRIPT, keys, args)
         allowed = bool(int(raw[0]))
         n = len(limits)
         decisions = []

@@ -1,4 +1,8 @@
-"""Redis connections, when REDIS_URL is set: one sync client per process, one async client per loop."""
+"""Redis connections, when REDIS_URL is set: one sync client per process, two async clients per loop.
+
+redis-py's async client serves MULTI pipelines and the control plane's few calls; the hot path's
+scripts and reads go through `lean_client()` (gateways/common/resp.py), several times cheaper per call.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,12 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from gateways.common.resp import PipelinedRedis
+
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+    weakref.WeakKeyDictionary()
+)
+_lean_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PipelinedRedis] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -39,7 +48,22 @@ def async_client() -> aioredis.Redis:
     return client
 
 
+def lean_client() -> PipelinedRedis:
+    """The running loop's pipelined client for hot-path commands (scripts, GET); see resp.py."""
+    loop = asyncio.get_running_loop()
+    client = _lean_clients.get(loop)
+    if client is None or client.url != settings.REDIS_URL:
+        client = PipelinedRedis(settings.REDIS_URL, timeout=2, connect_timeout=2)
+        _lean_clients[loop] = client
+    return client
+
+
 async def close_async_client() -> None:
-    client = _async_clients.pop(asyncio.get_running_loop(), None)
+    """Close the running loop's clients (both kinds)."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.pop(loop, None)
     if client is not None:
         await client.aclose()
+    lean = _lean_clients.pop(loop, None)
+    if lean is not None:
+        await lean.close()

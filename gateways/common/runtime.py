@@ -164,7 +164,7 @@ class Runtime:
 
 async def _read_shared_async() -> int:
     if redis_clients.enabled():
-        raw = await redis_clients.async_client().get(redis_clients.key(versioning.VERSION_KEY))
+        raw = await redis_clients.lean_client().execute("GET", redis_clients.key(versioning.VERSION_KEY))
         return int(raw or 0)
     return await sync_to_async(_read_shared_closing, thread_sensitive=False)()
 
