@@ -12,7 +12,7 @@ from bench.procs import cpu_seconds, rss_mb
 @dataclass
 class Row:
     scenario: str
-    side: str  # "direct" | "promptgate" | "litellm"
+    side: str  # "direct" | "bare-proxy" | "promptgate" | "litellm"
     config: str  # "mock", "sqlite-1w", "pg-2w", "litellm-1w", …
     connections: int
     load: LoadResult | None = None

@@ -332,6 +332,11 @@ def render(
         "processes during the run divided by completed requests (for `direct`: the mock's own). RSS: sum of the "
         "serving processes after the run.",
         "",
+        "`bare-proxy` (config `bare-Nw`) is the ceiling of any proxy on this stack, measured in the same run: "
+        "bench/mocks/bare_proxy.py, a raw ASGI app with no auth and no logic that forwards each request to "
+        "the same mock through one shared aiohttp session, served by gunicorn and uvicorn workers exactly as "
+        "PromptGate is, with as many workers.",
+        "",
         "The full path is on for PromptGate (bench/seed.py): token auth and scopes, rate limits on every HTTP "
         "endpoint and MCP server, requests- and tokens-per-minute limits and daily and monthly budgets on every "
         "AI project (set high enough never to refuse), cost priced per request, and the request log written.",

@@ -156,6 +156,24 @@ class Bench:
             ]
             self.side(scenario, "direct", "mock", ctx, mock_pids[upstream])
 
+    def bare_proxy(self, workers: int, ctx: Context) -> None:
+        """The zero-logic proxy, once per run and worker count (like `direct`, not per gateway config)."""
+        scenarios = [s for s in self.args.scenarios if "bare-proxy" in s.sides]
+        if not scenarios:
+            return
+        try:
+            managed, ctx.bare_port = stack.start_bare_proxy(self.procs, ctx.mocks, workers)
+        except (RuntimeError, OSError) as exc:
+            self.notes.append(f"The bare proxy ({workers} worker(s)) did not run: {str(exc)[:600]}")
+            self.log(f"bare proxy {workers}w failed: {exc}")
+            return
+        try:
+            for scenario in scenarios:
+                self.side(scenario, "bare-proxy", f"bare-{workers}w", ctx, managed.pid)
+        finally:
+            self.procs.stop(managed)
+            ctx.bare_port = None
+
     def gateway(self, config: stack.GatewayConfig, ctx: Context) -> None:
         if not self.args.scenarios:
             return
@@ -391,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             mocks["llm_slow"] = stack.start_mock(procs, "mock-llm-slow", "llm", slow)
         ctx = Context(mocks=mocks)
         bench.direct(ctx, mock_pids)
+        for workers in sorted({c.workers for c in args.gateway_configs}):
+            bench.bare_proxy(workers, ctx)
         for config in args.gateway_configs:
             bench.gateway(config, ctx)
         if not args.no_litellm and (not args.quick or args.litellm):

@@ -1,4 +1,4 @@
-"""The scenarios of issue 9 §2 and the request each side (direct, PromptGate, LiteLLM) is sent for them."""
+"""Issue 9 §2's scenarios and the request each side (direct, bare proxy, PromptGate, LiteLLM) is sent."""
 
 from __future__ import annotations
 
@@ -23,16 +23,19 @@ class Scenario:
     sides: tuple[str, ...]
 
 
+# "bare-proxy": bench/mocks/bare_proxy.py, forwarding with no logic (the ceiling of any proxy here).
 SCENARIOS = [
-    Scenario("http_get", "HTTP proxy GET (small JSON)", "http", ("direct", "promptgate")),
-    Scenario("http_post_1k", "HTTP proxy POST 1 KB", "http", ("direct", "promptgate")),
+    Scenario("http_get", "HTTP proxy GET (small JSON)", "http", ("direct", "bare-proxy", "promptgate")),
+    Scenario("http_post_1k", "HTTP proxy POST 1 KB", "http", ("direct", "bare-proxy", "promptgate")),
     Scenario("http_post_1m", "HTTP proxy POST 1 MB", "http", ("direct", "promptgate")),
-    Scenario("chat", "Chat completion, non-stream", "chat", ("direct", "promptgate", "litellm")),
+    Scenario(
+        "chat", "Chat completion, non-stream", "chat", ("direct", "bare-proxy", "promptgate", "litellm")
+    ),
     Scenario(
         "chat_stream",
         "Chat completion, SSE stream (20 chunks)",
         "stream",
-        ("direct", "promptgate", "litellm"),
+        ("direct", "bare-proxy", "promptgate", "litellm"),
     ),
     Scenario("mcp_call", "MCP tools/call", "mcp", ("direct", "promptgate")),
     # Direct: the same one chat completion the endpoint's run makes against the mock.
@@ -56,6 +59,7 @@ class Context:
     gateway_port: int | None = None
     seed: dict[str, Any] = field(default_factory=dict)
     litellm_port: int | None = None
+    bare_port: int | None = None
 
 
 class Unavailable(Exception):
@@ -147,9 +151,14 @@ def target(scenario: Scenario, side: str, ctx: Context) -> Target:
     """The request to fire for this scenario on this side; Unavailable when that side cannot run it."""
     m = ctx.mocks
     gw = f"http://127.0.0.1:{ctx.gateway_port}/api"
+    bare = f"http://127.0.0.1:{ctx.bare_port}"
+    if side == "bare-proxy" and ctx.bare_port is None:
+        raise Unavailable("the bare proxy is not running")
     if scenario.kind == "http":
         if side == "direct":
             return _http(scenario, f"http://127.0.0.1:{m['http']}/", ())
+        if side == "bare-proxy":
+            return check(_http(scenario, f"{bare}/http/", ()), b"")
         seed = _seeded(ctx, "http")
         return check(_http(scenario, f"{gw}/{seed['uuid']}/proxy/up/", (_bearer(seed["token"]),)), b"")
     if scenario.kind in ("chat", "stream"):
@@ -159,6 +168,9 @@ def target(scenario: Scenario, side: str, ctx: Context) -> Target:
         if side == "direct":
             url = f"http://127.0.0.1:{m['llm']}/v1/chat/completions"
             return Target(url, "POST", chat_body("bench-model", stream), (json_header,))
+        if side == "bare-proxy":
+            url = f"{bare}/llm/v1/chat/completions"
+            return check(Target(url, "POST", chat_body("bench-model", stream), (json_header,)), expect)
         if side == "litellm":
             if ctx.litellm_port is None:
                 raise Unavailable("LiteLLM not running")

@@ -1,4 +1,4 @@
-"""The servers under test: mock upstreams, PromptGate (SQLite, or PostgreSQL + Redis) with N workers."""
+"""Servers under test: mock upstreams, bare proxy, PromptGate (SQLite, or PostgreSQL + Redis), N workers."""
 
 from __future__ import annotations
 
@@ -136,6 +136,34 @@ def start_gateway(procs: Processes, config: GatewayConfig) -> tuple[Managed, int
         wait_http(f"http://127.0.0.1:{port}/healthz", 60)
     except (RuntimeError, TimeoutError) as exc:
         raise RuntimeError(f"PromptGate did not start: {exc}\n{managed.tail()}") from exc
+    return managed, port
+
+
+def start_bare_proxy(procs: Processes, mocks: dict[str, int], workers: int) -> tuple[Managed, int]:
+    """bench/mocks/bare_proxy.py served exactly as PromptGate is: gunicorn, its config, uvicorn workers."""
+    port = free_port()
+    cmd = [
+        str(VENV_BIN / "gunicorn"), "bench.mocks.bare_proxy:app",
+        "-c", "promptgate/gunicorn_conf.py",
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env.update(
+        {
+            "BENCH_BARE_HTTP_URL": f"http://127.0.0.1:{mocks['http']}",
+            "BENCH_BARE_LLM_URL": f"http://127.0.0.1:{mocks['llm']}",
+            # Only satisfies the config's refusal of N workers without a shared cache: the proxy keeps no
+            # limits, so nothing reads it.
+            "REDIS_URL": REDIS_URL,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    managed = procs.start(f"bare-proxy-{workers}w", cmd, env, REPO)
+    try:
+        wait_port(port, 60, managed.proc)
+        wait_http(f"http://127.0.0.1:{port}/http/small", 60)
+    except (RuntimeError, TimeoutError) as exc:
+        raise RuntimeError(f"the bare proxy did not start: {exc}\n{managed.tail()}") from exc
     return managed, port
 
 

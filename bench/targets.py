@@ -56,7 +56,46 @@ def _chat_ratios(rows: list[Row]) -> list[Verdict]:
     return [
         _judge("chat non-stream, 1 worker, 32 conns: ≥ 15x LiteLLM RPS", vs_litellm, lambda v: f"{v:.1f}x"),
         _judge("chat non-stream, 1 worker, 32 conns: ≥ 30% of direct RPS", vs_direct, lambda v: f"{v:.0f}%"),
+        _ceiling(rows, "chat", "chat non-stream"),
     ]
+
+
+def _ceiling(rows: list[Row], scenario: str, title: str) -> Verdict:
+    """Context, not a target: what a zero-logic proxy reaches here, and how much of that PromptGate does."""
+    name = f"context, {title} at 32 conns: bare proxy as % of direct, PromptGate as % of bare (same workers)"
+    direct = _median(rows, scenario, "direct", "mock", 32)
+    bare = {
+        r.config: _median(rows, scenario, "bare-proxy", r.config, 32)
+        for r in rows
+        if (r.scenario, r.side, r.connections) == (scenario, "bare-proxy", 32)
+    }
+    parts = []
+    for config, row in bare.items():
+        if row is None:
+            continue
+        share = (
+            f" = {row.rps / direct.rps:.0%} of direct ({direct.rps:,.0f})" if direct and direct.rps else ""
+        )
+        parts.append(f"{config} {row.rps:,.0f} RPS{share}, CPU {_cpu(row.cpu_ms_per_req)} ms/req")
+    configs = dict.fromkeys(
+        r.config for r in rows if (r.scenario, r.side, r.connections) == (scenario, "promptgate", 32)
+    )
+    for config in configs:
+        ours = _median(rows, scenario, "promptgate", config, 32)
+        ceiling = bare.get(f"bare-{config.rsplit('-', 1)[-1]}")
+        if ours is None or ceiling is None or not ceiling.rps:
+            continue
+        cpu = f"{_cpu(ours.cpu_ms_per_req)} ms/req"
+        if ours.cpu_ms_per_req and ceiling.cpu_ms_per_req:
+            cpu += f" ({ours.cpu_ms_per_req / ceiling.cpu_ms_per_req:.1f}x the bare proxy's)"
+        parts.append(
+            f"{config} {ours.rps:,.0f} RPS = {ours.rps / ceiling.rps:.0%} of {ceiling.config}, CPU {cpu}"
+        )
+    return Verdict(name, "; ".join(parts) or "\N{EN DASH}", "context" if parts else "not measured")
+
+
+def _cpu(value: float | None) -> str:
+    return "\N{EN DASH}" if value is None else f"{value:.3f}"
 
 
 def _added_latency(rows: list[Row], pct: str, limit: float) -> list[Verdict]:
@@ -105,6 +144,7 @@ def _stream_ttfb(rows: list[Row]) -> Verdict:
 def judge(rows: list[Row]) -> list[Verdict]:
     return [
         *_chat_ratios(rows),
+        _ceiling(rows, "http_get", "HTTP proxy GET"),
         *_added_latency(rows, "p50_ms", 1.0),
         *_added_latency(rows, "p99_ms", 3.0),
         *_scaling(rows),
