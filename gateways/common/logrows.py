@@ -8,8 +8,10 @@ need no conversion at all. Only the typed columns (datetime, UUID, decimal, JSON
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
@@ -48,14 +50,21 @@ def _converter(field: models.Field, connection: BaseDatabaseWrapper) -> Callable
         return text_safe
     if isinstance(field, models.DecimalField):
         digits, places = field.max_digits, field.decimal_places
-        return lambda v: None if v is None else ops.adapt_decimalfield_value(v, digits, places)
+        return lambda v: (
+            None
+            if v is None
+            else ops.adapt_decimalfield_value(
+                v if isinstance(v, Decimal) else Decimal(str(v)), digits, places
+            )
+        )
     if isinstance(field, _PLAIN_NUMBERS):
         return _plain
     if isinstance(field, models.DateTimeField):
         return lambda v: None if v is None else ops.adapt_datetimefield_value(v)
-    if isinstance(field, models.UUIDField):
-        native = connection.features.has_native_uuid_field
-        return lambda v: None if v is None else (v if native else v.hex)
+    if isinstance(field, models.UUIDField):  # rows carry a UUID or its text (ProjectInfo.uuid is str)
+        if connection.features.has_native_uuid_field:
+            return lambda v: None if v is None else str(v)
+        return lambda v: None if v is None else (v if isinstance(v, uuid.UUID) else uuid.UUID(v)).hex
     if isinstance(field, models.JSONField):
         encoder = field.encoder
         return lambda v: ops.adapt_json_value(text_safe(v), encoder)

@@ -67,3 +67,49 @@ def test_request_log_rows_with_nul_bytes_are_written(project):
     paths = sorted(RequestLog.objects.values_list("path", flat=True))
     assert paths == ["/api/x/proxy/e/\ufffd", "/plain"]
     assert RequestLog.objects.get(path="/plain").attempts == [{"error": "nul\ufffd"}]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("uuid_as", [str, lambda u: u], ids=["uuid-text", "uuid"])
+def test_request_log_rows_round_trip_every_column(project, uuid_as):
+    """The per-column fast encoder writes what the ORM reads back, for every column and value type."""
+    import datetime
+    from decimal import Decimal
+
+    from audit.models import RequestLog
+    from gateways.common.runtime import write_request_logs
+
+    at = datetime.datetime(2026, 11, 23, 4, 5, 6, 789000, tzinfo=datetime.UTC)
+    full = {
+        "time": at,
+        "project_uuid": uuid_as(project.uuid),
+        "gateway": "ai",
+        "endpoint": "chat.completions",
+        "method": "POST",
+        "path": "/api/x/v1/chat/completions",
+        "token_prefix": "pg_live_abcd",
+        "status": 200,
+        "latency_ms": 1.25,
+        "upstream_ms": 0.75,
+        "bytes_in": 123,
+        "bytes_out": 4567,
+        "provider": "openai",
+        "model": "gpt-4o",
+        "tokens_in": 10,
+        "tokens_out": 20,
+        "cost": Decimal("0.00001234"),
+        "guardrails": {"blocked": False, "rules": ["pii"]},
+        "attempts": [{"provider": "openai", "status": 200, "ms": 0.7}],
+        "error_code": "",
+        "request_id": "req-1",
+    }
+    minimal = {"time": at, "project_uuid": uuid_as(project.uuid), "gateway": "http", "status": 404}
+    write_request_logs([full, minimal])
+    rows = {r.gateway: r for r in RequestLog.objects.all()}
+    written = rows["ai"]
+    for name, value in full.items():
+        expected = project.uuid if name == "project_uuid" else value
+        assert getattr(written, name) == expected, name
+    empty = rows["http"]
+    assert (empty.endpoint, empty.cost, empty.tokens_in, empty.attempts, empty.guardrails) == ("", None, None, [], {})
+    assert empty.project_uuid == project.uuid and empty.time == at
