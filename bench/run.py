@@ -191,8 +191,27 @@ class Bench:
             for scenario in self.args.scenarios:
                 if "promptgate" in scenario.sides:
                     self.side(scenario, "promptgate", label, ctx, managed.pid)
+            self.check_writers(label, ctx)
         finally:
             self.procs.stop(managed)
+
+    def check_writers(self, label: str, ctx: Context) -> None:
+        """A request log that failed to write would flatter every figure: say so in the report."""
+        status, body, _ = stack.probe(f"http://127.0.0.1:{ctx.gateway_port}/readyz", None, {})
+        try:
+            writers = json.loads(body)["writers"]
+        except (ValueError, KeyError, TypeError):
+            self.notes.append(f"PromptGate {label}: /readyz answered HTTP {status}; writer health unknown.")
+            return
+        for name, stats in writers.items():
+            if stats.get("failed_batches") or stats.get("dropped"):
+                note = (
+                    f"PromptGate {label}: the {name} writer of the worker that answered /readyz failed "
+                    f"{stats.get('failed_batches')} batches and dropped {stats.get('dropped')} items; "
+                    "figures of this configuration did not pay for those writes."
+                )
+                self.notes.append(note)
+                self.log(note)
 
     def _fresh_gateway(self, config: stack.GatewayConfig, ctx: Context) -> Managed | None:
         """Migrate, seed and start a new gateway: memory figures start from an unused process."""
