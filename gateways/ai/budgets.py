@@ -1,18 +1,20 @@
 """AI budgets and rates: USD per day/month and requests/tokens per minute, per project and per token.
 
-Requests per minute go through the shared GCRA limiter. Budgets and tokens per minute are counters
-that the call first *reserves* (an estimate) and later *settles* (the actual): a request is admitted
-only while every counter is below its cap, atomically across processes — one Lua script in Redis, or
-conditional UPDATEs in one transaction (in a worker thread) when there is no Redis. So once a budget
-runs out, only the requests already admitted (in flight) can still add to it.
+Budgets and tokens per minute are counters that the call first *reserves* (an estimate) and later
+*settles* (the actual): a request is admitted only while every counter is below its cap. So once a
+budget runs out, only the requests already admitted (in flight) can still add to it.
+
+With Redis, admission is one Lua script (requests-per-minute GCRA and the reservation together, atomic
+across processes) and settlements leave in batches (budget_store.RedisSettler). Without Redis there is
+one process, and the counters live in its memory, persisted write-behind (budget_store.LocalStore).
+Either way a request does no database write and at most one Redis round trip.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime
-import hashlib
-import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,36 +22,78 @@ from decimal import Decimal
 
 import redis.exceptions
 
+from gateways.ai import budget_store
+from gateways.ai.budget_store import Counter, CountersUnavailable
 from gateways.ai.errors import OpenAIError, budget_exceeded
-from gateways.common import db, ratelimit, redis_clients
+from gateways.common import ratelimit, redis_clients
+from gateways.common.resp import Script
 from gateways.common.router import GatewayRequest
 from promptgate.errors import PromptGateError
 
-logger = logging.getLogger(__name__)
-NANO = Decimal(1_000_000_000)
+__all__ = ["Counter", "LimitSet", "Reservation", "admit", "estimate_tokens", "load_limits"]
 
-# Admit when every counter is below its cap, then add each amount; returns {1} or {0, index}.
-LUA_RESERVE = """
-local n = #KEYS
-for i = 1, n do
-  local v = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if v >= tonumber(ARGV[3 * i - 2]) then return {0, i} end
+NANO = Decimal(1_000_000_000)
+_REDIS_DOWN = (redis.exceptions.RedisError, OSError, TimeoutError)
+
+# Requests-per-minute GCRA (ratelimit.LUA_GCRA, step for step) over the first ARGV[1] keys, then, when
+# it admits, the reservation over the other keys: admit while every counter is below its cap, then add
+# each amount. The GCRA is spent even when a budget then refuses, as when they were two calls.
+# ARGV: r, cost, eps, r x (interval, window), then per counter (cap, amount, expires_at).
+# Returns {rates_allowed, refused_counter (0: none), then the GCRA verdicts as LUA_GCRA lays them out}.
+LUA_ADMIT = """
+local r = tonumber(ARGV[1])
+local out = {1, 0}
+if r > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local cost = tonumber(ARGV[2])
+  local eps = tonumber(ARGV[3])
+  local olds = {}
+  local news = {}
+  for i = 1, r do
+    local interval = tonumber(ARGV[2 + 2 * i])
+    local window = tonumber(ARGV[3 + 2 * i])
+    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if tat < now then tat = now end
+    local new_tat = tat + cost * interval
+    local allow_at = new_tat - window
+    olds[i] = tat
+    news[i] = new_tat
+    if allow_at > now + eps then
+      out[1] = 0
+      out[#out + 1] = 0
+      out[#out + 1] = math.ceil(allow_at - now)
+    else
+      out[#out + 1] = 1
+      out[#out + 1] = 0
+    end
+  end
+  for i = 1, r do
+    if out[1] == 1 then
+      out[#out + 1] = math.ceil(news[i] - now)
+      local ttl_ms = math.max(1, math.ceil((news[i] - now) / 1000))
+      redis.call('SET', KEYS[i], string.format('%.3f', news[i]), 'PX', ttl_ms)
+    else
+      out[#out + 1] = math.ceil(olds[i] - now)
+    end
+  end
+  if out[1] == 0 then return out end
 end
-for i = 1, n do
-  redis.call('INCRBY', KEYS[i], ARGV[3 * i - 1])
-  redis.call('EXPIREAT', KEYS[i], ARGV[3 * i])
+local base = 3 + 2 * r
+for i = 1, #KEYS - r do
+  local v = tonumber(redis.call('GET', KEYS[r + i]) or '0')
+  if v >= tonumber(ARGV[base + 3 * i - 2]) then
+    out[2] = i
+    return out
+  end
 end
-return {1, 0}
+for i = 1, #KEYS - r do
+  redis.call('INCRBY', KEYS[r + i], ARGV[base + 3 * i - 1])
+  redis.call('EXPIREAT', KEYS[r + i], ARGV[base + 3 * i])
+end
+return out
 """
-# Settle: add each difference between actual and reserved (negative gives back the unused estimate).
-LUA_SETTLE = """
-for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
-  redis.call('EXPIREAT', KEYS[i], ARGV[2 * i])
-end
-return 1
-"""
-_SHAS = {s: hashlib.sha1(s.encode(), usedforsecurity=False).hexdigest() for s in (LUA_RESERVE, LUA_SETTLE)}
+ADMIT_SCRIPT = Script(LUA_ADMIT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +106,6 @@ class LimitSet:
     tokens_per_minute: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Counter:
-    key: str
-    cap: int
-    expires_at: int  # epoch seconds
-    kind: str  # "budget" | "tpm"
-    scope: str  # "project" | "token"
-    period: str  # "daily" | "monthly" | "minute"
-
-
 @dataclass
 class Reservation:
     """What one request reserved; `settle` once with what it actually used."""
@@ -82,6 +116,8 @@ class Reservation:
     settled: bool = False
 
     async def settle(self, nanos: int, tokens: int) -> None:
+        # In memory, or queued for the next batched Redis call: no I/O here, and nothing that can fail
+        # a call that was served (and billed upstream).
         if self.settled or not self.counters:
             self.settled = True
             return
@@ -90,12 +126,8 @@ class Reservation:
             (nanos if c.kind == "budget" else tokens) - reserved
             for c, reserved in zip(self.counters, self.amounts, strict=True)
         ]
-        try:
-            await _backend_settle(self.counters, deltas)
-        except PromptGateError:
-            # The call was served (and billed upstream): a store outage must not turn it into an error.
-            # The reservation stays counted, which errs on the side of the budget.
-            logger.warning("could not settle an AI budget reservation", exc_info=True)
+        if any(deltas):
+            budget_store.settle(self.counters, deltas)
 
 
 def _nanos(usd: Decimal | None) -> int | None:
@@ -153,11 +185,12 @@ def _counters(subjects: Sequence[tuple[str, str, LimitSet]], now: datetime.datet
             counters.append(
                 Counter(f"ai:tpm:{subject}:{minute}", lim.tokens_per_minute, end, "tpm", scope, "minute")
             )
-    return sorted(counters, key=lambda c: c.key)  # one lock order for every process (no deadlocks)
+    return sorted(counters, key=lambda c: c.key)
 
 
 async def admit(greq: GatewayRequest, nanos_estimate: int, tokens_estimate: int) -> Reservation:
     """Check rates and budgets before the call; raises 429 rate_limited / budget_exceeded."""
+    budget_store.attach(greq.runtime)
     project_id = greq.project.id
     limits: Mapping[int | None, LimitSet] = await greq.runtime.config.get(
         ("ai-limits", project_id), lambda: load_limits(project_id)
@@ -177,11 +210,14 @@ async def admit(greq: GatewayRequest, nanos_estimate: int, tokens_estimate: int)
         for scope, subject, lim in subjects
         if lim.requests_per_minute
     ]
-    headers = await ratelimit.enforce(rates)
     now = datetime.datetime.now(datetime.UTC)
     counters = _counters(subjects, now)
     amounts = [max(0, nanos_estimate if c.kind == "budget" else tokens_estimate) for c in counters]
-    refused = await _backend_reserve(counters, amounts) if counters else None
+    if redis_clients.enabled():
+        headers, refused, counted = await _redis_admit(rates, counters, amounts)
+    else:
+        headers = await ratelimit.enforce(rates)  # in process memory: no I/O
+        refused, counted = await _local_reserve(counters, amounts)
     if refused is not None:
         counter = counters[refused]
         retry = max(1, counter.expires_at - int(now.timestamp()))
@@ -195,108 +231,89 @@ async def admit(greq: GatewayRequest, nanos_estimate: int, tokens_estimate: int)
             status=429,
             headers={**headers, "Retry-After": str(min(retry, 60))},
         )
+    if not counted:  # the store was down and limits fail open: settle adds the whole actual
+        amounts = [0] * len(counters)
     return Reservation(counters, amounts, headers)
 
 
 async def _backend_reserve(counters: list[Counter], amounts: list[int]) -> int | None:
-    if not redis_clients.enabled():
-        return await db.run_sync(_db_reserve, counters, amounts)
-    args: list[int] = []
+    """Reserve on this process's store; the index of the refusing counter, or None (the runner's endpoint budget)."""
+    if not counters:
+        return None
+    if redis_clients.enabled():
+        return (await _redis_admit([], counters, amounts))[1]
+    return (await _local_reserve(counters, amounts))[0]
+
+
+async def _local_reserve(counters: list[Counter], amounts: list[int]) -> tuple[int | None, bool]:
+    """(refused index or None, counted) on the in-memory store."""
+    if not counters:
+        return None, True
+    try:
+        return await budget_store.reserve(counters, amounts), True
+    except CountersUnavailable as exc:
+        if ratelimit.failure_mode() == "open":
+            return None, False
+        raise _unavailable("budget store is unavailable") from exc
+
+
+async def _redis_admit(
+    rates: list[ratelimit.Limit], counters: list[Counter], amounts: list[int]
+) -> tuple[dict[str, str], int | None, bool]:
+    """One round trip: (RateLimit headers, refused counter index or None, counted); 429 when a rate refuses.
+
+    Shares the rate limiter's breaker and health (what /readyz reports) and its failure mode.
+    """
+    if not rates and not counters:
+        return {}, None, True
+    health = ratelimit._health
+    if health.down_since is not None and time.monotonic() < health.retry_at:
+        return _redis_unavailable(rates, None)
+    us = ratelimit.US
+    keys = [redis_clients.key("rl", lim.key) for lim in rates] + [redis_clients.key(c.key) for c in counters]
+    args: list[float] = [len(rates), 1, ratelimit.EPSILON_US]
+    for lim in rates:
+        args += [lim.window_seconds * us / lim.limit, lim.window_seconds * us]
     for counter, amount in zip(counters, amounts, strict=True):
         args += [counter.cap, amount, counter.expires_at]
-    raw = await _redis_eval(LUA_RESERVE, [c.key for c in counters], args)
-    if raw is None:  # Redis down and limits fail open
-        return None
-    return None if int(raw[0]) == 1 else int(raw[1]) - 1
-
-
-async def _backend_settle(counters: list[Counter], deltas: list[int]) -> None:
-    if not any(deltas):
-        return
-    if not redis_clients.enabled():
-        await db.run_sync(_db_settle, counters, deltas)
-        return
-    args: list[int] = []
-    for counter, delta in zip(counters, deltas, strict=True):
-        args += [delta, counter.expires_at]
-    await _redis_eval(LUA_SETTLE, [c.key for c in counters], args)
-
-
-async def _redis_eval(script: str, keys: list[str], args: list[int]) -> list[int] | None:
-    client = redis_clients.async_client()
-    full_keys = [redis_clients.key(k) for k in keys]
     try:
-        try:
-            return await client.evalsha(_SHAS[script], len(full_keys), *full_keys, *args)
-        except redis.exceptions.NoScriptError:
-            return await client.eval(script, len(full_keys), *full_keys, *args)
-    except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
-        if ratelimit.failure_mode() == "open":
-            return None
-        raise PromptGateError(
-            "budget store is unavailable",
-            code="rate_limiter_unavailable",
-            status=503,
-            headers={"Retry-After": "1"},
-        ) from exc
+        raw = await redis_clients.lean_client().run(ADMIT_SCRIPT, keys, args)
+    except _REDIS_DOWN as exc:
+        health.failed(exc)
+        return _redis_unavailable(rates, exc)
+    if health.down_since is not None:
+        health.recovered()
+    allowed = bool(int(raw[0]))
+    n = len(rates)
+    decisions = [
+        ratelimit._decision(
+            lim, allowed and bool(int(raw[2 + 2 * i])), int(raw[3 + 2 * i]), int(raw[2 + 2 * n + i])
+        )
+        for i, lim in enumerate(rates)
+    ]
+    headers = ratelimit.policy_headers(decisions)
+    if not allowed:
+        raise PromptGateError("Rate limit exceeded", code="rate_limited", status=429, headers=headers)
+    refused = int(raw[1])
+    return headers, (refused - 1 if refused else None), True
 
 
-def _db_reserve(counters: list[Counter], amounts: list[int]) -> int | None:
-    """Conditional UPDATEs in one transaction: all counters move, or (on refusal) none does."""
-    from django.db import transaction
-    from django.db.models import F
-
-    from gateways.ai.models import BudgetCounter
-
-    _db_ensure(counters)
-    with transaction.atomic():
-        for i, (counter, amount) in enumerate(zip(counters, amounts, strict=True)):
-            updated = BudgetCounter.objects.filter(key=counter.key, value__lt=counter.cap).update(
-                value=F("value") + amount
-            )
-            if not updated:
-                transaction.set_rollback(True)
-                return i
-    return None
+def _redis_unavailable(
+    rates: list[ratelimit.Limit], exc: BaseException | None
+) -> tuple[dict[str, str], int | None, bool]:
+    if ratelimit.failure_mode() != "open":
+        message = "rate limiter is unavailable" if rates else "budget store is unavailable"
+        raise _unavailable(message) from exc
+    decisions = [
+        ratelimit.Decision(True, lim.limit, lim.limit, 0.0, 0.0, lim.window_seconds, lim.policy)
+        for lim in rates
+    ]
+    return ratelimit.policy_headers(decisions), None, False
 
 
-def _db_settle(counters: list[Counter], deltas: list[int]) -> None:
-    from django.db import transaction
-    from django.db.models import F
-
-    from gateways.ai.models import BudgetCounter
-
-    _db_ensure(counters)
-    with transaction.atomic():
-        for counter, delta in zip(counters, deltas, strict=True):
-            if delta:
-                BudgetCounter.objects.filter(key=counter.key).update(value=F("value") + delta)
-
-
-_pruned = {"at": 0.0}
-PRUNE_EVERY = 600.0  # seconds between sweeps of expired counter rows, per process
-
-
-def _db_ensure(counters: list[Counter]) -> None:
-    """Create missing counter rows (no signals: bulk insert) and drop expired windows now and then."""
-    from django.db import connection
-
-    from gateways.ai.models import BudgetCounter
-
-    at = [datetime.datetime.fromtimestamp(c.expires_at, datetime.UTC) for c in counters]
-    BudgetCounter.objects.bulk_create(
-        [BudgetCounter(key=c.key, value=0, expires_at=e) for c, e in zip(counters, at, strict=True)],
-        ignore_conflicts=True,
-    )
-    now = time.time()
-    if now - _pruned["at"] >= PRUNE_EVERY:
-        _pruned["at"] = now
-        # Raw SQL: a queryset delete would fire per-row signals (audit rows, config bumps).
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {BudgetCounter._meta.db_table} WHERE expires_at < %s",  # noqa: S608 (our table name)
-                [datetime.datetime.now(datetime.UTC)],
-            )
+def _unavailable(message: str) -> PromptGateError:
+    retry = str(math.ceil(ratelimit._Health.COOLDOWN))
+    return ratelimit.RateLimiterUnavailable(message, headers={"Retry-After": retry})
 
 
 DEFAULT_COMPLETION_ESTIMATE = 256
