@@ -18,6 +18,7 @@ import pytest
 
 from audit import context
 from tests.ai.test_errors_failover import log_rows
+from tests.servers import GatewayProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HI = [{"role": "user", "content": "hi"}]
@@ -120,3 +121,30 @@ def test_tokens_per_minute_per_token_across_processes(world, gateway_pair, make_
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     _, other = make_token(world.project, scopes=["ai"], name="other")
     assert post(second, world, token=other).status_code == 200
+
+
+def test_the_days_spend_survives_a_restart(world, mock_llm, settings):
+    """Without Redis the counters live in the process: shutdown writes them, the next process reads them."""
+    from gateways.ai.models import BudgetCounter
+
+    price("openai", "priced", 20_000)  # 30 tokens a call: $0.60 (each reserves ~$0.58)
+    limits(world, daily_budget=Decimal("1"))
+    first = GatewayProcess(PROMPTGATE_AI_ATTEMPT_TIMEOUT="5").start()
+    try:
+        assert post(first, world).status_code == 200
+    finally:
+        first.stop()  # SIGTERM: the lifespan shutdown drains the budget writer
+        first.cleanup()
+    if not settings.REDIS_URL:
+        assert (
+            BudgetCounter.objects.get(key__startswith=f"ai:budget:p{world.project.id}:d:").value
+            == 600_000_000
+        )
+    second = GatewayProcess(PROMPTGATE_AI_ATTEMPT_TIMEOUT="5").start()
+    try:
+        assert post(second, world).status_code == 200  # $0.60 < $1: admitted, now $1.20
+        refused = post(second, world)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
+    finally:
+        second.stop()
+        second.cleanup()
