@@ -7,7 +7,8 @@ budget runs out, only the requests already admitted (in flight) can still add to
 With Redis, admission is one Lua script (requests-per-minute GCRA and the reservation together, atomic
 across processes) and settlements leave in batches (budget_store.RedisSettler). Without Redis there is
 one process, and the counters live in its memory, persisted write-behind (budget_store.LocalStore).
-Either way a request does no database write and at most one Redis round trip.
+Either way `admit` writes nothing to the database (it reads a budget window's row once per process)
+and makes at most one Redis round trip; `settle` makes none.
 """
 
 from __future__ import annotations
