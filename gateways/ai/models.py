@@ -67,10 +67,12 @@ class PriceOverride(models.Model):
 
 
 class BudgetCounter(models.Model):
-    """Spend (nano-USD) or tokens of one budget or token-rate window, when no Redis is configured.
+    """Spend (nano-USD) of one budget window, when no Redis is configured.
 
-    Written only with bulk inserts and atomic UPDATEs in a worker thread (no signals: no audit row and
-    no config-version bump per request); expired windows are pruned as new ones open.
+    The one gateway process counts in memory and persists absolute values write-behind from its writer
+    thread (gateways/ai/budget_store.py), with raw upserts: no signals, so no audit row and no
+    config-version bump per request. Read once per window when the process first touches it, so a
+    restart keeps the day's and month's spend; expired windows are pruned now and then.
     """
 
     key = models.CharField(max_length=200, unique=True)
