@@ -59,7 +59,7 @@ class RequestLog(models.Model):
     """One proxied call. Written in batches by the background writer, never on the request path."""
 
     time = models.DateTimeField(db_index=True)
-    project_uuid = models.UUIDField(db_index=True)
+    project_uuid = models.UUIDField()  # indexed by (project_uuid, time) below, which serves both
     gateway = models.CharField(max_length=10)  # "ai" | "http" | "mcp" | "meta"
     endpoint = models.CharField(max_length=200, blank=True, default="")
     method = models.CharField(max_length=10, blank=True, default="")
