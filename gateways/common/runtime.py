@@ -63,8 +63,26 @@ def write_request_logs(rows: list[RequestLogRow]) -> None:
                 for values in params:
                     copy.write_row(values)
         else:
-            placeholders = ", ".join(["%s"] * len(encoder.column_names))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", params)  # noqa: S608
+            # Multi-row INSERTs, not executemany: sqlite3 releases and retakes the GIL around every
+            # row's step, and while the event loop is busy each retake waits out the switch interval
+            # (5 ms), so executemany of 500 rows could take seconds and the buffer overflowed.
+            row_sql = "(" + ", ".join(["%s"] * len(encoder.column_names)) + ")"
+            per_statement = max(1, _max_params(connection) // len(encoder.column_names))
+            for start in range(0, len(params), per_statement):
+                chunk = params[start : start + per_statement]
+                values = ", ".join([row_sql] * len(chunk))
+                flat = [value for row in chunk for value in row]
+                cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", flat)  # noqa: S608
+
+
+def _max_params(connection: Any) -> int:
+    """Bound parameters one statement may carry (SQLite's own limit, not Django's cautious 999)."""
+    import sqlite3
+
+    try:
+        return min(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 10_000)
+    except (AttributeError, sqlite3.Error):
+        return connection.features.max_query_params or 999
 
 
 _encoders: dict[str, RowEncoder] = {}  # per backend vendor; built on the first batch
