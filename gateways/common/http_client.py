@@ -1,4 +1,4 @@
-"""The data plane's one HTTP client: a small typed facade over aiohttp, SSRF-pinned, one per event loop."""
+"""The data plane's one HTTP client: a small typed facade over h1 (HTTP/1.1), SSRF-pinned, one per event loop."""
 
 from __future__ import annotations
 
@@ -12,22 +12,41 @@ import zlib
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aiohttp
 import certifi
+import httptools
 import orjson
 import yarl
-from aiohttp.abc import AbstractResolver, ResolveResult
 from django.conf import settings
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateways.common import ssrf
+from gateways.common import h1, h1_head, h1_pool, ssrf
 from gateways.common.http import HOP_BY_HOP, strip_hop_by_hop  # noqa: F401  # re-exported
+from gateways.common.upstream_errors import (  # re-exported: callers catch them as http_client.X
+    BodyTooLarge,
+    InvalidRequestHeader,
+    InvalidUpstreamURL,
+    StaleConnection,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 
-USER_AGENT = "PromptGate"
-CHUNK_SIZE = 64 * 1024
+__all__ = [
+    "BodyTooLarge",
+    "InvalidRequestHeader",
+    "InvalidUpstreamURL",
+    "StaleConnection",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnreachable",
+]
+
+USER_AGENT = h1_head.USER_AGENT
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 Body = bytes | AsyncIterable[bytes] | None
@@ -36,32 +55,8 @@ Body = bytes | AsyncIterable[bytes] | None
 # ---- errors: URL-free messages, one (status, code) each -------------------------------------------
 
 
-class UpstreamError(Exception):
-    """A failed upstream call. str() names no URL, host or credential: callers may log or show it."""
-
-    status = 502
-    code = "upstream_error"
-
-
-class UpstreamTimeout(UpstreamError):
-    status = 504
-    code = "upstream_timeout"
-
-
-class UpstreamUnreachable(UpstreamError):
-    code = "upstream_unreachable"
-
-
-class InvalidUpstreamURL(UpstreamError):
-    """A URL the client cannot use (stored by an operator): the upstream's fault, so a 502."""
-
-
-class BodyTooLarge(UpstreamError):
-    """read(max_bytes=...) met a longer body."""
-
-
 def as_upstream_error(exc: BaseException) -> UpstreamError:
-    """aiohttp's, asyncio's and the OS's failures as ours, with messages free of URLs."""
+    """asyncio's, the OS's (and aiohttp's, still used by tests and tools) failures as ours, URL-free."""
     if isinstance(exc, UpstreamError):
         return exc
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -78,7 +73,7 @@ def as_upstream_error(exc: BaseException) -> UpstreamError:
         return InvalidUpstreamURL("upstream URL is not valid")
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | ConnectionError):
         return UpstreamError("upstream closed the connection")
-    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
+    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError | httptools.HttpParserError):
         return UpstreamError("upstream sent an invalid response")
     return UpstreamError("upstream request failed")
 
@@ -106,22 +101,18 @@ def classify_upstream_error(exc: BaseException) -> tuple[int, str, str]:
 @dataclass(frozen=True, slots=True)
 class Timeout:
     """`read`: each wait for upstream bytes; `connect`: the TCP (+TLS) connect; `pool`: waiting for a
-    pooled slot (added to connect, as aiohttp counts both). No total: long streams stay open while alive.
+    pooled slot (added to connect, as aiohttp counted both). No total: long streams stay open while alive.
     """
 
     read: float
     connect: float | None = None  # None: min(read, 10)
     pool: float | None = None  # None: read
-    client_timeout: aiohttp.ClientTimeout = field(init=False, repr=False, compare=False)
+    connect_s: float = field(init=False, repr=False, compare=False)  # `connect` with its default applied
+    pool_s: float = field(init=False, repr=False, compare=False)  # `pool` with its default applied
 
     def __post_init__(self) -> None:
-        connect = min(self.read, 10.0) if self.connect is None else self.connect
-        pool = self.read if self.pool is None else self.pool
-        # Built once per Timeout: the hot path reuses it instead of making one per request.
-        value = aiohttp.ClientTimeout(
-            total=None, connect=connect + pool, sock_connect=connect, sock_read=self.read
-        )
-        object.__setattr__(self, "client_timeout", value)
+        object.__setattr__(self, "connect_s", min(self.read, 10.0) if self.connect is None else self.connect)
+        object.__setattr__(self, "pool_s", self.read if self.pool is None else self.pool)
 
 
 DEFAULT_TIMEOUT = Timeout(30.0, connect=10.0, pool=10.0)
@@ -137,6 +128,7 @@ def timeout(seconds: float) -> Timeout:
 _UNSAFE = re.compile(r"[\x00-\x20\x7f-\U0010ffff\"<>\\^`{|}]")
 
 
+@lru_cache(maxsize=1024)  # the AI gateway sends to a few fixed URLs: parsed once, not per request
 def parse_url(url: str) -> yarl.URL:
     """The URL as sent, byte for byte: no re-quoting, no dot-segment folding (`%2e%2e` stays).
 
@@ -154,7 +146,7 @@ def parse_url(url: str) -> yarl.URL:
             path, query = quote(parts.path, safe=safe), quote(parts.query, safe=safe)
             url = urlunsplit((parts.scheme, netloc, path, query, ""))
         parsed = yarl.URL(url, encoded=True)
-        valid = parsed.scheme in ("http", "https") and bool(parsed.raw_host) and parsed.port is not None
+        valid = _usable(parsed)
     except (ValueError, UnicodeError):
         valid = False
     if not valid:
@@ -162,44 +154,55 @@ def parse_url(url: str) -> yarl.URL:
     return parsed
 
 
-class UpstreamResponse:
+def _usable(url: yarl.URL) -> bool:
+    return url.scheme in ("http", "https") and bool(url.raw_host) and url.port is not None
+
+
+class UpstreamResponse(h1.Response):
     """Status and headers of an upstream answer; the body is read on demand. Always aclose() it."""
 
-    __slots__ = ("_body", "_response", "headers", "raw_headers", "status")
+    __slots__ = ("_body", "_headers")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status: int = response.status
-        self.headers: CIMultiDictProxy[str] = response.headers
-        self.raw_headers: tuple[tuple[bytes, bytes], ...] = response.raw_headers
+    def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float, head_only: bool) -> None:
+        super().__init__(loop, read_timeout, head_only)
         self._body: bytes | None = None
+        self._headers: CIMultiDictProxy[str] | None = None
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The headers decoded (built on first use: the proxy passes raw_headers on and never asks)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = CIMultiDictProxy(
+                CIMultiDict(
+                    (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+                    for name, value in self.raw_headers
+                )
+            )
+        return headers
 
     def aiter_raw(self) -> AsyncIterator[bytes]:
         """The body as it arrives, byte-exact (still compressed if the upstream compressed it)."""
-        return _RawChunks(self._response.content)
+        return self
 
     async def read(self, max_bytes: int | None = None, *, truncate: bool = False) -> bytes:
         """The whole body, decoded from gzip/deflate. Past `max_bytes`: BodyTooLarge, or the first
         `max_bytes` bytes when `truncate`."""
         if self._body is not None:
             return self._body
-        content = self._response.content
         chunks: list[bytes] = []
         size = 0
-        try:
-            while chunk := await content.readany():
-                size += len(chunk)
-                chunks.append(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    if not truncate:
-                        raise BodyTooLarge("upstream response is too large")
-                    break
-        except _MAPPED as exc:
-            raise as_upstream_error(exc) from exc
+        while chunk := await self.next_chunk():
+            size += len(chunk)
+            chunks.append(chunk)
+            if max_bytes is not None and size > max_bytes:
+                if not truncate:
+                    raise BodyTooLarge("upstream response is too large")
+                break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        encoding = self.headers.get("content-encoding")
+        encoding = self.content_encoding
         if encoding:
-            body = _decode(body, encoding.strip().lower(), max_bytes or 0)
+            body = _decode(body, encoding.decode("latin-1").strip().lower(), max_bytes or 0)
         if max_bytes is not None:
             body = body[:max_bytes]
         self._body = body
@@ -212,29 +215,8 @@ class UpstreamResponse:
         return orjson.loads(self._body)
 
     async def aclose(self) -> None:
-        # release() closes a half-read connection instead of pooling it, so nothing leaks.
-        self._response.release()
-
-
-class _RawChunks:
-    """An async iterator over the body (a class, not a generator: one frame less per chunk)."""
-
-    __slots__ = ("_content",)
-
-    def __init__(self, content: aiohttp.StreamReader) -> None:
-        self._content = content
-
-    def __aiter__(self) -> _RawChunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            chunk = await self._content.read(CHUNK_SIZE)
-        except _MAPPED as exc:
-            raise as_upstream_error(exc) from exc
-        if not chunk:
-            raise StopAsyncIteration
-        return chunk
+        # A body still on the wire closes its connection instead of pooling it, so nothing leaks.
+        self.close()
 
 
 def _decode(body: bytes, encoding: str, limit: int) -> bytes:
@@ -251,12 +233,38 @@ def _decode(body: bytes, encoding: str, limit: int) -> bytes:
         raise UpstreamError("upstream sent an invalid response") from exc
 
 
+class _Session(h1_pool.Pool):
+    """The connection pool, also answering what aiohttp's ClientSession exposed (tests inspect those)."""
+
+    # True by construction: no proxy, netrc or CA settings from the environment; no decompression on the
+    # way through; no default header but User-Agent (Host, Accept: */* and framing come with each request).
+    trust_env = False
+    auto_decompress = False
+    skip_auto_headers = frozenset({"Accept-Encoding", "Content-Type"})
+    headers = MappingProxyType({"User-Agent": USER_AGENT})
+    timeout = aiohttp.ClientTimeout(
+        total=None,
+        connect=DEFAULT_TIMEOUT.connect_s + DEFAULT_TIMEOUT.pool_s,
+        sock_connect=DEFAULT_TIMEOUT.connect_s,
+        sock_read=DEFAULT_TIMEOUT.read,
+    )
+
+    @property
+    def connector(self) -> _Session:
+        return self  # `_conns` (idle by origin) and `_acquired` (busy) live on the pool itself
+
+    @property
+    def cookie_jar(self) -> aiohttp.DummyCookieJar:
+        # Nothing reads Set-Cookie or writes Cookie: one client serves every tenant.
+        return aiohttp.DummyCookieJar()
+
+
 class Client:
-    """One aiohttp session with the gateway's guarantees; use get_client() for the shared one."""
+    """One connection pool with the gateway's guarantees; use get_client() for the shared one."""
 
     __slots__ = ("session",)
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: _Session) -> None:
         self.session = session
 
     @property
@@ -277,31 +285,37 @@ class Client:
         Never follows redirects, never sends or stores cookies, never decompresses, adds no
         Accept-Encoding; repeated headers go out repeated. Raises UpstreamError or SsrfBlocked.
         """
-        target = url if isinstance(url, yarl.URL) else parse_url(url)
-        # aiohttp skips the resolver for IP literals, so those are checked here; names go to PinnedResolver.
-        ssrf.check_host(target.raw_host or "")
-        if content is not None and not isinstance(content, bytes):
-            # aiohttp frames a streamed body itself (chunked); a caller's framing header would clash.
-            headers = [(k, v) for k, v in _pairs(headers) if k.lower() != "transfer-encoding"]
+        if isinstance(url, yarl.URL):
+            if not _usable(url):
+                raise InvalidUpstreamURL("upstream URL is not valid")
+            target = url
+        else:
+            target = parse_url(url)
+        host = target.raw_host or ""
+        # IP literals are dialled as they are, so they are checked here; names when they are resolved.
+        ssrf.check_host(host)
+        head, close = h1_head.encode_head(
+            method, target.raw_path_qs, target.host_port_subcomponent or host, headers, content
+        )
         try:
             response = await self.session.request(
-                method,
-                target,
-                headers=headers,  # type: ignore[arg-type]  # any pairs: CIMultiDict() takes them
-                data=content,
-                allow_redirects=False,
-                timeout=timeout.client_timeout,
+                target.scheme,
+                host,
+                target.port or 0,
+                head,
+                content,
+                read=timeout.read,
+                connect=timeout.connect_s,
+                wait=timeout.pool_s,
+                head_only=method == "HEAD",
+                close=close,
             )
         except _MAPPED as exc:
             raise as_upstream_error(exc) from exc
-        return UpstreamResponse(response)
+        return response  # type: ignore[return-value]  # the pool builds UpstreamResponse
 
     async def aclose(self) -> None:
-        await self.session.close()
-
-
-def _pairs(headers: Headers) -> Iterable[tuple[str, str]]:
-    return headers.items() if isinstance(headers, Mapping) else headers
+        await self.session.aclose()
 
 
 async def send(
@@ -316,61 +330,18 @@ async def send(
     return await get_client().send(method, url, headers=headers, content=content, timeout=timeout)
 
 
-# ---- pinning and lifecycle -----------------------------------------------------------------------
-
-
-class PinnedResolver(AbstractResolver):
-    """aiohttp resolver that only yields SSRF-checked addresses, so the socket goes where we checked."""
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results: list[ResolveResult] = []
-        for address in await ssrf.resolve_checked(host, port):
-            address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
-            if family not in (socket.AF_UNSPEC, address_family):
-                continue
-            results.append(
-                {
-                    "hostname": host,
-                    "host": address,
-                    "port": port,
-                    "family": address_family,
-                    "proto": 0,
-                    "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-                }
-            )
-        if not results:
-            raise socket.gaierror(socket.EAI_NONAME, "no address of the requested family")
-        return results
-
-    async def close(self) -> None:
-        return None
+# ---- lifecycle -----------------------------------------------------------------------------------
 
 
 def build_client(ssl_context: ssl.SSLContext | None = None) -> Client:
     """A new client (certifi CAs unless `ssl_context`); the data plane shares one per loop: get_client()."""
-    connector = aiohttp.TCPConnector(
-        resolver=PinnedResolver(),
-        # No DNS cache: allowlist changes apply at once, and pooled connections already pin an address.
-        use_dns_cache=False,
-        # Each upstream connection serves one inbound request; inbound concurrency is the real bound.
+    session = _Session(
+        # The environment's CA settings (SSL_CERT_FILE...) are ignored, like every other env setting.
+        ssl_context or ssl.create_default_context(cafile=certifi.where()),
         limit=getattr(settings, "PROMPTGATE_UPSTREAM_MAX_CONNECTIONS", 0),
         limit_per_host=getattr(settings, "PROMPTGATE_UPSTREAM_MAX_PER_HOST", 1024),
-        keepalive_timeout=30,
-        # The environment's CA settings (SSL_CERT_FILE...) are ignored, like every other env setting.
-        ssl=ssl_context or ssl.create_default_context(cafile=certifi.where()),
-    )
-    session = aiohttp.ClientSession(
-        connector=connector,
-        # One client serves every tenant: a cookie set by one upstream must never reach another call.
-        cookie_jar=aiohttp.DummyCookieJar(),
-        trust_env=False,  # no proxy or netrc from the environment
-        auto_decompress=False,
-        headers={"User-Agent": USER_AGENT},
-        # Accept-Encoding and Content-Type are the caller's choice: nothing the caller did not send.
-        skip_auto_headers=("Accept-Encoding", "Content-Type"),
-        timeout=DEFAULT_TIMEOUT.client_timeout,
+        keepalive=30.0,
+        response_class=UpstreamResponse,
     )
     return Client(session)
 

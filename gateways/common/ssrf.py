@@ -236,6 +236,11 @@ def _parse_allowlist(
     return tuple(nets), frozenset(names), tuple(suffixes)
 
 
+def allowlist() -> tuple[str, ...]:
+    """The allowlist as configured now: pooled connections are keyed by it, so a change checks anew."""
+    return tuple(getattr(settings, "PROMPTGATE_SSRF_ALLOW", ()) or ())
+
+
 def _allowlist() -> tuple[tuple[IPNetwork, ...], frozenset[str], tuple[str, ...]]:
     # Read at call time so override_settings and live reconfiguration take effect.
     return _parse_allowlist(tuple(getattr(settings, "PROMPTGATE_SSRF_ALLOW", ()) or ()))

@@ -41,6 +41,10 @@ def request_headers(
     raw: list[tuple[bytes, bytes]], endpoint: EndpointInfo, request_id: str
 ) -> list[tuple[str, str]]:
     dropped = ALWAYS_BLOCKED | endpoint.blocked_headers | _connection_listed(raw)
+    if endpoint.inject_headers:
+        # An injected header replaces the client's copy, whatever the case of either name (the client
+        # cannot forge it nor add a second value).
+        dropped = dropped | {name.lower() for name, _ in endpoint.inject_headers}
     out: list[tuple[str, str]] = []
     for raw_name, raw_value in raw:
         name = raw_name.decode("latin-1").lower()

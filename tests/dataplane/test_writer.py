@@ -111,5 +111,11 @@ def test_request_log_rows_round_trip_every_column(project, uuid_as):
         expected = project.uuid if name == "project_uuid" else value
         assert getattr(written, name) == expected, name
     empty = rows["http"]
-    assert (empty.endpoint, empty.cost, empty.tokens_in, empty.attempts, empty.guardrails) == ("", None, None, [], {})
+    assert (empty.endpoint, empty.cost, empty.tokens_in, empty.attempts, empty.guardrails) == (
+        "",
+        None,
+        None,
+        [],
+        {},
+    )
     assert empty.project_uuid == project.uuid and empty.time == at
