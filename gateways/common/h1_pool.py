@@ -21,6 +21,9 @@ from gateways.common.upstream_errors import (
 Key = tuple[str, str, int, tuple[str, ...]]
 
 
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+
+
 class Pool:
     """Keep-alive connections per origin, at most `limit` in all (0: no bound) and `limit_per_host` each."""
 
@@ -80,10 +83,12 @@ class Pool:
         except StaleConnection:
             if body is not None and not isinstance(body, bytes):
                 raise  # a streamed body is partly consumed: it cannot be sent again
+            if head.split(b" ", 1)[0] not in IDEMPOTENT:
+                raise  # maybe processed: a chat completion sent twice is billed twice
         # The keep-alive race: a pooled connection died before any byte of an answer, nearly always the
-        # upstream closing it while idle as our request went out. Once more, on a fresh connection, for
-        # any method (aiohttp retried idempotent ones only): an upstream that died mid-request without a
-        # byte of answer would see a POST twice.
+        # upstream closing it while idle as our request went out. Once more, on a fresh connection, and
+        # only for idempotent methods (as aiohttp and Go's net/http do). Connections the upstream closed
+        # while idle are already dropped by `_take_idle`, which covers the common case for POST too.
         conn = await self._connect(key, connect, wait, fresh=True)
         return await self._exchange(loop, conn, head, body, read, head_only, close)
 

@@ -263,7 +263,7 @@ async def test_early_close_with_unread_body_closes_the_connection(serve, client)
     assert sum(len(idle) for idle in client.session._conns.values()) == 0  # type: ignore[attr-defined]
 
 
-async def test_dead_pooled_connection_is_retried_once_on_a_fresh_one(serve, client):
+async def test_dead_pooled_connection_is_retried_once_for_idempotent_methods(serve, client):
     async def dies_after_first(reader, writer, server):
         # The keep-alive race: the first answer keeps the connection, then the server drops it just
         # as the next request arrives, without a byte of answer.
@@ -275,10 +275,18 @@ async def test_dead_pooled_connection_is_retried_once_on_a_fresh_one(serve, clie
 
     server = await serve(dies_after_first)
     assert await fetch(client, server.url("/a")) == (200, b"one")
-    assert await fetch(client, server.url("/b"), method="POST", content=b"payload") == (200, b"one")
+    assert await fetch(client, server.url("/b"), method="PUT", content=b"payload") == (200, b"one")
     assert server.connections == 2
     assert [head.split(b" ")[1] for head in server.heads] == [b"/a", b"/b", b"/b"]
     assert server.bodies[-1] == b"payload"
+
+    # POST is not idempotent: the upstream may have acted on it (a chat completion billed), so no replay.
+    posted = await serve(dies_after_first)
+    assert await fetch(client, posted.url("/a")) == (200, b"one")
+    with pytest.raises(UpstreamError, match="upstream closed the connection"):
+        await fetch(client, posted.url("/b"), method="POST", content=b"payload")
+    assert [head.split(b" ")[1] for head in posted.heads] == [b"/a", b"/b"]
+    assert posted.connections == 1
 
     # A streamed body is not replayed, and a fresh connection that dies is not retried either.
     async def body() -> AsyncIterator[bytes]:
