@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from bench.load import pyload, stream, wrk
 from bench.load.result import LoadResult, Target
-from bench.procs import cpu_seconds, rss_mb
+from bench.procs import cpu_seconds, machine_busy_seconds, rss_mb
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Row:
     rss_mb: float | None = None
     note: str = ""  # why nothing was measured, or a warning (errors, fallback runner)
     attempt: int = 1
+    machine_cores_busy: float | None = None  # every process on the machine, averaged over the run
 
     @property
     def rps(self) -> float:
@@ -45,6 +47,7 @@ def warm(target: Target, use_wrk: bool) -> None:
 
 def run(row: Row, target: Target, kind: str, seconds: float, server_pid: int, use_wrk: bool) -> Row:
     before = cpu_seconds(server_pid)
+    machine_before, started = machine_busy_seconds(), time.monotonic()
     if kind == "stream":
         row.stream = stream.run(target, row.connections, seconds)
         errors = row.stream.errors
@@ -54,6 +57,7 @@ def run(row: Row, target: Target, kind: str, seconds: float, server_pid: int, us
         if row.load.note:
             row.note = row.load.note
     used = cpu_seconds(server_pid) - before
+    row.machine_cores_busy = (machine_busy_seconds() - machine_before) / (time.monotonic() - started)
     if row.completed:
         row.cpu_ms_per_req = used * 1000 / row.completed
     row.rss_mb = rss_mb(server_pid)

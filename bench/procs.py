@@ -126,6 +126,13 @@ def cpu_seconds(pid: int) -> float:
     return ticks / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy since boot, summed over its cores (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / CLOCK_TICKS
+
+
 def rss_mb(pid: int) -> float:
     """RSS of the serving processes: the workers when the root forked some, else the root itself."""
     tree = descendants(pid)

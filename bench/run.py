@@ -49,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     known = ", ".join((*BY_NAME, *MEMORY_SCENARIOS))
     parser.add_argument("--only", action="append", default=[], help=f"scenario(s): {known}")
-    parser.add_argument("--duration", type=int, help="seconds per measurement (default 5, quick 1)")
+    parser.add_argument("--duration", type=int, help="seconds per measurement (default 4, quick 1)")
     parser.add_argument("--configs", help="gateway configs, e.g. sqlite:1,pg:1,pg:2 (the default)")
     parser.add_argument("--connections", default="1,32", help="connection counts (default 1,32)")
     parser.add_argument(
@@ -84,7 +84,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--soak-max-minutes", type=float, help="stop a soak after this (default 15; 60 with full)"
     )
     args = parser.parse_args(argv)
-    args.duration = args.duration or (1 if args.quick else 5)
+    args.duration = args.duration or (1 if args.quick else 4)
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.configs = args.configs or ("sqlite:1" if args.quick else "sqlite:1,pg:1,pg:2")
     names = [n for item in args.only for n in item.split(",") if n]

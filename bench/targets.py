@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -126,7 +127,26 @@ def _scaling(rows: list[Row]) -> list[Verdict]:
         verdicts.append(
             _judge(f"{scenario}: PG+Redis 2 workers ≥ 1.6x 1 worker", parts, lambda v: f"{v:.2f}x")
         )
+        verdicts.append(_scaling_context(rows, scenario, one, two))
     return verdicts
+
+
+def _scaling_context(rows: list[Row], scenario: str, one: Row | None, two: Row | None) -> Verdict:
+    """How busy the whole machine was, and how the zero-logic proxy scaled: a second worker needs idle cores."""
+    bits = []
+    for label, row in (("pg-1w", one), ("pg-2w", two)):
+        if row is not None and row.machine_cores_busy is not None:
+            bits.append(f"{label} run: {row.machine_cores_busy:.2f} of {os.cpu_count()} cores busy")
+    bare_one = _median(rows, scenario, "bare-proxy", "bare-1w", 32)
+    bare_two = _median(rows, scenario, "bare-proxy", "bare-2w", 32)
+    if bare_one is not None and bare_two is not None and bare_one.rps:
+        bits.append(f"bare proxy 2 workers / 1 worker: {bare_two.rps / bare_one.rps:.2f}x")
+    measured = "; ".join(bits) or "not measured"
+    return Verdict(
+        f"context, {scenario} scaling: machine cores busy (all processes), bare proxy scaling",
+        measured,
+        "context",
+    )
 
 
 def _stream_ttfb(rows: list[Row]) -> Verdict:
