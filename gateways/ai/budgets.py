@@ -36,48 +36,20 @@ __all__ = ["Counter", "LimitSet", "Reservation", "admit", "estimate_tokens", "lo
 NANO = Decimal(1_000_000_000)
 _REDIS_DOWN = (redis.exceptions.RedisError, OSError, TimeoutError)
 
-# Requests-per-minute GCRA (ratelimit.LUA_GCRA, step for step) over the first ARGV[1] keys, then, when
+# Requests-per-minute GCRA (ratelimit's own `gcra` function) over the first ARGV[1] keys, then, when
 # it admits, the reservation over the other keys: admit while every counter is below its cap, then add
 # each amount. The GCRA is spent even when a budget then refuses, as when they were two calls.
 # ARGV: r, cost, eps, r x (interval, window), then per counter (cap, amount, expires_at).
 # Returns {rates_allowed, refused_counter (0: none), then the GCRA verdicts as LUA_GCRA lays them out}.
-LUA_ADMIT = """
+LUA_ADMIT = (
+    ratelimit.LUA_GCRA_FUNCTION
+    + """
 local r = tonumber(ARGV[1])
 local out = {1, 0}
 if r > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local cost = tonumber(ARGV[2])
-  local eps = tonumber(ARGV[3])
-  local olds = {}
-  local news = {}
-  for i = 1, r do
-    local interval = tonumber(ARGV[2 + 2 * i])
-    local window = tonumber(ARGV[3 + 2 * i])
-    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if tat < now then tat = now end
-    local new_tat = tat + cost * interval
-    local allow_at = new_tat - window
-    olds[i] = tat
-    news[i] = new_tat
-    if allow_at > now + eps then
-      out[1] = 0
-      out[#out + 1] = 0
-      out[#out + 1] = math.ceil(allow_at - now)
-    else
-      out[#out + 1] = 1
-      out[#out + 1] = 0
-    end
-  end
-  for i = 1, r do
-    if out[1] == 1 then
-      out[#out + 1] = math.ceil(news[i] - now)
-      local ttl_ms = math.max(1, math.ceil((news[i] - now) / 1000))
-      redis.call('SET', KEYS[i], string.format('%.3f', news[i]), 'PX', ttl_ms)
-    else
-      out[#out + 1] = math.ceil(olds[i] - now)
-    end
-  end
+  local verdicts = gcra(1, r, 2)
+  out[1] = verdicts[1]
+  for i = 2, #verdicts do out[#out + 1] = verdicts[i] end
   if out[1] == 0 then return out end
 end
 local base = 3 + 2 * r
@@ -94,6 +66,7 @@ for i = 1, #KEYS - r do
 end
 return out
 """
+)
 ADMIT_SCRIPT = Script(LUA_ADMIT)
 
 

@@ -58,43 +58,49 @@ class RateLimiterUnavailable(PromptGateError):
 
 # GCRA over every key at once: nothing is written unless every limit admits the request, so a refusal
 # by the hourly window does not eat into the minute window. Redis TIME keeps all hosts on one clock.
-LUA_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local cost = tonumber(ARGV[1])
-local eps = tonumber(ARGV[2])
-local out = {1}
-local olds = {}
-local news = {}
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[1 + 2 * i])
-  local window = tonumber(ARGV[2 + 2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if tat < now then tat = now end
-  local new_tat = tat + cost * interval
-  local allow_at = new_tat - window
-  olds[i] = tat
-  news[i] = new_tat
-  if allow_at > now + eps then
-    out[1] = 0
-    out[#out + 1] = 0
-    out[#out + 1] = math.ceil(allow_at - now)
-  else
-    out[#out + 1] = 1
-    out[#out + 1] = 0
+# `gcra(first, n, a)`: keys KEYS[first .. first+n-1]; cost ARGV[a], eps ARGV[a+1], then per key its
+# (interval, window) in µs. Returns {allowed, (ok, retry_us) per key, used_us per key}. Shared, as Lua
+# text, with the AI admission script (gateways/ai/budgets.py), which runs it before its budgets.
+LUA_GCRA_FUNCTION = """
+local function gcra(first, n, a)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local cost = tonumber(ARGV[a])
+  local eps = tonumber(ARGV[a + 1])
+  local out = {1}
+  local olds = {}
+  local news = {}
+  for i = 1, n do
+    local interval = tonumber(ARGV[a + 2 * i])
+    local window = tonumber(ARGV[a + 1 + 2 * i])
+    local tat = tonumber(redis.call('GET', KEYS[first + i - 1]) or '0')
+    if tat < now then tat = now end
+    local new_tat = tat + cost * interval
+    local allow_at = new_tat - window
+    olds[i] = tat
+    news[i] = new_tat
+    if allow_at > now + eps then
+      out[1] = 0
+      out[#out + 1] = 0
+      out[#out + 1] = math.ceil(allow_at - now)
+    else
+      out[#out + 1] = 1
+      out[#out + 1] = 0
+    end
   end
-end
-for i = 1, #KEYS do
-  if out[1] == 1 then
-    out[#out + 1] = math.ceil(news[i] - now)
-    local ttl_ms = math.max(1, math.ceil((news[i] - now) / 1000))
-    redis.call('SET', KEYS[i], string.format('%.3f', news[i]), 'PX', ttl_ms)
-  else
-    out[#out + 1] = math.ceil(olds[i] - now)
+  for i = 1, n do
+    if out[1] == 1 then
+      out[#out + 1] = math.ceil(news[i] - now)
+      local ttl_ms = math.max(1, math.ceil((news[i] - now) / 1000))
+      redis.call('SET', KEYS[first + i - 1], string.format('%.3f', news[i]), 'PX', ttl_ms)
+    else
+      out[#out + 1] = math.ceil(olds[i] - now)
+    end
   end
+  return out
 end
-return out
 """
+LUA_GCRA = LUA_GCRA_FUNCTION + "return gcra(1, #KEYS, 1)\n"
 GCRA_SCRIPT = Script(LUA_GCRA)
 
 
