@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.procs import Managed, Processes, free_port, wait_port
-from bench.stack import BENCH_DIR, REPO, VAR, wait_http
+from bench.procs import Managed, Processes, free_port
+from bench.stack import BENCH_DIR, REPO, VAR, wait_ready
 
 # 1.103.0 is the version issue 9 measured; pinned so runs compare over time.
 VERSION = "1.103.0"
@@ -75,9 +75,5 @@ def start(procs: Processes, llm_port: int, workers: int) -> tuple[Managed, int]:
         "--run_gunicorn",
     ]  # fmt: skip
     managed = procs.start(f"litellm-{workers}w", cmd, env, REPO)
-    try:
-        wait_port(port, 120, managed.proc)
-        wait_http(f"http://127.0.0.1:{port}/health/liveliness", 60)
-    except (RuntimeError, TimeoutError) as exc:
-        raise RuntimeError(f"LiteLLM did not start: {exc}\n{managed.tail()}") from exc
+    wait_ready(managed, port, "/health/liveliness", "LiteLLM", port_timeout=120)
     return managed, port

@@ -131,11 +131,7 @@ def start_gateway(procs: Processes, config: GatewayConfig) -> tuple[Managed, int
         "--bind", f"127.0.0.1:{port}", "--workers", str(config.workers),
     ]  # fmt: skip
     managed = procs.start(f"promptgate-{config.db}-{config.workers}w", cmd, gateway_env(config), REPO)
-    try:
-        wait_port(port, 60, managed.proc)
-        wait_http(f"http://127.0.0.1:{port}/healthz", 60)
-    except (RuntimeError, TimeoutError) as exc:
-        raise RuntimeError(f"PromptGate did not start: {exc}\n{managed.tail()}") from exc
+    wait_ready(managed, port, "/healthz", "PromptGate")
     return managed, port
 
 
@@ -159,12 +155,17 @@ def start_bare_proxy(procs: Processes, mocks: dict[str, int], workers: int) -> t
         }
     )
     managed = procs.start(f"bare-proxy-{workers}w", cmd, env, REPO)
-    try:
-        wait_port(port, 60, managed.proc)
-        wait_http(f"http://127.0.0.1:{port}/http/small", 60)
-    except (RuntimeError, TimeoutError) as exc:
-        raise RuntimeError(f"the bare proxy did not start: {exc}\n{managed.tail()}") from exc
+    wait_ready(managed, port, "/http/small", "the bare proxy")
     return managed, port
+
+
+def wait_ready(managed: Managed, port: int, path: str, what: str, port_timeout: float = 60) -> None:
+    """Wait for the server's port, then for `path` to answer; RuntimeError with its log tail if not."""
+    try:
+        wait_port(port, port_timeout, managed.proc)
+        wait_http(f"http://127.0.0.1:{port}{path}", 60)
+    except (RuntimeError, TimeoutError) as exc:
+        raise RuntimeError(f"{what} did not start: {exc}\n{managed.tail()}") from exc
 
 
 def wait_http(url: str, timeout: float, headers: dict[str, str] | None = None) -> None:
