@@ -3,6 +3,11 @@
 A session id is 32 random bytes; stores key it by its SHA-256, so a dump of Redis or the database holds
 no usable id. Each record carries the project, the token that opened it (another token gets 404), the
 negotiated revision and the upstream session ids the tool source keeps behind it.
+
+Every request of a session looks it up, so lookups stay off the slow paths: Redis answers one script
+on the lean pipelined client (read and TTL refresh in one round trip); the table is read through a
+process-local write-through cache, which is sound because the table serves only the embedded, single
+process setup (more than one worker requires Redis, see promptgate/gunicorn_conf.py).
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.utils import timezone
 
 from gateways.common import db, redis_clients
+from gateways.common.resp import Script
 from gateways.mcp import conf
 
 _UPSTREAM = "u:"
@@ -56,12 +64,10 @@ class RedisSessions:
         return session
 
     async def get(self, session_id: str) -> GatewaySession | None:
-        key = self._key(session_id)
-        async with redis_clients.async_client().pipeline(transaction=True) as pipe:
-            pipe.hgetall(key)
-            pipe.expire(key, conf.session_ttl_seconds())
-            raw, _ = await pipe.execute()
-        return _from_hash(session_id, raw)
+        flat = await redis_clients.lean_client().run(
+            _GET_AND_TOUCH, [self._key(session_id)], [conf.session_ttl_seconds()]
+        )
+        return _from_hash(session_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def save_upstream(self, session_id: str, changes: dict[str, str | None]) -> None:
         key = self._key(session_id)
@@ -83,6 +89,16 @@ class RedisSessions:
         return _from_hash(session_id, raw)
 
 
+# The hash, its TTL refreshed when it exists (an EXPIRE on a missing key would be a wasted write).
+_GET_AND_TOUCH = Script(
+    """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return fields
+"""
+)
+
+
 def _from_hash(session_id: str, raw: dict[bytes, bytes]) -> GatewaySession | None:
     if not raw or b"p" not in raw:
         return None
@@ -91,22 +107,94 @@ def _from_hash(session_id: str, raw: dict[bytes, bytes]) -> GatewaySession | Non
     return GatewaySession(session_id, fields["p"], int(fields["t"]), fields["v"], upstream)
 
 
+class _SessionCache:
+    """Sessions this process created or read, by digest, with when the table last saw each used.
+
+    Bounded (least recently used out first). An entry answers a lookup until the session's idle TTL
+    runs out; the table's `last_seen_at` is refreshed through the database at most every
+    `_TOUCH_EVERY`, so an active session never expires in the table under a restarted process.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        # digest → (session, monotonic time of last use, monotonic time the table was last touched)
+        self._entries: OrderedDict[str, tuple[GatewaySession, float, float]] = OrderedDict()
+
+    def get(self, key: str) -> tuple[GatewaySession, float] | None:
+        """The session and when its row was last touched, if it is cached and not idle past its TTL."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        session, used, touched = entry
+        now = time.monotonic()
+        if now - used > conf.session_ttl_seconds():
+            del self._entries[key]
+            return None
+        self._entries[key] = (session, now, touched)
+        self._entries.move_to_end(key)
+        return session, touched
+
+    def put(self, key: str, session: GatewaySession, touched: float | None = None) -> None:
+        now = time.monotonic()
+        self._entries[key] = (session, now, now if touched is None else touched)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.MAX_ENTRIES:
+            self._entries.popitem(last=False)
+
+    def drop(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class DatabaseSessions:
-    """The embedded default's store; each call runs in a worker thread, never on the loop."""
+    """The embedded default's store: the McpSession table behind a process-local cache.
+
+    Table work runs in a worker thread, never on the loop; a warm lookup touches no database.
+    """
+
+    cache = _SessionCache()  # one per process: the store is stateless, its instances are per call
 
     async def create(self, project_uuid: str, token_id: int, version: str) -> GatewaySession:
         session = GatewaySession(new_session_id(), project_uuid, token_id, version)
         await db.run_sync(_db_create, session)
+        self.cache.put(digest(session.id), _copy(session))
         return session
 
     async def get(self, session_id: str) -> GatewaySession | None:
-        return await db.run_sync(_db_get, session_id)
+        key = digest(session_id)
+        cached = self.cache.get(key)
+        if cached is not None:
+            session, touched = cached
+            if time.monotonic() - touched > _TOUCH_EVERY.total_seconds():
+                # Keep the row alive for a later process; this also notices a row deleted under us.
+                if not await db.run_sync(_db_touch, key):
+                    self.cache.drop(key)
+                    return None
+                self.cache.put(key, session)
+            return _copy(session)
+        session = await db.run_sync(_db_get, session_id)
+        if session is not None:
+            self.cache.put(key, _copy(session))
+        return session
 
     async def save_upstream(self, session_id: str, changes: dict[str, str | None]) -> None:
+        key = digest(session_id)
+        self.cache.drop(key)  # re-read on next use: the table holds the merged state
         await db.run_sync(_db_save_upstream, session_id, changes)
 
     async def delete(self, session_id: str) -> GatewaySession | None:
+        self.cache.drop(digest(session_id))
         return await db.run_sync(_db_delete, session_id)
+
+
+def _copy(session: GatewaySession) -> GatewaySession:
+    """Callers may change `upstream`; the cached record must not change with it."""
+    return GatewaySession(
+        session.id, session.project_uuid, session.token_id, session.protocol_version, dict(session.upstream)
+    )
 
 
 def _cutoff() -> datetime.datetime:
@@ -151,6 +239,14 @@ def _db_get(session_id: str) -> GatewaySession | None:
         row.protocol_version,
         dict(row.upstream_sessions or {}),
     )
+
+
+def _db_touch(key: str) -> bool:
+    """Refresh a live row's last_seen_at; False when it is gone or already expired."""
+    from gateways.mcp.models import McpSession
+
+    rows = McpSession.objects.filter(digest=key, last_seen_at__gte=_cutoff())
+    return rows.update(last_seen_at=timezone.now()) > 0
 
 
 def _db_save_upstream(session_id: str, changes: dict[str, str | None]) -> None:
