@@ -123,8 +123,13 @@ def load_limits(project_id: int) -> dict[int | None, LimitSet]:
     }
 
 
+def day_end(now: datetime.datetime) -> int:
+    """Epoch seconds at the end of `now`'s UTC day: when a daily budget's counter expires."""
+    return int(datetime.datetime(now.year, now.month, now.day, tzinfo=datetime.UTC).timestamp()) + 86400
+
+
 def _counters(subjects: Sequence[tuple[str, str, LimitSet]], now: datetime.datetime) -> list[Counter]:
-    day_end = int(datetime.datetime(now.year, now.month, now.day, tzinfo=datetime.UTC).timestamp()) + 86400
+    today_end = day_end(now)
     month_days = calendar.monthrange(now.year, now.month)[1]
     month_end = int(datetime.datetime(now.year, now.month, 1, tzinfo=datetime.UTC).timestamp()) + (
         month_days * 86400
@@ -137,7 +142,7 @@ def _counters(subjects: Sequence[tuple[str, str, LimitSet]], now: datetime.datet
                 Counter(
                     f"ai:budget:{subject}:d:{now:%Y-%m-%d}",
                     lim.daily_nanos,
-                    day_end,
+                    today_end,
                     "budget",
                     scope,
                     "daily",
@@ -162,8 +167,19 @@ def _counters(subjects: Sequence[tuple[str, str, LimitSet]], now: datetime.datet
     return sorted(counters, key=lambda c: c.key)
 
 
-async def admit(greq: GatewayRequest, nanos_estimate: int, tokens_estimate: int) -> Reservation:
-    """Check rates and budgets before the call; raises 429 rate_limited / budget_exceeded."""
+async def admit(
+    greq: GatewayRequest,
+    nanos_estimate: int,
+    tokens_estimate: int,
+    *,
+    extra_rates: Sequence[ratelimit.Limit] = (),
+    extra_counters: Sequence[Counter] = (),
+) -> Reservation:
+    """Check rates and budgets before the call; raises 429 rate_limited / budget_exceeded.
+
+    `extra_rates` and `extra_counters` are a caller's own limits (an AI endpoint's requests per minute
+    and daily budget), admitted in the same single call as the project's and the token's.
+    """
     budget_store.attach(greq.runtime)
     project_id = greq.project.id
     limits: Mapping[int | None, LimitSet] = await greq.runtime.config.get(
@@ -177,15 +193,15 @@ async def admit(greq: GatewayRequest, nanos_estimate: int, tokens_estimate: int)
         )
         if lim is not None
     ]
-    if not subjects:
+    if not subjects and not extra_rates and not extra_counters:
         return Reservation()
     rates = [
         ratelimit.Limit(f"ai:rpm:{subject}", lim.requests_per_minute, 60, f"{scope}-requests")
         for scope, subject, lim in subjects
         if lim.requests_per_minute
-    ]
+    ] + list(extra_rates)
     now = datetime.datetime.now(datetime.UTC)
-    counters = _counters(subjects, now)
+    counters = _counters(subjects, now) + list(extra_counters)
     amounts = [max(0, nanos_estimate if c.kind == "budget" else tokens_estimate) for c in counters]
     if redis_clients.enabled():
         headers, refused, counted = await _redis_admit(rates, counters, amounts)
@@ -208,15 +224,6 @@ async def admit(greq: GatewayRequest, nanos_estimate: int, tokens_estimate: int)
     if not counted:  # the store was down and limits fail open: settle adds the whole actual
         amounts = [0] * len(counters)
     return Reservation(counters, amounts, headers)
-
-
-async def _backend_reserve(counters: list[Counter], amounts: list[int]) -> int | None:
-    """Reserve on this process's store; the index of the refusing counter, or None (the runner's endpoint budget)."""
-    if not counters:
-        return None
-    if redis_clients.enabled():
-        return (await _redis_admit([], counters, amounts))[1]
-    return (await _local_reserve(counters, amounts))[0]
 
 
 async def _local_reserve(counters: list[Counter], amounts: list[int]) -> tuple[int | None, bool]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateways.ai import budgets, endpoints, failover, pricing, routing, sessions, structured, templating
 from gateways.ai.endpoints import EndpointConfig
-from gateways.ai.errors import OpenAIError, budget_exceeded
+from gateways.ai.errors import OpenAIError
 from gateways.ai.providers.base import JSON, ProviderException, UpstreamRequest, Usage, usage_of
 from gateways.ai.routing import Candidate
 from gateways.common import ratelimit
@@ -136,42 +136,25 @@ def _session_id(endpoint: EndpointConfig, requested: Any) -> str | None:
 async def _admit(
     greq: GatewayRequest, endpoint: EndpointConfig, chain: list[Candidate], body: JSON, prices: Any
 ) -> budgets.Reservation:
+    """The endpoint's own rate and daily budget, admitted in the same call as the project's and token's."""
+    rates = []
     if endpoint.rate_limit_per_minute:
-        limit = ratelimit.Limit(f"ai:ep:{endpoint.id}", endpoint.rate_limit_per_minute, 60, "endpoint")
-        await ratelimit.enforce([limit])
+        rates.append(ratelimit.Limit(f"ai:ep:{endpoint.id}", endpoint.rate_limit_per_minute, 60, "endpoint"))
+    counters = []
+    if endpoint.daily_budget_nanos is not None:
+        now = datetime.datetime.now(datetime.UTC)
+        key = f"ai:budget:e{endpoint.id}:d:{now:%Y-%m-%d}"
+        end_of_day = budgets.day_end(now)
+        counters.append(
+            budgets.Counter(key, endpoint.daily_budget_nanos, end_of_day, "budget", "endpoint", "daily")
+        )
     prompt, completion = budgets.estimate_tokens(body)
     if endpoint.output_schema is not None:
         completion *= 2  # room for the one repair attempt
     worst = max(
         pricing.price_for(c.target.provider, c.target.model, prices).nanos(prompt, completion) for c in chain
     )
-    reservation = await budgets.admit(greq, worst, prompt + completion)
-    if endpoint.daily_budget_nanos is None:
-        return reservation
-    # The endpoint's own daily budget: one more counter of the same store (Redis or the database).
-    now = datetime.datetime.now(datetime.UTC)
-    day_end = int(datetime.datetime(now.year, now.month, now.day, tzinfo=datetime.UTC).timestamp()) + 86400
-    counter = budgets.Counter(
-        f"ai:budget:e{endpoint.id}:d:{now:%Y-%m-%d}",
-        endpoint.daily_budget_nanos,
-        day_end,
-        "budget",
-        "endpoint",
-        "daily",
-    )
-    try:
-        refused = await budgets._backend_reserve([counter], [worst])
-    except BaseException:
-        await reservation.settle(0, 0)
-        raise
-    if refused is not None:
-        await reservation.settle(0, 0)
-        exc = budget_exceeded("endpoint", "daily")
-        exc.headers["Retry-After"] = str(max(1, day_end - int(now.timestamp())))
-        raise exc
-    reservation.counters.append(counter)
-    reservation.amounts.append(worst)
-    return reservation
+    return await budgets.admit(greq, worst, prompt + completion, extra_rates=rates, extra_counters=counters)
 
 
 async def prepare(

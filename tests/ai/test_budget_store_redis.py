@@ -69,8 +69,8 @@ async def test_admission_is_one_round_trip_and_settling_none(round_trips):
 
 async def test_refusal_leaves_counters_unchanged():
     roomy, full = counter(1000), counter(10)
-    assert await budgets._backend_reserve([full], [10]) is None
-    assert await budgets._backend_reserve([roomy, full], [5, 5]) == 1
+    assert (await budgets._redis_admit([], [full], [10]))[1] is None
+    assert (await budgets._redis_admit([], [roomy, full], [5, 5]))[1] == 1
     assert (stored(roomy), stored(full)) == (0, 10)
 
 
@@ -120,7 +120,7 @@ def _remaining(headers: dict[str, str]) -> list[str]:
 
 async def test_many_settlements_one_send():
     a, b = counter(10**9), counter(10**9, "tpm")
-    await budgets._backend_reserve([a, b], [100_000, 1_000])
+    await budgets._redis_admit([], [a, b], [100_000, 1_000])
     settler = RedisSettler(interval=HOUR, name="test-settle")
     for _ in range(200):
         settler.settle([a, b], [-300, -4])
@@ -135,7 +135,7 @@ async def test_many_settlements_one_send():
 
 async def test_shutdown_sends_what_is_pending():
     c = counter(10**9)
-    await budgets._backend_reserve([c], [500])
+    await budgets._redis_admit([], [c], [500])
     settler = RedisSettler(interval=HOUR, name="test-settle")
     settler.settle([c], [-123])
     assert stored(c) == 500

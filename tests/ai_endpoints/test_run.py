@@ -244,6 +244,34 @@ async def test_endpoint_rate_limit(gateway, ai):
     assert second.json()["error"]["code"] == "rate_limited"
 
 
+async def test_endpoint_limits_ride_the_one_admission_call(gateway, ai, monkeypatch):
+    """Endpoint RPM and daily budget join the project's admission: one Redis round trip, not three."""
+    from decimal import Decimal
+
+    from django.conf import settings
+
+    from gateways.common import resp
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL (CI's second run)")
+    await orm(ai.endpoint)(rate_limit_per_minute=100, daily_budget=Decimal("5"))
+    assert (
+        await gateway.post(ai.path("summarise"), json={"variables": {"text": "a"}}, headers=ai.auth)
+    ).status_code == 200
+    sent: list[str] = []
+    original = resp.PipelinedRedis.execute
+
+    async def counting(self, *args):
+        sent.append(str(args[0]))
+        return await original(self, *args)
+
+    monkeypatch.setattr(resp.PipelinedRedis, "execute", counting)
+    response = await gateway.post(ai.path("summarise"), json={"variables": {"text": "a"}}, headers=ai.auth)
+    assert response.status_code == 200
+    assert response.headers["ratelimit-policy"].count("endpoint") == 1
+    assert sent.count("EVALSHA") == 1
+
+
 async def test_warm_run_makes_no_db_query(gateway, ai):
     from gateways.common import db
 
