@@ -325,6 +325,7 @@ def write_report(
     verdicts = (targets.judge(bench.rows) if bench.rows else []) + report.memory_verdicts(mem)
     text = report.render(bench.rows, verdicts, facts, command, notes, mem)
     name = bench.args.name
+    stamp = stamp and name == "latest"  # a timestamped copy keeps the history of `make bench` runs
     for file_name in (f"{name}.md", f"{time.strftime('%Y%m%d-%H%M%S')}.md" if stamp else None):
         if file_name:
             (RESULTS / file_name).write_text(text)
