@@ -84,6 +84,9 @@ PROMPTGATE_MAX_BODY_BYTES = env_int("PROMPTGATE_MAX_BODY_BYTES", 10 * 1024 * 102
 PROMPTGATE_WRITER_QUEUE_SIZE = env_int("PROMPTGATE_WRITER_QUEUE_SIZE", 10_000)
 PROMPTGATE_WRITER_BATCH_SIZE = env_int("PROMPTGATE_WRITER_BATCH_SIZE", 500)
 PROMPTGATE_WRITER_FLUSH_SECONDS = float(os.environ.get("PROMPTGATE_WRITER_FLUSH_SECONDS", "1.0"))
+# Serving processes freeze their startup heap and collect young garbage every this many allocations
+# (gateways/common/heap.py); 0 leaves Python's collector as it is.
+PROMPTGATE_GC_GEN0_THRESHOLD = env_int("PROMPTGATE_GC_GEN0_THRESHOLD", 20_000)
 # How often each process re-reads the shared config version (a revoked token is refused everywhere
 # within this delay plus one flush).
 PROMPTGATE_CONFIG_POLL_SECONDS = float(os.environ.get("PROMPTGATE_CONFIG_POLL_SECONDS", "0.5"))

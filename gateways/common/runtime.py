@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from gateways.common import redis_clients, versioning
+from gateways.common import heap, redis_clients, versioning
 from gateways.common.config import ConfigCache
 from gateways.common.counters import TokenRequestCounter
 from gateways.common.logrows import RowEncoder
@@ -151,6 +151,7 @@ class Runtime:
         await http_client.open_client()
         self._stopping = asyncio.Event()  # created here: an Event belongs to the loop that serves
         self._poller = asyncio.create_task(self._poll_config_version(), name="config-version-poller")
+        heap.tune_for_serving(settings.PROMPTGATE_GC_GEN0_THRESHOLD or 0)
 
     async def shutdown(self) -> None:
         if self._poller is not None and self._stopping is not None:
