@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -123,47 +124,51 @@ def load_limits(project_id: int) -> dict[int | None, LimitSet]:
     }
 
 
-def day_end(now: datetime.datetime) -> int:
-    """Epoch seconds at the end of `now`'s UTC day: when a daily budget's counter expires."""
-    return int(datetime.datetime(now.year, now.month, now.day, tzinfo=datetime.UTC).timestamp()) + 86400
+@dataclass(frozen=True, slots=True)
+class Periods:
+    """The UTC day, month and minute a request falls in: counter labels and when each counter expires."""
+
+    day: str  # 2026-12-02
+    day_end: int  # epoch seconds
+    month: str  # 2026-12
+    month_end: int
+    minute: int  # epoch minutes
+    minute_end: int
 
 
-def _counters(subjects: Sequence[tuple[str, str, LimitSet]], now: datetime.datetime) -> list[Counter]:
-    today_end = day_end(now)
+@functools.lru_cache(maxsize=4)
+def _periods_of(minute: int) -> Periods:
+    # Computed once a minute, not per request: calendar and strftime cost more than the rest of admit.
+    now = datetime.datetime.fromtimestamp(minute * 60, datetime.UTC)
+    day_start = datetime.datetime(now.year, now.month, now.day, tzinfo=datetime.UTC)
+    month_start = datetime.datetime(now.year, now.month, 1, tzinfo=datetime.UTC)
     month_days = calendar.monthrange(now.year, now.month)[1]
-    month_end = int(datetime.datetime(now.year, now.month, 1, tzinfo=datetime.UTC).timestamp()) + (
-        month_days * 86400
+    return Periods(
+        day=f"{now:%Y-%m-%d}",
+        day_end=int(day_start.timestamp()) + 86400,
+        month=f"{now:%Y-%m}",
+        month_end=int(month_start.timestamp()) + month_days * 86400,
+        minute=minute,
+        minute_end=(minute + 1) * 60,
     )
-    minute = int(now.timestamp()) // 60
+
+
+def periods(epoch_seconds: float) -> Periods:
+    return _periods_of(int(epoch_seconds) // 60)
+
+
+def _counters(subjects: Sequence[tuple[str, str, LimitSet]], at: Periods) -> list[Counter]:
     counters = []
     for scope, subject, lim in subjects:
         if lim.daily_nanos is not None:
-            counters.append(
-                Counter(
-                    f"ai:budget:{subject}:d:{now:%Y-%m-%d}",
-                    lim.daily_nanos,
-                    today_end,
-                    "budget",
-                    scope,
-                    "daily",
-                )
-            )
+            key = f"ai:budget:{subject}:d:{at.day}"
+            counters.append(Counter(key, lim.daily_nanos, at.day_end, "budget", scope, "daily"))
         if lim.monthly_nanos is not None:
-            counters.append(
-                Counter(
-                    f"ai:budget:{subject}:m:{now:%Y-%m}",
-                    lim.monthly_nanos,
-                    month_end,
-                    "budget",
-                    scope,
-                    "monthly",
-                )
-            )
+            key = f"ai:budget:{subject}:m:{at.month}"
+            counters.append(Counter(key, lim.monthly_nanos, at.month_end, "budget", scope, "monthly"))
         if lim.tokens_per_minute:
-            end = (minute + 1) * 60
-            counters.append(
-                Counter(f"ai:tpm:{subject}:{minute}", lim.tokens_per_minute, end, "tpm", scope, "minute")
-            )
+            key = f"ai:tpm:{subject}:{at.minute}"
+            counters.append(Counter(key, lim.tokens_per_minute, at.minute_end, "tpm", scope, "minute"))
     return sorted(counters, key=lambda c: c.key)
 
 
@@ -200,8 +205,8 @@ async def admit(
         for scope, subject, lim in subjects
         if lim.requests_per_minute
     ] + list(extra_rates)
-    now = datetime.datetime.now(datetime.UTC)
-    counters = _counters(subjects, now) + list(extra_counters)
+    now = time.time()
+    counters = _counters(subjects, periods(now)) + list(extra_counters)
     amounts = [max(0, nanos_estimate if c.kind == "budget" else tokens_estimate) for c in counters]
     if redis_clients.enabled():
         headers, refused, counted = await _redis_admit(rates, counters, amounts)
@@ -210,7 +215,7 @@ async def admit(
         refused, counted = await _local_reserve(counters, amounts)
     if refused is not None:
         counter = counters[refused]
-        retry = max(1, counter.expires_at - int(now.timestamp()))
+        retry = max(1, counter.expires_at - int(now))
         if counter.kind == "budget":
             exc = budget_exceeded(counter.scope, counter.period)
             exc.headers["Retry-After"] = str(retry)

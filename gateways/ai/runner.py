@@ -7,7 +7,6 @@ logs), budgets (reserve, then settle with the actual cost), pricing, and the pro
 
 from __future__ import annotations
 
-import datetime
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -142,11 +141,10 @@ async def _admit(
         rates.append(ratelimit.Limit(f"ai:ep:{endpoint.id}", endpoint.rate_limit_per_minute, 60, "endpoint"))
     counters = []
     if endpoint.daily_budget_nanos is not None:
-        now = datetime.datetime.now(datetime.UTC)
-        key = f"ai:budget:e{endpoint.id}:d:{now:%Y-%m-%d}"
-        end_of_day = budgets.day_end(now)
+        today = budgets.periods(time.time())
+        key = f"ai:budget:e{endpoint.id}:d:{today.day}"
         counters.append(
-            budgets.Counter(key, endpoint.daily_budget_nanos, end_of_day, "budget", "endpoint", "daily")
+            budgets.Counter(key, endpoint.daily_budget_nanos, today.day_end, "budget", "endpoint", "daily")
         )
     prompt, completion = budgets.estimate_tokens(body)
     if endpoint.output_schema is not None:
