@@ -198,17 +198,27 @@ class OpenStream:
     raw: AsyncIterator[bytes]
     ended: bool = False  # the whole stream came with the first chunks
 
-    async def chunks(self) -> AsyncIterator[JSON]:
-        """The rest of the stream; upstream failures after the first byte end it (no failover)."""
-        for chunk in self.first:
-            yield chunk
+    async def batches(self) -> AsyncIterator[list[JSON]]:
+        """The rest of the stream, one list per upstream read: what arrived together can leave together.
+
+        Upstream failures after the first byte end it (no failover).
+        """
+        yield self.first
         if self.ended:
             return
         async for data in self.raw:
-            for chunk in self.translator.feed(data):
+            batch = self.translator.feed(data)
+            if batch:
+                yield batch
+        tail = self.translator.finish()
+        if tail:
+            yield tail
+
+    async def chunks(self) -> AsyncIterator[JSON]:
+        """The rest of the stream, chunk by chunk."""
+        async for batch in self.batches():
+            for chunk in batch:
                 yield chunk
-        for chunk in self.translator.finish():
-            yield chunk
 
     async def close(self) -> None:
         await self.response.aclose()

@@ -27,6 +27,19 @@ def test_every_split_gives_the_same_events():
         assert events == EXPECTED, size
 
 
+def test_lf_only_streams_give_the_same_events_at_every_split():
+    # LF-only input takes the parser's split-per-read path; a CR anywhere takes the line-by-line one.
+    stream = STREAM.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    assert b"\r" not in stream
+    for size in range(1, len(stream) + 1):
+        parser = SSEParser()
+        events = []
+        for start in range(0, len(stream), size):
+            events.extend(parser.feed(stream[start : start + size]))
+        events.extend(parser.finish())
+        assert events == EXPECTED, size
+
+
 def test_an_unterminated_last_event_is_delivered_by_finish():
     parser = SSEParser()
     assert parser.feed(b"data: tail") == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import orjson
+
 from gateways.ai.providers import errors
 from gateways.ai.providers.base import (
     JSON,
@@ -15,6 +17,15 @@ from gateways.ai.providers.base import (
     Usage,
 )
 from gateways.ai.providers.sse import Event, SSEParser, usage_chunk
+
+
+def _loads(text: str) -> object:
+    """orjson for every chunk (several times faster); the standard parser for what orjson refuses and
+    JSON allows in practice (integers past 64 bits, NaN), so no chunk is dropped for being unusual."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class OpenAIStreamTranslator:
@@ -48,7 +59,7 @@ class OpenAIStreamTranslator:
                 self._done = True
                 continue
             try:
-                data = json.loads(text)
+                data = _loads(text)
             except ValueError:
                 continue  # keep-alives and the odd non-JSON line some servers send
             if not isinstance(data, dict):

@@ -25,6 +25,15 @@ class SSEParser:
     def feed(self, data: bytes) -> list[Event]:
         self._buffer += data
         events: list[Event] = []
+        if b"\r" not in self._buffer:
+            # The common case (LF line ends): one split per read instead of a search and a copy of
+            # the rest of the buffer per line. CR needs the careful path: a CRLF can span two reads.
+            *lines, self._buffer = self._buffer.split(b"\n")
+            for line in lines:
+                event = self._line(line)
+                if event is not None:
+                    events.append(event)
+            return events
         while True:
             line, found = self._next_line()
             if not found:
