@@ -98,6 +98,7 @@ class UpstreamServer:
         app.router.add_route("*", "/redirect", self._redirect)
         app.router.add_route("*", "/cookie", self._cookie)
         app.router.add_route("*", "/reset", self._reset)
+        app.router.add_route("*", "/status/{code}", self._status)
         # handler_cancellation: a handler whose client left is cancelled, as a real server would.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True)
         await self._runner.setup()
@@ -175,6 +176,20 @@ class UpstreamServer:
             "last_byte_at": last_at,
         }
         return web.json_response(payload)
+
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        """`/status/{code}`: that status with `?body=`, chunked when `?chunked=1` (framing tests)."""
+        self._record(request)
+        code = int(request.match_info["code"])
+        body = request.query.get("body", "").encode()
+        if request.query.get("chunked") == "1":
+            response = web.StreamResponse(status=code, headers={"X-Framing": "chunked"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            await response.write(body)
+            await response.write_eof()
+            return response
+        return web.Response(status=code, body=body or None, headers={"X-Framing": "length"})
 
     async def _slow(self, request: web.Request) -> web.Response:
         self._record(request)

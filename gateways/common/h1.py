@@ -123,6 +123,17 @@ class Response:
                 return b""
             await self._wait()
 
+    def received_whole(self) -> bytes | None:
+        """The whole body if all of it has arrived already (a small answer usually comes with its
+        head), else None and nothing is consumed."""
+        if not self._done or self._error is not None:
+            return None
+        buffer = self._buffer
+        body = buffer.popleft() if len(buffer) == 1 else b"".join(buffer)
+        buffer.clear()
+        self._buffered = 0
+        return body
+
     def __aiter__(self) -> Response:
         return self
 

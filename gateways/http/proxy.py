@@ -142,6 +142,17 @@ async def _send(
     raise ClientDisconnected
 
 
+def _whole_answer(method: str, upstream: http_client.UpstreamResponse) -> bytes | None:
+    """The upstream's body when it is already complete and can be re-framed by its length.
+
+    HEAD, 204 and 304 answers keep the streaming path: their Content-Length (if any) describes a body
+    that is not sent, so it must pass through as the upstream wrote it.
+    """
+    if method == "HEAD" or upstream.status in (204, 304):
+        return None
+    return upstream.received_whole()
+
+
 async def proxy(greq: GatewayRequest) -> Response:
     request = greq.request
     endpoint, slug = await _endpoint(greq)
@@ -200,6 +211,17 @@ async def proxy(greq: GatewayRequest) -> Response:
         raise PromptGateError(message, code=code, status=status) from exc
     greq.upstream_ms = (time.perf_counter() - sent_at) * 1000
     greq.log["upstream_ms"] = round(greq.upstream_ms, 3)
+    whole = _whole_answer(request.method, upstream)
+    if whole is not None:
+        # All of it came with the head: answer in one piece, without a streaming task pair.
+        upstream.close()
+        response = Response(whole, status=upstream.status, headers=limit_headers)
+        response.raw_headers = [
+            (name, value)
+            for name, value in header_policy.response_headers(upstream.raw_headers)
+            if name.lower() != b"content-length"  # Response sets it from the body it sends
+        ]
+        return response
 
     async def body() -> AsyncIterator[bytes]:
         try:

@@ -196,3 +196,25 @@ def test_hop_by_hop_response_headers_are_stripped(api, live, upstream_server):
     r = live.get(api.path("svc"), headers=api.auth)
     assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
     assert r.headers.get("cache-control") == "no-cache"
+
+
+@pytest.mark.parametrize("chunked", ["0", "1"])
+def test_small_answers_are_reframed_by_their_length(api, live, upstream_server, chunked):
+    """A body that arrived whole goes back in one piece with exactly one, correct Content-Length."""
+    api.endpoint("st", upstream_server.url("/status/201"))
+    r = live.get(api.path("st", f"?body=hello%20world&chunked={chunked}"), headers=api.auth)
+    assert r.status_code == 201 and r.content == b"hello world"
+    assert r.headers.get_list("content-length") == ["11"]
+    assert "transfer-encoding" not in r.headers
+    assert r.headers["x-framing"] == ("chunked" if chunked == "1" else "length")
+
+
+def test_no_content_and_head_keep_the_upstreams_framing(api, live, upstream_server):
+    api.endpoint("nc", upstream_server.url("/status/204"))
+    r = live.get(api.path("nc"), headers=api.auth)
+    assert r.status_code == 204 and r.content == b""
+    assert "content-length" not in r.headers  # a 204 carries none (RFC 9110 §8.6)
+    api.endpoint("hd", upstream_server.url("/status/200?body=twelve+bytes"), allowed_methods=["GET", "HEAD"])
+    r = live.head(api.path("hd"), headers=api.auth)
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-length"] == "12"  # the length of the body a GET would get
