@@ -17,20 +17,7 @@ EXPECTED = [
 ]
 
 
-def test_every_split_gives_the_same_events():
-    for size in range(1, len(STREAM) + 1):
-        parser = SSEParser()
-        events = []
-        for start in range(0, len(STREAM), size):
-            events.extend(parser.feed(STREAM[start : start + size]))
-        events.extend(parser.finish())
-        assert events == EXPECTED, size
-
-
-def test_lf_only_streams_give_the_same_events_at_every_split():
-    # LF-only input takes the parser's split-per-read path; a CR anywhere takes the line-by-line one.
-    stream = STREAM.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    assert b"\r" not in stream
+def _events_at_every_split(stream: bytes) -> None:
     for size in range(1, len(stream) + 1):
         parser = SSEParser()
         events = []
@@ -38,6 +25,17 @@ def test_lf_only_streams_give_the_same_events_at_every_split():
             events.extend(parser.feed(stream[start : start + size]))
         events.extend(parser.finish())
         assert events == EXPECTED, size
+
+
+def test_every_split_gives_the_same_events():
+    _events_at_every_split(STREAM)
+
+
+def test_lf_only_streams_give_the_same_events_at_every_split():
+    # LF-only input takes the parser's split-per-read path; a CR anywhere takes the line-by-line one.
+    stream = STREAM.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    assert b"\r" not in stream
+    _events_at_every_split(stream)
 
 
 def test_an_unterminated_last_event_is_delivered_by_finish():
