@@ -84,6 +84,9 @@ PROMPTGATE_MAX_BODY_BYTES = env_int("PROMPTGATE_MAX_BODY_BYTES", 10 * 1024 * 102
 PROMPTGATE_WRITER_QUEUE_SIZE = env_int("PROMPTGATE_WRITER_QUEUE_SIZE", 10_000)
 PROMPTGATE_WRITER_BATCH_SIZE = env_int("PROMPTGATE_WRITER_BATCH_SIZE", 500)
 PROMPTGATE_WRITER_FLUSH_SECONDS = float(os.environ.get("PROMPTGATE_WRITER_FLUSH_SECONDS", "1.0"))
+# Request logs are written by a child process of each serving process (gateways/common/log_process.py),
+# off the serving process's GIL; false writes them from a thread of the serving process.
+PROMPTGATE_REQUEST_LOG_PROCESS = env_bool("PROMPTGATE_REQUEST_LOG_PROCESS", True)
 # Serving processes freeze their startup heap and collect young garbage every this many allocations
 # (gateways/common/heap.py); 0 leaves Python's collector as it is.
 PROMPTGATE_GC_GEN0_THRESHOLD = env_int("PROMPTGATE_GC_GEN0_THRESHOLD", 20_000)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from gateways.common import heap, redis_clients, versioning
 from gateways.common.config import ConfigCache
 from gateways.common.counters import TokenRequestCounter
+from gateways.common.log_process import RequestLogProcess
 from gateways.common.logrows import RowEncoder
 from gateways.common.writer import BatchedWriter
 
@@ -105,6 +106,19 @@ def write_token_usage(uses: list[TokenUse]) -> None:
         )
 
 
+def _request_log_writer() -> BatchedWriter[RequestLogRow]:
+    """Batches written by a process of their own (log_process.py explains why), or by this one."""
+    sizes = {
+        "max_queue": settings.PROMPTGATE_WRITER_QUEUE_SIZE,
+        "batch_size": settings.PROMPTGATE_WRITER_BATCH_SIZE,
+        "interval": settings.PROMPTGATE_WRITER_FLUSH_SECONDS,
+    }
+    if not settings.PROMPTGATE_REQUEST_LOG_PROCESS:
+        return BatchedWriter("request-log", write_request_logs, **sizes)
+    child = RequestLogProcess()
+    return BatchedWriter("request-log", child, on_start=child.start, on_stop=child.close, **sizes)
+
+
 class Metrics:
     """Prometheus counters of this process (exposed at /metrics)."""
 
@@ -120,13 +134,7 @@ class Runtime:
         self.config = ConfigCache()
         self.token_counter = TokenRequestCounter()
         self.metrics = Metrics()
-        self.request_logs: BatchedWriter[RequestLogRow] = BatchedWriter(
-            "request-log",
-            write_request_logs,
-            max_queue=settings.PROMPTGATE_WRITER_QUEUE_SIZE,
-            batch_size=settings.PROMPTGATE_WRITER_BATCH_SIZE,
-            interval=settings.PROMPTGATE_WRITER_FLUSH_SECONDS,
-        )
+        self.request_logs: BatchedWriter[RequestLogRow] = _request_log_writer()
         self.token_usage: BatchedWriter[TokenUse] = BatchedWriter(
             "token-usage",
             write_token_usage,

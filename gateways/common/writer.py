@@ -32,9 +32,13 @@ class BatchedWriter(Generic[T]):
         max_queue: int = 10_000,
         batch_size: int = 500,
         interval: float = 1.0,
+        on_start: Callable[[], None] | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self._flush = flush
+        self._on_start = on_start  # run by the writer thread before its first batch
+        self._on_stop = on_stop  # run by the writer thread after its last batch
         self.max_queue = max_queue
         self.batch_size = batch_size
         self.interval = interval
@@ -93,12 +97,22 @@ class BatchedWriter(Generic[T]):
         return len(self._items)
 
     def _run(self) -> None:
+        if self._on_start is not None:
+            try:
+                self._on_start()
+            except Exception:  # the flush will try again (and count its failures) per batch
+                logger.exception("writer %s: could not start", self.name)
         while True:
             self._wake.wait(self.interval)
             self._wake.clear()
             stopping = self._stopping  # read before draining: what was submitted before stop is written
             self._drain()
             if stopping:
+                if self._on_stop is not None:
+                    try:
+                        self._on_stop()
+                    except Exception:
+                        logger.exception("writer %s: could not stop cleanly", self.name)
                 return
 
     def _drain(self) -> None:
