@@ -26,7 +26,7 @@ import aiohttp
 from bench.load import pyload, wrk
 from bench.load.pyload import percentile
 from bench.load.result import Target
-from bench.procs import descendants
+from bench.procs import descendants, serving_groups
 
 PG_DATABASE = "promptgate_bench"
 # Soak verdict: after warm-up, RSS grows by less than 100 KB per 10,000 requests (≈ 1 MB per 100k).
@@ -36,14 +36,17 @@ STREAM_RSS_LIMIT_MB_PER_WORKER = 256.0
 
 
 def worker_rss_kb(pid: int) -> list[int]:
-    """VmRSS (KB) of each serving process: the workers when the root forked some, else the root."""
-    tree = descendants(pid)
+    """VmRSS (KB) of each serving process with its helpers (its request-log process): the workers
+    when the root forked some, else the root."""
     out = []
-    for member in tree[1:] or tree:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    out.append(int(line.split()[1]))
+    for group in serving_groups(pid):
+        total = 0
+        for member in group:
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        out.append(total)
     return out
 
 

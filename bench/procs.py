@@ -98,8 +98,7 @@ def _stat_fields(pid: int) -> list[str] | None:
     return raw[raw.rindex(")") + 2 :].split()
 
 
-def descendants(pid: int) -> list[int]:
-    """pid and every live process below it."""
+def _children() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -107,6 +106,20 @@ def descendants(pid: int) -> list[int]:
         fields = _stat_fields(int(entry.name))
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def serving_groups(pid: int) -> list[list[int]]:
+    """Each serving process with its own helpers below it (a worker and its request-log process):
+    one group per worker when the root forked some, else one group for the root's whole tree."""
+    children = _children()
+    workers = children.get(pid, [])
+    return [descendants(worker, children) for worker in workers] or [descendants(pid, children)]
+
+
+def descendants(pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """pid and every live process below it."""
+    children = _children() if children is None else children
     tree, todo = [], [pid]
     while todo:
         current = todo.pop()
