@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -131,7 +132,7 @@ def main() -> int:
         for side in order:
             tree, env = variants[side]
             _collect(_run(tree, env, f"ab-{args.name}-{side}-{round_no}", bench_args), sides[side])
-    command = "python -m bench.ab " + " ".join(sys.argv[1:])
+    command = "python -m bench.ab " + shlex.join(sys.argv[1:])
     report = render(args.title or args.name, command, sides, args.rounds)
     out = stack.BENCH_DIR / "results" / f"ab-{args.name}.md"
     out.write_text(report)
