@@ -49,21 +49,33 @@ def _run(tree: Path, env: dict[str, str], name: str, bench_args: list[str]) -> l
     return rows
 
 
+def _figures(row: dict[str, Any]) -> tuple[float, float, float] | None:
+    """(rate, p50, p99) of a row: requests, or streams with their time to first byte."""
+    load, stream = row.get("load"), row.get("stream")
+    if load and load.get("requests"):
+        return load["rps"], load["p50_ms"], load["p99_ms"]
+    if stream and stream.get("streams"):
+        return stream["streams_per_s"], stream["ttfb_p50_ms"], stream["ttfb_p99_ms"]
+    return None
+
+
 def _collect(rows: list[dict[str, Any]], into: dict[Key, dict[str, list[float]]]) -> None:
     direct = {
-        (r["scenario"], r["connections"]): r["load"] for r in rows if r["side"] == "direct" and r.get("load")
+        (r["scenario"], r["connections"]): figures
+        for r in rows
+        if r["side"] == "direct" and (figures := _figures(r)) is not None
     }
     for row in rows:
-        load = row.get("load")
-        if row["side"] != "promptgate" or not load or not load.get("requests"):
+        figures = _figures(row)
+        if row["side"] != "promptgate" or figures is None:
             continue
         key = (row["scenario"], row["config"], row["connections"])
         into[key]["cpu"].append(row["cpu_ms_per_req"])
-        into[key]["rps"].append(load["rps"])
+        into[key]["rps"].append(figures[0])
         base = direct.get((row["scenario"], row["connections"]))
         if base is not None and row["connections"] == 1:
-            into[key]["p50"].append(load["p50_ms"] - base["p50_ms"])
-            into[key]["p99"].append(load["p99_ms"] - base["p99_ms"])
+            into[key]["p50"].append(figures[1] - base[1])
+            into[key]["p99"].append(figures[2] - base[2])
 
 
 def _median(values: list[float]) -> float | None:
@@ -87,7 +99,8 @@ def render(title: str, command: str, sides: dict[str, dict[Key, dict[str, list[f
         f"Command: `{command}`",
         "",
         f"{rounds} rounds, alternating which side runs first. Medians over every round and repeat; "
-        "`+p50`/`+p99` are added to the same run's direct call (1 connection only).",
+        "`+p50`/`+p99` are added to the same run's direct call (1 connection only). Streams: RPS is "
+        "streams per second, CPU per stream, and `+p50`/`+p99` are the added time to first byte.",
         "",
         "| scenario | config | conns | metric | base | branch | change | n |",
         "|---|---|---:|---|---:|---:|---:|---:|",

@@ -1,4 +1,6 @@
-"""Request-log rows to database parameters, cheaply: one converter per column, chosen once per backend.
+"""Request-log rows to database parameters, cheaply, and the batch write (the request-log process's work).
+
+One converter per column, chosen once per backend.
 
 The batched writer shares the serving process (and its GIL) with the event loop, so every microsecond
 it spends in Python per row is taken from requests. Django's `get_db_prep_save` costs ~50 µs a row
@@ -8,6 +10,7 @@ need no conversion at all. Only the typed columns (datetime, UUID, decimal, JSON
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -93,3 +96,61 @@ class RowEncoder:
             value = get(column.name, _MISSING)
             out.append(column.default if value is _MISSING else column.convert(value))
         return out
+
+
+def write_request_logs(rows: list[dict[str, Any]]) -> None:
+    """One batch of request-log rows: COPY on PostgreSQL, one INSERT … executemany elsewhere.
+
+    The writer shares the process (and its GIL) with the event loop: the cheaper each batch, the
+    shorter the stalls it causes in request latency. No model instance is built per row, and COPY
+    hands the rows to psycopg's C encoder.
+    """
+    from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+    from audit.models import RequestLog
+
+    connection = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-lookup proxy
+    encoder = _encoders.get(connection.vendor)
+    if encoder is None:
+        encoder = _encoders[connection.vendor] = RowEncoder(RequestLog, connection)
+    quote = connection.ops.quote_name
+    table = quote(RequestLog._meta.db_table)
+    columns = ", ".join(quote(c) for c in encoder.column_names)
+    params = []
+    for start in range(0, len(rows), ENCODE_SLICE):
+        params.extend(encoder.encode(row) for row in rows[start : start + ENCODE_SLICE])
+        # Hand the GIL to the event loop between slices: many short stalls instead of one long one.
+        # (A thread waiting for the GIL otherwise waits out the 5 ms switch interval.)
+        time.sleep(0)
+    # Names come from the model's own metadata, quoted by the backend; values are parameters.
+    # One transaction per batch: in autocommit, SQLite would commit (and write the WAL) once per row.
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for values in params:
+                    copy.write_row(values)
+        else:
+            # Multi-row INSERTs, not executemany: sqlite3 releases and retakes the GIL around every
+            # row's step, and while the event loop is busy each retake waits out the switch interval
+            # (5 ms), so executemany of 500 rows could take seconds and the buffer overflowed.
+            row_sql = "(" + ", ".join(["%s"] * len(encoder.column_names)) + ")"
+            per_statement = max(1, _max_params(connection) // len(encoder.column_names))
+            for start in range(0, len(params), per_statement):
+                chunk = params[start : start + per_statement]
+                values = ", ".join([row_sql] * len(chunk))
+                flat = [value for row in chunk for value in row]
+                cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", flat)  # noqa: S608
+
+
+def _max_params(connection: Any) -> int:
+    """Bound parameters one statement may carry (SQLite's own limit, not Django's cautious 999)."""
+    import sqlite3
+
+    try:
+        return min(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 10_000)
+    except (AttributeError, sqlite3.Error):
+        return connection.features.max_query_params or 999
+
+
+_encoders: dict[str, RowEncoder] = {}  # per backend vendor; built on the first batch
+ENCODE_SLICE = 50  # rows encoded between GIL hand-offs: ~0.4 ms of Python each

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import datetime
 import logging
-import time
 from collections import Counter
 from typing import Any
 
@@ -23,71 +22,14 @@ from gateways.common import heap, redis_clients, versioning
 from gateways.common.config import ConfigCache
 from gateways.common.counters import TokenRequestCounter
 from gateways.common.log_process import RequestLogProcess
-from gateways.common.logrows import RowEncoder
+from gateways.common.logrows import write_request_logs
 from gateways.common.writer import BatchedWriter
 
 logger = logging.getLogger(__name__)
 
 RequestLogRow = dict[str, Any]
+__all__ = ["Runtime", "write_request_logs", "write_token_usage"]
 TokenUse = tuple[int, float]  # (token id, epoch seconds)
-
-
-def write_request_logs(rows: list[RequestLogRow]) -> None:
-    """One batch of request-log rows: COPY on PostgreSQL, one INSERT … executemany elsewhere.
-
-    The writer shares the process (and its GIL) with the event loop: the cheaper each batch, the
-    shorter the stalls it causes in request latency. No model instance is built per row, and COPY
-    hands the rows to psycopg's C encoder.
-    """
-    from django.db import DEFAULT_DB_ALIAS, connections, transaction
-
-    from audit.models import RequestLog
-
-    connection = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-lookup proxy
-    encoder = _encoders.get(connection.vendor)
-    if encoder is None:
-        encoder = _encoders[connection.vendor] = RowEncoder(RequestLog, connection)
-    quote = connection.ops.quote_name
-    table = quote(RequestLog._meta.db_table)
-    columns = ", ".join(quote(c) for c in encoder.column_names)
-    params = []
-    for start in range(0, len(rows), ENCODE_SLICE):
-        params.extend(encoder.encode(row) for row in rows[start : start + ENCODE_SLICE])
-        # Hand the GIL to the event loop between slices: many short stalls instead of one long one.
-        # (A thread waiting for the GIL otherwise waits out the 5 ms switch interval.)
-        time.sleep(0)
-    # Names come from the model's own metadata, quoted by the backend; values are parameters.
-    # One transaction per batch: in autocommit, SQLite would commit (and write the WAL) once per row.
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for values in params:
-                    copy.write_row(values)
-        else:
-            # Multi-row INSERTs, not executemany: sqlite3 releases and retakes the GIL around every
-            # row's step, and while the event loop is busy each retake waits out the switch interval
-            # (5 ms), so executemany of 500 rows could take seconds and the buffer overflowed.
-            row_sql = "(" + ", ".join(["%s"] * len(encoder.column_names)) + ")"
-            per_statement = max(1, _max_params(connection) // len(encoder.column_names))
-            for start in range(0, len(params), per_statement):
-                chunk = params[start : start + per_statement]
-                values = ", ".join([row_sql] * len(chunk))
-                flat = [value for row in chunk for value in row]
-                cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", flat)  # noqa: S608
-
-
-def _max_params(connection: Any) -> int:
-    """Bound parameters one statement may carry (SQLite's own limit, not Django's cautious 999)."""
-    import sqlite3
-
-    try:
-        return min(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 10_000)
-    except (AttributeError, sqlite3.Error):
-        return connection.features.max_query_params or 999
-
-
-_encoders: dict[str, RowEncoder] = {}  # per backend vendor; built on the first batch
-ENCODE_SLICE = 50  # rows encoded between GIL hand-offs: ~0.4 ms of Python each
 
 
 def write_token_usage(uses: list[TokenUse]) -> None:
