@@ -161,9 +161,11 @@ def main() -> int:
     import django
 
     django.setup()
-    from django.db import close_old_connections
+    from django.db import close_old_connections, connection
 
     from gateways.common.logrows import write_request_logs
+
+    connection.ensure_connection()  # connected before `ready`: the connection count does not move later
 
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sink.write(READY)
