@@ -42,8 +42,9 @@ class LogProcessError(RuntimeError):
 class RequestLogProcess:
     """Parent side, used as a BatchedWriter's flush from its thread: one child, started on demand."""
 
-    def __init__(self, *, startup_timeout: float = 60.0) -> None:
+    def __init__(self, *, startup_timeout: float = 60.0, command: list[str] | None = None) -> None:
         self.startup_timeout = startup_timeout
+        self.command = command or [sys.executable, "-m", "gateways.common.log_process"]
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,14 +53,16 @@ class RequestLogProcess:
 
     def start(self) -> None:
         """Start the child if it is not running, and wait until it can write."""
-        if self._proc is not None and self._proc.poll() is None:
-            return
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                return
+            self._discard()  # it died since its last batch: nothing was lost, start another
         from django.conf import settings
 
         env = {**os.environ, DB_NAME_ENV: str(settings.DATABASES["default"]["NAME"])}
         env.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateways.common.log_process"],
+        proc = subprocess.Popen(  # noqa: S603 (our interpreter and module; tests substitute a stand-in)
+            self.command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=Path(settings.BASE_DIR),
