@@ -13,7 +13,6 @@ pools, pymalloc arenas and SQLite's page cache fill there).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ import aiohttp
 from bench.load import pyload, wrk
 from bench.load.pyload import percentile
 from bench.load.result import Target
-from bench.procs import descendants, serving_groups
+from bench.procs import descendants, serving_groups, vmrss_kb
 
 PG_DATABASE = "promptgate_bench"
 # Soak verdict: after warm-up, RSS grows by less than 100 KB per 10,000 requests (≈ 1 MB per 100k).
@@ -38,16 +37,7 @@ STREAM_RSS_LIMIT_MB_PER_WORKER = 256.0
 def worker_rss_kb(pid: int) -> list[int]:
     """VmRSS (KB) of each serving process with its helpers (its request-log process): the workers
     when the root forked some, else the root."""
-    out = []
-    for group in serving_groups(pid):
-        total = 0
-        for member in group:
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        out.append(total)
-    return out
+    return [vmrss_kb(group) for group in serving_groups(pid)]
 
 
 def sqlite_fds(pid: int, db_file: Path) -> tuple[int, int]:

@@ -146,14 +146,18 @@ def machine_busy_seconds() -> float:
     return (sum(fields) - idle) / CLOCK_TICKS
 
 
-def rss_mb(pid: int) -> float:
-    """RSS of the serving processes: the workers when the root forked some, else the root itself."""
-    tree = descendants(pid)
-    members = tree[1:] or tree
+def vmrss_kb(pids: list[int]) -> int:
+    """VmRSS (KB) summed over live processes (gone ones count 0)."""
     total_kb = 0
-    for member in members:
+    for member in pids:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
-    return total_kb / 1024
+    return total_kb
+
+
+def rss_mb(pid: int) -> float:
+    """RSS of the serving processes: the workers when the root forked some, else the root itself."""
+    tree = descendants(pid)
+    return vmrss_kb(tree[1:] or tree) / 1024
