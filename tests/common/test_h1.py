@@ -198,6 +198,35 @@ async def test_chunked_response(serve, client):
     assert server.connections == 1  # a chunked body ends by itself: the connection is kept
 
 
+async def test_received_whole_only_when_the_body_is_complete(serve, client):
+    release = asyncio.Event()
+
+    async def split(reader, writer, server):
+        while await read_request(reader, server):
+            if server.heads[-1].startswith(b"GET /whole "):
+                writer.write(ok(b"all of it"))  # head and body in one write
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nall ")
+                await writer.drain()
+                await release.wait()
+                writer.write(b"of it")
+            await writer.drain()
+
+    server = await serve(split)
+    response = await client.send("GET", server.url("/whole"))
+    for _ in range(50):  # the body may still be on its way: wait for it, not for a fixed time
+        if (body := response.received_whole()) is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert body == b"all of it"
+    await response.aclose()
+    response = await client.send("GET", server.url("/split"))
+    assert response.received_whole() is None  # 4 of 9 bytes: nothing consumed
+    release.set()
+    assert await response.read() == b"all of it"
+    await response.aclose()
+
+
 async def test_close_delimited_response(serve, client):
     async def until_close(reader, writer, server):
         await read_request(reader, server)
