@@ -177,13 +177,12 @@ async def admit(
     nanos_estimate: int,
     tokens_estimate: int,
     *,
-    extra_rates: Sequence[ratelimit.Limit] = (),
-    extra_counters: Sequence[Counter] = (),
+    extra: Sequence[tuple[str, str, LimitSet]] = (),
 ) -> Reservation:
     """Check rates and budgets before the call; raises 429 rate_limited / budget_exceeded.
 
-    `extra_rates` and `extra_counters` are a caller's own limits (an AI endpoint's requests per minute
-    and daily budget), admitted in the same single call as the project's and the token's.
+    `extra` adds a caller's own (scope, subject, limits), such as an AI endpoint's requests per minute
+    and daily budget, admitted in the same single call as the project's and the token's.
     """
     budget_store.attach(greq.runtime)
     project_id = greq.project.id
@@ -197,16 +196,16 @@ async def admit(
             ("token", f"t{greq.token.id}", limits.get(greq.token.id)),
         )
         if lim is not None
-    ]
-    if not subjects and not extra_rates and not extra_counters:
+    ] + list(extra)
+    if not subjects:
         return Reservation()
     rates = [
         ratelimit.Limit(f"ai:rpm:{subject}", lim.requests_per_minute, 60, f"{scope}-requests")
         for scope, subject, lim in subjects
         if lim.requests_per_minute
-    ] + list(extra_rates)
+    ]
     now = time.time()
-    counters = _counters(subjects, periods(now)) + list(extra_counters)
+    counters = _counters(subjects, periods(now))
     amounts = [max(0, nanos_estimate if c.kind == "budget" else tokens_estimate) for c in counters]
     if redis_clients.enabled():
         headers, refused, counted = await _redis_admit(rates, counters, amounts)

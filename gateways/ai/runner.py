@@ -17,7 +17,6 @@ from gateways.ai.endpoints import EndpointConfig
 from gateways.ai.errors import OpenAIError
 from gateways.ai.providers.base import JSON, ProviderException, UpstreamRequest, Usage, usage_of
 from gateways.ai.routing import Candidate
-from gateways.common import ratelimit
 from gateways.common.router import GatewayRequest
 from promptgate.errors import PromptGateError
 
@@ -136,23 +135,24 @@ async def _admit(
     greq: GatewayRequest, endpoint: EndpointConfig, chain: list[Candidate], body: JSON, prices: Any
 ) -> budgets.Reservation:
     """The endpoint's own rate and daily budget, admitted in the same call as the project's and token's."""
-    rates = []
-    if endpoint.rate_limit_per_minute:
-        rates.append(ratelimit.Limit(f"ai:ep:{endpoint.id}", endpoint.rate_limit_per_minute, 60, "endpoint"))
-    counters = []
-    if endpoint.daily_budget_nanos is not None:
-        today = budgets.periods(time.time())
-        key = f"ai:budget:e{endpoint.id}:d:{today.day}"
-        counters.append(
-            budgets.Counter(key, endpoint.daily_budget_nanos, today.day_end, "budget", "endpoint", "daily")
-        )
+    own = budgets.LimitSet(
+        daily_nanos=endpoint.daily_budget_nanos,
+        monthly_nanos=None,
+        requests_per_minute=endpoint.rate_limit_per_minute,
+        tokens_per_minute=None,
+    )
+    extra = (
+        [("endpoint", f"e{endpoint.id}", own)]
+        if own.daily_nanos is not None or own.requests_per_minute
+        else []
+    )
     prompt, completion = budgets.estimate_tokens(body)
     if endpoint.output_schema is not None:
         completion *= 2  # room for the one repair attempt
     worst = max(
         pricing.price_for(c.target.provider, c.target.model, prices).nanos(prompt, completion) for c in chain
     )
-    return await budgets.admit(greq, worst, prompt + completion, extra_rates=rates, extra_counters=counters)
+    return await budgets.admit(greq, worst, prompt + completion, extra=extra)
 
 
 async def prepare(
