@@ -107,11 +107,8 @@ class Response:
     async def next_chunk(self) -> bytes:
         """The body received since the last call (waiting for some), or b"" at its end."""
         while True:
-            buffer = self._buffer
-            if buffer:
-                chunk = buffer.popleft() if len(buffer) == 1 else b"".join(buffer)
-                buffer.clear()
-                self._buffered = 0
+            if self._buffer:
+                chunk = self._take()
                 conn = self._conn
                 if conn is not None and conn.reading_paused:  # the consumer caught up: read on
                     conn.reading_paused = False
@@ -128,6 +125,10 @@ class Response:
         head), else None and nothing is consumed."""
         if not self._done or self._error is not None:
             return None
+        return self._take()
+
+    def _take(self) -> bytes:
+        """Everything buffered so far, as one bytes object."""
         buffer = self._buffer
         body = buffer.popleft() if len(buffer) == 1 else b"".join(buffer)
         buffer.clear()
