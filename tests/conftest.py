@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -11,6 +12,25 @@ from django.contrib.auth import get_user_model
 from audit import context
 from projects import services
 from projects.models import Membership, Project, Role
+
+
+def _always_set_up_default_database() -> None:
+    """pytest-django creates the test database only for the aliases its collected tests mark (django_db,
+    `db`, ...). Tests against gateway processes use committed rows through `django_db_setup` and carry
+    no mark, so a run of only such files would talk to the real database named in DATABASE_URL. The
+    default alias is always set up here instead (pytest-django has no setting for this)."""
+    from pytest_django import fixtures
+
+    for_items = fixtures._get_databases_for_setup
+
+    def with_default(items: Any) -> tuple[set[str], set[str]]:
+        aliases, serialized = for_items(items)
+        return {*aliases, "default"}, serialized
+
+    fixtures._get_databases_for_setup = with_default
+
+
+_always_set_up_default_database()
 
 
 @pytest.fixture(scope="session", autouse=True)
