@@ -134,12 +134,43 @@ def write_request_logs(rows: list[dict[str, Any]]) -> None:
             # row's step, and while the event loop is busy each retake waits out the switch interval
             # (5 ms), so executemany of 500 rows could take seconds and the buffer overflowed.
             row_sql = "(" + ", ".join(["%s"] * len(encoder.column_names)) + ")"
-            per_statement = max(1, _max_params(connection) // len(encoder.column_names))
-            for start in range(0, len(params), per_statement):
-                chunk = params[start : start + per_statement]
-                values = ", ".join([row_sql] * len(chunk))
+            largest = rows_per_insert(_max_params(connection) // len(encoder.column_names))
+            start = 0
+            for size in statement_sizes(len(params), largest):
+                chunk = params[start : start + size]
+                start += size
+                values = ", ".join([row_sql] * size)
                 flat = [value for row in chunk for value in row]
                 cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", flat)  # noqa: S608
+
+
+# Rows per multi-row INSERT at most. sqlite3 caches every distinct statement text it prepares (128 per
+# connection), so the row counts of statements must come from a small fixed set: one statement per
+# batch size filled the cache with up to 128 statements of ~10,000 parameters each, and the
+# request-log process grew by ~100 MB under load (bench/results/memory-s4.md) before it levelled off.
+MAX_ROWS_PER_INSERT = 64
+
+
+def rows_per_insert(fits: int) -> int:
+    """The largest power of two of rows per statement, at most MAX_ROWS_PER_INSERT and what `fits`."""
+    size = 1
+    while size * 2 <= min(fits, MAX_ROWS_PER_INSERT):
+        size *= 2
+    return size
+
+
+def statement_sizes(rows: int, largest: int) -> list[int]:
+    """Row counts of the INSERTs for `rows` rows: `largest` while it fits, then the rest's binary digits,
+    so only log2(largest) + 1 statement texts ever exist (1 000 rows, largest 64: 15x64, 32, 8)."""
+    sizes = [largest] * (rows // largest)
+    rest = rows % largest
+    bit = largest
+    while rest:
+        bit //= 2
+        if rest & bit:
+            sizes.append(bit)
+            rest -= bit
+    return sizes
 
 
 def _max_params(connection: Any) -> int:

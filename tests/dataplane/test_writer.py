@@ -119,3 +119,29 @@ def test_request_log_rows_round_trip_every_column(project, uuid_as):
         {},
     )
     assert empty.project_uuid == project.uuid and empty.time == at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_of_any_size_use_a_few_statement_texts(project):
+    """Every batch size is written whole, and the INSERTs come in a few fixed shapes: sqlite3 keeps each
+    distinct statement it prepared (128 per connection), so one shape per batch size grew the process."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from audit.models import RequestLog
+    from gateways.common.logrows import MAX_ROWS_PER_INSERT, write_request_logs
+
+    row = {"time": timezone.now(), "project_uuid": project.uuid, "gateway": "http", "status": 200}
+    sizes = [1, 2, 3, 63, 64, 65, 127, 200, 999]
+    with CaptureQueriesContext(connection) as captured:
+        for size in sizes:
+            write_request_logs([{**row, "bytes_out": size}] * size)
+    for size in sizes:
+        assert RequestLog.objects.filter(bytes_out=size).count() == size
+    inserts = {q["sql"].split(" VALUES ")[1].count("(") for q in captured if q["sql"].startswith("INSERT")}
+    if connection.vendor == "postgresql":
+        assert not inserts  # COPY: no INSERT text at all
+    else:
+        assert inserts <= {2**i for i in range(MAX_ROWS_PER_INSERT.bit_length())}
+        assert max(inserts) == MAX_ROWS_PER_INSERT
