@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bench.load import pyload, stream, wrk
 from bench.load.result import LoadResult, Target
-from bench.procs import cpu_seconds, machine_busy_seconds, rss_mb
+from bench.procs import CpuLedger, cpu_seconds, machine_busy_seconds, rss_mb
 
 
 @dataclass
@@ -23,6 +23,7 @@ class Row:
     note: str = ""  # why nothing was measured, or a warning (errors, fallback runner)
     attempt: int = 1
     machine_cores_busy: float | None = None  # every process on the machine, averaged over the run
+    cores: dict[str, float] | None = None  # the same, by role (CpuLedger): gateway, mocks, PostgreSQL, ...
 
     @property
     def rps(self) -> float:
@@ -45,7 +46,16 @@ def warm(target: Target, use_wrk: bool) -> None:
         pyload.run(target, 8, 1)
 
 
-def run(row: Row, target: Target, kind: str, seconds: float, server_pid: int, use_wrk: bool) -> Row:
+def run(
+    row: Row,
+    target: Target,
+    kind: str,
+    seconds: float,
+    server_pid: int,
+    use_wrk: bool,
+    ledger: CpuLedger | None = None,
+) -> Row:
+    ledger_before = ledger.snapshot() if ledger is not None else None
     before = cpu_seconds(server_pid)
     machine_before, started = machine_busy_seconds(), time.monotonic()
     if kind == "stream":
@@ -57,7 +67,10 @@ def run(row: Row, target: Target, kind: str, seconds: float, server_pid: int, us
         if row.load.note:
             row.note = row.load.note
     used = cpu_seconds(server_pid) - before
-    row.machine_cores_busy = (machine_busy_seconds() - machine_before) / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    row.machine_cores_busy = (machine_busy_seconds() - machine_before) / elapsed
+    if ledger is not None and ledger_before is not None:
+        row.cores = CpuLedger.cores(ledger_before, ledger.snapshot(), elapsed)
     if row.completed:
         row.cpu_ms_per_req = used * 1000 / row.completed
     row.rss_mb = rss_mb(server_pid)

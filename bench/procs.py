@@ -161,3 +161,50 @@ def rss_mb(pid: int) -> float:
     """RSS of the serving processes: the workers when the root forked some, else the root itself."""
     tree = descendants(pid)
     return vmrss_kb(tree[1:] or tree) / 1024
+
+
+def service_roots(command: str) -> list[int]:
+    """Pids of a system service's top processes by command name (`postgres`, `redis-server`): those
+    whose parent is not the same command, so each tree is counted once with its reaped children."""
+    comm: dict[int, str] = {}
+    parent: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            with contextlib.suppress(OSError):
+                comm[int(entry.name)] = (entry / "comm").read_text().strip()
+                if fields is not None:
+                    parent[int(entry.name)] = int(fields[1])
+    return [pid for pid, name in comm.items() if name == command and comm.get(parent.get(pid, 0)) != command]
+
+
+def _steal_and_irq_seconds() -> tuple[float, float]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[7] / CLOCK_TICKS, (fields[5] + fields[6]) / CLOCK_TICKS
+
+
+@dataclass
+class CpuLedger:
+    """Where the machine's CPU went during a run, by role: which process had the cores.
+
+    `roles` maps a role to the root pids of its process trees; the load generator is this process with
+    its reaped children (wrk), steal is time the hypervisor gave elsewhere, irq the kernel's interrupt
+    work, and `other` whatever else was busy (the machine's busy time minus all of these).
+    """
+
+    roles: dict[str, list[int]]
+
+    def snapshot(self) -> dict[str, float]:
+        snap = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in self.roles.items()}
+        own = os.times()
+        snap["load generator"] = own.user + own.system + own.children_user + own.children_system
+        snap["steal"], snap["irq"] = _steal_and_irq_seconds()
+        snap["busy"] = machine_busy_seconds()
+        return snap
+
+    @staticmethod
+    def cores(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+        used = {role: (after[role] - before[role]) / seconds for role in before}
+        busy = used.pop("busy")
+        used["other"] = max(0.0, busy - sum(used.values()))
+        return {role: round(value, 3) for role, value in used.items()}

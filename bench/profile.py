@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import stack
 from bench.load import wrk
-from bench.procs import Processes, descendants
+from bench.procs import Processes, serving_groups
 from bench.scenarios import BY_NAME, Context, target
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -108,7 +108,7 @@ def main() -> int:
         managed, ctx.gateway_port = stack.start_gateway(procs, config)
         tgt = target(BY_NAME[args.scenario], "promptgate", ctx)
         wrk.run(tgt, 8, 2)  # warm: imports, pools and caches are not what we profile
-        worker = descendants(managed.pid)[-1]
+        worker = serving_groups(managed.pid)[0][0]  # the worker itself, not its request-log process
         cmd = [
             str(py_spy),
             "record",

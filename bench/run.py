@@ -20,7 +20,7 @@ from bench.load import wrk
 from bench.load.result import LoadResult, Target
 from bench.load.stream import StreamResult
 from bench.measure import Row, run, warm
-from bench.procs import Managed, Processes
+from bench.procs import CpuLedger, Managed, Processes, service_roots
 from bench.scenarios import (
     BY_NAME,
     KEY_SCENARIOS,
@@ -126,6 +126,22 @@ class Bench:
         self.streams: list[memory.StreamsResult] = []
         self.soaks: list[memory.SoakResult] = []
 
+    def ledger(self, server_pid: int) -> CpuLedger:
+        """The machine's CPU by role for one run (the server under test is `server`)."""
+        mocks = [
+            m.pid
+            for m in self.procs.started
+            if m.name.startswith("mock-") and m.proc.poll() is None and m.pid != server_pid
+        ]
+        return CpuLedger(
+            {
+                "server": [server_pid],
+                "mocks": mocks,
+                "PostgreSQL": service_roots("postgres"),
+                "Redis": service_roots("redis-server"),
+            }
+        )
+
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -142,7 +158,7 @@ class Bench:
             attempts = self.args.repeat if scenario.name in KEY_SCENARIOS and conns > 1 else 1
             for attempt in range(1, attempts + 1):
                 row = run(Row(scenario.name, side, config, conns, attempt=attempt), tgt, scenario.kind,
-                          self.args.duration, pid, self.use_wrk)  # fmt: skip
+                          self.args.duration, pid, self.use_wrk, self.ledger(pid))  # fmt: skip
                 self.rows.append(row)
                 self.log(
                     f"{scenario.name:13} {side:10} {config:10} c={conns:<3} rps={row.rps:>9,.0f} "

@@ -136,7 +136,9 @@ def _scaling_context(rows: list[Row], scenario: str, one: Row | None, two: Row |
     bits = []
     for label, row in (("pg-1w", one), ("pg-2w", two)):
         if row is not None and row.machine_cores_busy is not None:
-            bits.append(f"{label} run: {row.machine_cores_busy:.2f} of {os.cpu_count()} cores busy")
+            bits.append(
+                f"{label} run: {row.machine_cores_busy:.2f} of {os.cpu_count()} cores busy{_by_role(row)}"
+            )
     bare_one = _median(rows, scenario, "bare-proxy", "bare-1w", 32)
     bare_two = _median(rows, scenario, "bare-proxy", "bare-2w", 32)
     if bare_one is not None and bare_two is not None and bare_one.rps:
@@ -147,6 +149,14 @@ def _scaling_context(rows: list[Row], scenario: str, one: Row | None, two: Row |
         measured,
         "context",
     )
+
+
+def _by_role(row: Row) -> str:
+    """` (server 1.01, mocks 0.20, ...)`: who had the cores during the run, largest first."""
+    if not row.cores:
+        return ""
+    shares = sorted(row.cores.items(), key=lambda item: -item[1])
+    return " (" + ", ".join(f"{role} {value:.2f}" for role, value in shares if value >= 0.005) + ")"
 
 
 def _stream_ttfb(rows: list[Row]) -> Verdict:
