@@ -128,10 +128,10 @@ def descendants(pid: int, children: dict[int, list[int]] | None = None) -> list[
     return tree
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, children: dict[int, list[int]] | None = None) -> float:
     """utime+stime of the tree, plus the reaped children's cutime+cstime."""
     ticks = 0
-    for member in descendants(pid):
+    for member in descendants(pid, children):
         fields = _stat_fields(member)
         if fields is not None:
             # fields[11..14] are utime, stime, cutime, cstime (stat fields 14-17).
@@ -195,7 +195,8 @@ class CpuLedger:
     roles: dict[str, list[int]]
 
     def snapshot(self) -> dict[str, float]:
-        snap = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in self.roles.items()}
+        children = _children()  # one walk of /proc for every role
+        snap = {role: sum(cpu_seconds(pid, children) for pid in pids) for role, pids in self.roles.items()}
         own = os.times()
         snap["load generator"] = own.user + own.system + own.children_user + own.children_system
         snap["steal"], snap["irq"] = _steal_and_irq_seconds()
