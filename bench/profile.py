@@ -35,6 +35,7 @@ IDLE_LEAVES = (
     "_worker (concurrent/futures/thread.py:81)",
     "Event.wait (threading.py",
     "Queue.get (queue.py",
+    "_await_ack (gateways/common/log_process.py",  # the request-log writer waiting for its child
 )
 
 
