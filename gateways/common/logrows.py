@@ -154,23 +154,19 @@ MAX_ROWS_PER_INSERT = 64
 
 def rows_per_insert(fits: int) -> int:
     """The largest power of two of rows per statement, at most MAX_ROWS_PER_INSERT and what `fits`."""
-    size = 1
-    while size * 2 <= min(fits, MAX_ROWS_PER_INSERT):
-        size *= 2
-    return size
+    return 1 << (max(1, min(fits, MAX_ROWS_PER_INSERT)).bit_length() - 1)
 
 
 def statement_sizes(rows: int, largest: int) -> list[int]:
-    """Row counts of the INSERTs for `rows` rows: `largest` while it fits, then the rest's binary digits,
-    so only log2(largest) + 1 statement texts ever exist (1 000 rows, largest 64: 15x64, 32, 8)."""
-    sizes = [largest] * (rows // largest)
-    rest = rows % largest
-    bit = largest
-    while rest:
-        bit //= 2
-        if rest & bit:
-            sizes.append(bit)
-            rest -= bit
+    """Row counts of the INSERTs for `rows` rows, each the largest power of two that still fits, so
+    only log2(largest) + 1 statement texts ever exist (1,000 rows, largest 64: 15x64, 32, 8)."""
+    sizes = []
+    size = largest
+    while rows:
+        while size > rows:
+            size //= 2
+        sizes.append(size)
+        rows -= size
     return sizes
 
 
