@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bench.load import pyload, stream, wrk
 from bench.load.result import LoadResult, Target
-from bench.procs import CpuLedger, cpu_seconds, machine_busy_seconds, rss_mb
+from bench.procs import CpuLedger, cpu_seconds, rss_mb
 
 
 @dataclass
@@ -47,17 +47,10 @@ def warm(target: Target, use_wrk: bool) -> None:
 
 
 def run(
-    row: Row,
-    target: Target,
-    kind: str,
-    seconds: float,
-    server_pid: int,
-    use_wrk: bool,
-    ledger: CpuLedger | None = None,
+    row: Row, target: Target, kind: str, seconds: float, server_pid: int, use_wrk: bool, ledger: CpuLedger
 ) -> Row:
-    ledger_before = ledger.snapshot() if ledger is not None else None
     before = cpu_seconds(server_pid)
-    machine_before, started = machine_busy_seconds(), time.monotonic()
+    machine_before, started = ledger.snapshot(), time.monotonic()
     if kind == "stream":
         row.stream = stream.run(target, row.connections, seconds)
         errors = row.stream.errors
@@ -67,10 +60,7 @@ def run(
         if row.load.note:
             row.note = row.load.note
     used = cpu_seconds(server_pid) - before
-    elapsed = time.monotonic() - started
-    row.machine_cores_busy = (machine_busy_seconds() - machine_before) / elapsed
-    if ledger is not None and ledger_before is not None:
-        row.cores = CpuLedger.cores(ledger_before, ledger.snapshot(), elapsed)
+    row.machine_cores_busy, row.cores = ledger.cores_since(machine_before, time.monotonic() - started)
     if row.completed:
         row.cpu_ms_per_req = used * 1000 / row.completed
     row.rss_mb = rss_mb(server_pid)

@@ -178,9 +178,8 @@ def service_roots(command: str) -> list[int]:
     return [pid for pid, name in comm.items() if name == command and comm.get(parent.get(pid, 0)) != command]
 
 
-def _steal_and_irq_seconds() -> tuple[float, float]:
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return fields[7] / CLOCK_TICKS, (fields[5] + fields[6]) / CLOCK_TICKS
+def _steal_seconds() -> float:
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / CLOCK_TICKS
 
 
 @dataclass
@@ -188,8 +187,9 @@ class CpuLedger:
     """Where the machine's CPU went during a run, by role: which process had the cores.
 
     `roles` maps a role to the root pids of its process trees; the load generator is this process with
-    its reaped children (wrk), steal is time the hypervisor gave elsewhere, irq the kernel's interrupt
-    work, and `other` whatever else was busy (the machine's busy time minus all of these).
+    its reaped children (wrk), steal is time the hypervisor gave elsewhere, and `other` whatever else
+    was busy (the machine's busy time minus all of these). The kernel's interrupt time is not a role of
+    its own: it is charged to the processes it ran in as well, so it would be counted twice.
     """
 
     roles: dict[str, list[int]]
@@ -199,13 +199,14 @@ class CpuLedger:
         snap = {role: sum(cpu_seconds(pid, children) for pid in pids) for role, pids in self.roles.items()}
         own = os.times()
         snap["load generator"] = own.user + own.system + own.children_user + own.children_system
-        snap["steal"], snap["irq"] = _steal_and_irq_seconds()
+        snap["steal"] = _steal_seconds()
         snap["busy"] = machine_busy_seconds()
         return snap
 
-    @staticmethod
-    def cores(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    def cores_since(self, before: dict[str, float], seconds: float) -> tuple[float, dict[str, float]]:
+        """(cores the whole machine had busy, the same by role) since the `before` snapshot."""
+        after = self.snapshot()
         used = {role: (after[role] - before[role]) / seconds for role in before}
         busy = used.pop("busy")
         used["other"] = max(0.0, busy - sum(used.values()))
-        return {role: round(value, 3) for role, value in used.items()}
+        return busy, {role: round(value, 3) for role, value in used.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import resource
 import shlex
@@ -133,14 +134,12 @@ class Bench:
             for m in self.procs.started
             if m.name.startswith("mock-") and m.proc.poll() is None and m.pid != server_pid
         ]
-        return CpuLedger(
-            {
-                "server": [server_pid],
-                "mocks": mocks,
-                "PostgreSQL": service_roots("postgres"),
-                "Redis": service_roots("redis-server"),
-            }
-        )
+        return CpuLedger({"server": [server_pid], "mocks": mocks, **self.services})
+
+    @functools.cached_property
+    def services(self) -> dict[str, list[int]]:
+        """The machine's PostgreSQL and Redis, found once: they run for the whole bench."""
+        return {"PostgreSQL": service_roots("postgres"), "Redis": service_roots("redis-server")}
 
     def log(self, message: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
