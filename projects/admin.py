@@ -304,6 +304,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "status",
         "expires_at",
         "max_requests",
+        "mcp_tools",
         "request_count",
         "revoked_at",
         "last_used_at",

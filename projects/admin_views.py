@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -42,6 +42,24 @@ class IssueTokenForm(forms.Form):
         help_text="Only with “Explicit expiry”. Server time zone.",
     )
     max_requests = forms.IntegerField(required=False, min_value=1, label="Max requests")
+    mcp_tools = forms.CharField(
+        required=False,
+        label="MCP tools",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="MCP projects: the tools this token may list and call, as exposed names or globs "
+        "(github__*), comma- or line-separated. Empty: every tool.",
+    )
+
+    def clean_mcp_tools(self) -> list[str]:
+        from projects.models import validate_tool_patterns
+
+        raw = self.cleaned_data.get("mcp_tools") or ""
+        patterns = [p.strip() for p in raw.replace(",", "\n").splitlines() if p.strip()]
+        try:
+            validate_tool_patterns(patterns)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
+        return patterns
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -105,6 +123,7 @@ def issue_token(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: 
                 duration=None if custom else data["duration"],
                 expires_at=data["expires_at"] if custom else None,
                 max_requests=data["max_requests"],
+                mcp_tools=data["mcp_tools"],
                 created_by=request.user,
             )
         except PromptGateError as exc:

@@ -83,6 +83,20 @@ class Scope(models.TextChoices):
     ADMIN = "admin", "Introspection"
 
 
+TOOL_PATTERN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*?[]!")
+
+
+def validate_tool_patterns(value: object) -> None:
+    """MCP tool globs: exposed names (`github__*`, `alpha__add`) in the characters tool names may use."""
+    if not isinstance(value, list) or len(value) > 200:
+        raise ValidationError("Must be a list of at most 200 tool name patterns")
+    for item in value:
+        if not isinstance(item, str) or not 0 < len(item) <= 200 or not set(item) <= TOOL_PATTERN_CHARS:
+            raise ValidationError(
+                "Each pattern is a tool name or a glob (letters, digits, _ - and * ? [ ] !), 1-200 characters"
+            )
+
+
 class ApiToken(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100)
@@ -91,6 +105,12 @@ class ApiToken(models.Model):
     scopes = models.JSONField(default=list)
     expires_at = models.DateTimeField(null=True, blank=True)
     max_requests = models.PositiveBigIntegerField(null=True, blank=True)
+    mcp_tools = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_tool_patterns],
+        help_text="MCP tools this token may list and call, as exposed names or globs (github__*); empty: all.",
+    )
     request_count = models.PositiveBigIntegerField(default=0, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)

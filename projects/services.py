@@ -174,6 +174,7 @@ def issue_token(
     expires_at: datetime.datetime | None = None,
     duration: str | None = None,
     max_requests: int | None = None,
+    mcp_tools: list[str] | None = None,
     created_by: Any = None,
 ) -> tuple[ApiToken, str]:
     """Create a token; the plaintext is returned here once and stored nowhere."""
@@ -189,6 +190,7 @@ def issue_token(
         scopes=validate_scopes(scopes),
         expires_at=resolve_expiry(expires_at, duration),
         max_requests=max_requests,
+        mcp_tools=list(mcp_tools or []),
         prefix=issued.prefix,
         digest=issued.digest,
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,

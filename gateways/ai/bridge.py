@@ -91,6 +91,9 @@ class Bridge:
     async def end_session(self, upstream_sessions: dict[str, str]) -> None:
         return None
 
+    async def cancel(self, ctx: CallContext, request_id: Any, reason: str) -> None:
+        return None  # endpoint runs finish on their own; nothing upstream to tell
+
 
 async def bridge_source(greq: GatewayRequest) -> ToolSource:
     return Bridge(greq.project.name, await endpoints.endpoints_of(greq))

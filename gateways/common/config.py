@@ -41,6 +41,7 @@ class TokenInfo:
     revoked: bool
     max_requests: int | None
     request_count: int
+    mcp_tools: tuple[str, ...] = ()  # MCP tool globs this token may use; empty: all
 
 
 class ConfigCache:
@@ -126,4 +127,5 @@ def load_token(digest: str) -> TokenInfo | None:
         revoked=row.revoked_at is not None,
         max_requests=row.max_requests,
         request_count=row.request_count,
+        mcp_tools=tuple(row.mcp_tools or ()),
     )

@@ -39,6 +39,7 @@ class McpServerForm(forms.ModelForm):
             "upstream_url",
             "enabled",
             "timeout_seconds",
+            "tool_timeout_seconds",
             "protocol",
             "tool_allow",
             "tool_deny",

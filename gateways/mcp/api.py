@@ -131,7 +131,15 @@ class McpServerSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         help_text='Sent upstream as Authorization: Bearer; write-only. Omit to keep, "" to remove.',
     )
     has_bearer_token = serializers.SerializerMethodField()
-    timeout_seconds = serializers.IntegerField(min_value=1, max_value=300, required=False)
+    timeout_seconds = serializers.IntegerField(
+        min_value=1, max_value=300, required=False, help_text="Connect, handshake and list timeout."
+    )
+    tool_timeout_seconds = serializers.IntegerField(
+        min_value=1,
+        max_value=3600,
+        required=False,
+        help_text="How long one tools/call may run (default 120).",
+    )
     tool_allow = serializers.ListField(
         child=serializers.CharField(max_length=200), max_length=1000, required=False
     )
@@ -152,6 +160,7 @@ class McpServerSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "has_bearer_token",
             "enabled",
             "timeout_seconds",
+            "tool_timeout_seconds",
             "protocol",
             "tool_allow",
             "tool_deny",

@@ -28,6 +28,11 @@ def list_cache_seconds() -> float:
     return float(_raw("PROMPTGATE_MCP_LIST_CACHE_SECONDS") or 30)
 
 
+def list_max_items() -> int:
+    """Most items one list answer holds before the gateway pages with its own cursor."""
+    return max(1, int(_raw("PROMPTGATE_MCP_LIST_MAX_ITEMS") or 1000))
+
+
 def allowed_origins() -> frozenset[str]:
     """Browser origins allowed besides the gateway's own host (comma-separated in the environment)."""
     raw = _raw("PROMPTGATE_MCP_ALLOWED_ORIGINS") or ()

@@ -24,6 +24,7 @@ def snapshot(row: Any) -> ServerConfig:
         bearer_token=row.bearer_token or "",
         enabled=row.enabled,
         timeout_seconds=float(row.timeout_seconds),
+        tool_timeout_seconds=float(row.tool_timeout_seconds),
         protocol=row.protocol,
         tool_allow=frozenset(row.tool_allow or ()),
         tool_deny=frozenset(row.tool_deny or ()),
@@ -34,6 +35,12 @@ def snapshot(row: Any) -> ServerConfig:
 async def servers_of(greq: GatewayRequest) -> tuple[ServerConfig, ...]:
     project_id = greq.project.id
     return await greq.runtime.config.get(("mcp-servers", project_id), lambda: load_servers(project_id))
+
+
+def cached_servers(greq: GatewayRequest) -> tuple[ServerConfig, ...]:
+    """The project's servers if this process has them cached (no load): for background watchers."""
+    value = greq.runtime.config.peek(("mcp-servers", greq.project.id))
+    return value if isinstance(value, tuple) else ()
 
 
 def list_endpoints(project_id: int) -> list[dict[str, Any]]:

@@ -48,7 +48,14 @@ class McpServer(models.Model):
     bearer_token = EncryptedTextField()
     enabled = models.BooleanField(default=True)
     timeout_seconds = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(300)]
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(300)],
+        help_text="Seconds for connecting, the handshake and lists.",
+    )
+    tool_timeout_seconds = models.PositiveIntegerField(
+        default=120,
+        validators=[MinValueValidator(1), MaxValueValidator(3600)],
+        help_text="Seconds one tools/call may run; a slower tool is that call's error, not an outage.",
     )
     protocol = models.CharField(
         max_length=20, choices=UpstreamProtocol.choices, default=UpstreamProtocol.AUTO

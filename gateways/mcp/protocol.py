@@ -20,6 +20,9 @@ PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion"
 CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
 CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
 SERVER_INFO_META = "io.modelcontextprotocol/serverInfo"
+LOG_LEVEL_META = "io.modelcontextprotocol/logLevel"
+# A client's `_meta` keys the gateway passes on to the upstream serving the request.
+FORWARDED_META = ("progressToken", LOG_LEVEL_META)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -221,6 +224,15 @@ def wants_sse(accept: str) -> bool:
     return "text/event-stream" in kinds and not ({"application/json", "application/*", "*/*"} & kinds)
 
 
+def accepts_sse(accept: str) -> bool:
+    kinds = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    return bool({"text/event-stream", "text/*", "*/*"} & kinds)
+
+
+def sse_frame(message: Any) -> bytes:
+    return b"event: message\r\ndata: " + orjson.dumps(message) + b"\r\n\r\n"
+
+
 def accepts_any(accept: str) -> bool:
     if not accept.strip():
         return True
@@ -229,12 +241,11 @@ def accepts_any(accept: str) -> bool:
 
 
 def encode(payload: Any, *, sse: bool, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps(payload)
     if sse:
-        frame = b"event: message\r\ndata: " + body + b"\r\n\r\n"
+        frame = sse_frame(payload)
         sse_headers = {"cache-control": "no-cache, no-transform", **(headers or {})}
         return Response(frame, status, sse_headers, content_type="text/event-stream")
-    return Response(body, status, headers, content_type="application/json")
+    return Response(orjson.dumps(payload), status, headers, content_type="application/json")
 
 
 def error_response(

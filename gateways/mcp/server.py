@@ -3,8 +3,14 @@
 2026-07-28 (chosen by a modern `MCP-Protocol-Version` header): stateless POSTs, each with its `_meta`
 envelope and routing headers checked against the body, `server/discover`, no sessions, no batches.
 2025-11-25 / 2025-06-18 / 2025-03-26: `initialize` opens a shared session (`Mcp-Session-Id`), DELETE
-ends it, unknown sessions answer 404, batches only under 2025-03-26. Both: Origin checked, JSON or SSE
-as the client accepts, notifications 202, JSON-RPC errors with their codes, bounded message size.
+ends it, GET opens its listening stream (list_changed notifications, listen.py), unknown sessions answer
+404, batches only under 2025-03-26. Both: Origin checked, JSON or SSE as the client accepts,
+notifications 202, JSON-RPC errors with their codes, bounded message size.
+
+Calls (tools/call, prompts/get, resources/read) run in a task of their own: an upstream's progress or
+log notification turns the answer into an SSE stream that relays it before the result; a client's
+`notifications/cancelled` (session era) or its disconnect (2026-07-28, where closing the request is the
+cancellation) cancels the call and, through it, the upstream's work.
 """
 
 from __future__ import annotations
@@ -16,15 +22,17 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from gateways.common.http import Response
+from gateways.common.http import ClientDisconnected, Request, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
-from gateways.mcp import conf, protocol, sessions
+from gateways.mcp import conf, listen, policy, protocol, sessions
 from gateways.mcp.protocol import INVALID_REQUEST, McpError
 from gateways.mcp.source import LIST_METHODS, CallContext, ToolSource
 from promptgate.errors import PromptGateError
 
 SourceFactory = Callable[[GatewayRequest], Awaitable[ToolSource]]
 SESSION_HEADER = "mcp-session-id"
+CALL_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
+REQUEST_CANCELLED = -32800
 _background: set[asyncio.Task[None]] = set()
 
 
@@ -49,9 +57,10 @@ async def serve(greq: GatewayRequest, make_source: SourceFactory) -> Response:
         return protocol.error_response(McpError(INVALID_REQUEST, "Origin not allowed"), status=403)
     if request.method == "DELETE":
         return await _delete(greq, make_source)
+    if request.method == "GET":
+        return await _listen(greq, make_source)
     if request.method != "POST":
-        # No server-initiated stream: every answer rides its POST (the spec's GET-or-405 choice).
-        return Response(b"", 405, {"allow": "POST, DELETE"})
+        return Response(b"", 405, {"allow": "GET, POST, DELETE"})
     accept = request.headers.get("accept", "")
     if not protocol.accepts_any(accept):
         error = McpError(INVALID_REQUEST, "Accept must include application/json or text/event-stream")
@@ -92,6 +101,7 @@ async def _modern(greq: GatewayRequest, payload: Any, sse: bool, make_source: So
             return _fail(
                 greq, protocol.unsupported_version(headers.get("mcp-protocol-version")), None, modern=True
             )
+        await _notified(greq, payload, CallContext(greq, headers["mcp-protocol-version"]), make_source)
         return Response(b"", 202)
     request_id = payload.get("id") if protocol.valid_id(payload.get("id")) else None
     try:
@@ -103,7 +113,9 @@ async def _modern(greq: GatewayRequest, payload: Any, sse: bool, make_source: So
                 INVALID_REQUEST, "initialize is not part of 2026-07-28: send it without that header"
             )
         source = await make_source(greq)
-        ctx = CallContext(greq, version)
+        ctx = CallContext(greq, version, request_id=request_id)
+        if method in CALL_METHODS:
+            return await _call(greq, source, ctx, method, params, sse=sse, modern=True)
         result = await _dispatch(source, ctx, method, params, modern=True)
         shaped = protocol.shape_result(method, version, result, source.server_info())
     except McpError as error:
@@ -151,9 +163,26 @@ async def _legacy(greq: GatewayRequest, payload: Any, sse: bool, make_source: So
     ctx = CallContext(greq, session.protocol_version, session.id, dict(session.upstream))
     replies: list[dict[str, Any]] = []
     source: ToolSource | None = None
-    for message in messages:
-        if protocol.is_notification(message) or protocol.is_response(message):
-            continue  # nothing a client tells us needs an answer (we never ask clients anything)
+    if not batch and protocol.is_request(payload) and payload.get("method") in CALL_METHODS:
+        try:
+            request_id, method, params = protocol.check_request(payload)
+            ctx.request_id = request_id
+            source = await make_source(greq)
+            response = await _call(greq, source, ctx, method, params, sse=sse, modern=False)
+        except McpError as error:
+            greq.log.setdefault("error_code", f"rpc_{error.code}")
+            replies.append(protocol.error_message(payload.get("id"), error))
+        else:
+            if ctx.changed_sessions:
+                await sessions.store().save_upstream(session.id, ctx.changed_sessions)
+            response.headers[SESSION_HEADER] = session.id
+            return response
+    for message in messages if not replies else ():
+        if protocol.is_notification(message):
+            await _notified(greq, message, ctx, make_source)
+            continue
+        if protocol.is_response(message):
+            continue  # we never ask clients anything, so no answer is awaited
         request_id = (
             message.get("id") if isinstance(message, dict) and protocol.valid_id(message.get("id")) else None
         )
@@ -161,6 +190,7 @@ async def _legacy(greq: GatewayRequest, payload: Any, sse: bool, make_source: So
             request_id, method, params = protocol.check_request(message)
             if source is None:
                 source = await make_source(greq)
+            ctx.request_id = request_id
             result = await _dispatch(source, ctx, method, params, modern=False)
             shaped = protocol.shape_result(method, session.protocol_version, result, source.server_info())
             replies.append(protocol.result_message(request_id, shaped))
@@ -219,12 +249,170 @@ async def _delete(greq: GatewayRequest, make_source: SourceFactory) -> Response:
     return Response(b"", 200)
 
 
+async def _listen(greq: GatewayRequest, make_source: SourceFactory) -> Response:
+    """GET: a session's listening stream, where list_changed notifications arrive (session era only)."""
+    session_id = greq.request.headers.get(SESSION_HEADER)
+    if not session_id:
+        # A 2026-07-28 client has no stream to listen on; older clients open one only inside a session.
+        return Response(b"", 405, {"allow": "POST, DELETE"})
+    if not protocol.accepts_sse(greq.request.headers.get("accept", "")):
+        error = McpError(INVALID_REQUEST, "Accept must include text/event-stream")
+        return protocol.error_response(error, status=406)
+    session = await sessions.lookup(session_id)
+    if session is None or session.project_uuid != greq.project.uuid or session.token_id != greq.token.id:
+        greq.log["error_code"] = "session_not_found"
+        return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
+    greq.log["endpoint"] = "listen"
+    return listen.stream(greq, make_source, session.id)
+
+
+async def _notified(greq: GatewayRequest, message: Any, ctx: CallContext, make_source: SourceFactory) -> None:
+    """A client notification: only a cancellation needs acting on."""
+    if not isinstance(message, dict) or message.get("method") != "notifications/cancelled":
+        return
+    params = message.get("params")
+    if not isinstance(params, dict) or not protocol.valid_id(params.get("requestId")):
+        return
+    reason = params.get("reason")
+    source = await make_source(greq)
+    await source.cancel(ctx, params["requestId"], reason if isinstance(reason, str) else "cancelled")
+
+
+async def _call(
+    greq: GatewayRequest,
+    source: ToolSource,
+    ctx: CallContext,
+    method: str,
+    params: dict[str, Any],
+    *,
+    sse: bool,
+    modern: bool,
+) -> Response:
+    """Run one call in its own task; answer JSON, or SSE once the upstream sends a notification first."""
+    stream_ok = protocol.accepts_sse(greq.request.headers.get("accept", ""))
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    if stream_ok:
+        ctx.notify = queue.put_nowait
+    task = asyncio.ensure_future(_dispatch(source, ctx, method, params, modern=modern))
+    getter = asyncio.ensure_future(queue.get())
+    # 2026-07-28: closing the request is the client's cancellation, so watch for it while we wait.
+    gone = asyncio.ensure_future(_disconnected(greq.request)) if modern else None
+    waiters = {task, getter, *((gone,) if gone else ())}
+    try:
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        for waiter in waiters:
+            waiter.cancel()
+        raise
+    if gone is not None:
+        gone.cancel()
+    if gone is not None and gone in done and not task.done():
+        task.cancel("client disconnected")
+        getter.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise ClientDisconnected
+    if task.done() and queue.empty() and not (getter.done() and not getter.cancelled()):
+        getter.cancel()
+        return _final(greq, source, ctx, method, task, sse=sse, modern=modern)
+    first = getter.result() if getter.done() and not getter.cancelled() else None
+    getter.cancel()
+    return StreamingResponse(
+        _relay(greq, source, ctx, method, task, queue, first),
+        headers={"cache-control": "no-cache, no-transform", "content-type": "text/event-stream"},
+        on_close=lambda: _stop(task),
+    )
+
+
+async def _relay(
+    greq: GatewayRequest,
+    source: ToolSource,
+    ctx: CallContext,
+    method: str,
+    task: asyncio.Future[dict[str, Any]],
+    queue: asyncio.Queue[dict[str, Any]],
+    first: dict[str, Any] | None,
+) -> Any:
+    """SSE frames: the notifications as they come, then the call's answer."""
+    if first is not None:
+        yield protocol.sse_frame(first)
+    while True:
+        while not queue.empty():
+            yield protocol.sse_frame(queue.get_nowait())
+        if task.done():
+            break
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield protocol.sse_frame(getter.result())
+        else:
+            getter.cancel()
+    yield protocol.sse_frame(_answer_message(greq, source, ctx, method, task))
+
+
+async def _stop(task: asyncio.Future[Any]) -> None:
+    if not task.done():
+        task.cancel("client disconnected")
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _answer_message(
+    greq: GatewayRequest, source: ToolSource, ctx: CallContext, method: str, task: asyncio.Future[Any]
+) -> dict[str, Any]:
+    """The JSON-RPC answer of a finished call task: its shaped result, or its error."""
+    if task.cancelled():
+        greq.log.setdefault("error_code", "cancelled")
+        return protocol.error_message(ctx.request_id, McpError(REQUEST_CANCELLED, "Request cancelled"))
+    error = task.exception()
+    if isinstance(error, McpError):
+        greq.log.setdefault("error_code", f"rpc_{error.code}")
+        return protocol.error_message(ctx.request_id, error)
+    if error is not None:
+        raise error
+    shaped = protocol.shape_result(method, ctx.protocol_version, task.result(), source.server_info())
+    return protocol.result_message(ctx.request_id, shaped)
+
+
+def _final(
+    greq: GatewayRequest,
+    source: ToolSource,
+    ctx: CallContext,
+    method: str,
+    task: asyncio.Future[Any],
+    *,
+    sse: bool,
+    modern: bool,
+) -> Response:
+    error = None if task.cancelled() else task.exception()
+    if isinstance(error, McpError):
+        if modern:
+            return _fail(greq, error, ctx.request_id, modern=True)
+        raise error
+    return protocol.encode(_answer_message(greq, source, ctx, method, task), sse=sse)
+
+
 # --- methods ---------------------------------------------------------------------------------------
 def _cursor(params: dict[str, Any]) -> str | None:
     cursor = params.get("cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise protocol.invalid_params("cursor must be a string")
     return cursor
+
+
+def _forwarded_meta(params: dict[str, Any]) -> dict[str, Any]:
+    """What of a call's `_meta` the upstream must see: the progress token and the log-level opt-in."""
+    meta = params.get("_meta")
+    if not isinstance(meta, dict):
+        return {}
+    forwarded = {key: meta[key] for key in protocol.FORWARDED_META if key in meta}
+    token = forwarded.get("progressToken")
+    if token is not None and (isinstance(token, bool) or not isinstance(token, str | int)):
+        del forwarded["progressToken"]
+    return forwarded
 
 
 def _string(params: dict[str, Any], key: str) -> str:
@@ -240,7 +428,8 @@ async def _dispatch(
     if method in LIST_METHODS:
         key = LIST_METHODS[method]
         page = await source.list(ctx, key, _cursor(params))
-        result: dict[str, Any] = {key: page.items}
+        items = policy.filter_tools(ctx.greq.token, page.items) if key == "tools" else page.items
+        result: dict[str, Any] = {key: items}
         if page.next_cursor:
             result["nextCursor"] = page.next_cursor
         return result
@@ -248,13 +437,17 @@ async def _dispatch(
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise protocol.invalid_params("params.arguments must be an object")
-        return await source.call_tool(ctx, _string(params, "name"), arguments)
+        name = _string(params, "name")
+        policy.check_call(ctx.greq.token, name)
+        ctx.meta = _forwarded_meta(params)
+        return await source.call_tool(ctx, name, arguments)
     if method == "resources/read":
         return await source.read_resource(ctx, _string(params, "uri"))
     if method == "prompts/get":
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values()):
             raise protocol.invalid_params("params.arguments must be an object of strings")
+        ctx.meta = _forwarded_meta(params)
         return await source.get_prompt(ctx, _string(params, "name"), arguments)
     if method == "server/discover" and modern:
         result = {"supportedVersions": list(protocol.MODERN_VERSIONS), "capabilities": source.capabilities()}

@@ -7,6 +7,7 @@ servers (aggregate.py); the MCP bridge of AI projects will be another source beh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +38,9 @@ class CallContext:
     session_id: str | None = None  # the gateway session's id (sources key their own state by it)
     upstream_sessions: dict[str, str] = field(default_factory=dict)  # source-owned, stored with the session
     changed_sessions: dict[str, str | None] = field(default_factory=dict)  # what to write back (None: drop)
+    request_id: Any = None  # the client's JSON-RPC id of the request being served
+    meta: dict[str, Any] = field(default_factory=dict)  # the client's `_meta` keys forwarded upstream
+    notify: Callable[[dict[str, Any]], None] | None = None  # relays upstream notifications to the client
 
     def set_upstream_session(self, key: str, value: str | None) -> None:
         if value is None:
@@ -71,4 +75,8 @@ class ToolSource(Protocol):
 
     async def end_session(self, upstream_sessions: dict[str, str]) -> None:
         """A gateway session ended: release whatever the source held for it (best effort)."""
+        ...
+
+    async def cancel(self, ctx: CallContext, request_id: Any, reason: str) -> None:
+        """The client cancelled its request `request_id` (best effort, any process)."""
         ...

@@ -9,20 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
 
-from gateways.common import http_client
+from gateways.common import http_client, ssrf
 from gateways.mcp import protocol
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 ERA_CACHE_SECONDS = 300.0
 CLIENT_INFO = {"name": "PromptGate MCP gateway", "version": "1"}
+# Upstream request ids: unique across processes, since processes share upstream sessions.
+_PROCESS_TAG = secrets.token_hex(4)
 _ids = itertools.count(1)
+# Notifications an upstream sends on a request's stream that reach the calling client.
+RELAYED_NOTIFICATIONS = frozenset({"notifications/progress", "notifications/message"})
+LIST_CHANGED = {
+    "notifications/tools/list_changed": "tools",
+    "notifications/prompts/list_changed": "prompts",
+    "notifications/resources/list_changed": "resources",
+}
+OnEvent = Callable[[dict[str, Any]], None]
+# Called with (server, kind) when an upstream announces a catalogue change (set by the catalogue module).
+list_changed_hook: Callable[[ServerConfig, str], None] | None = None
+
+
+def new_id() -> str:
+    return f"pg{_PROCESS_TAG}-{next(_ids)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +52,8 @@ class ServerConfig:
     upstream_url: str
     bearer_token: str
     enabled: bool
-    timeout_seconds: float
+    timeout_seconds: float  # connect, handshake and lists
+    tool_timeout_seconds: float  # one tools/call, start to result
     protocol: str  # "auto" | "2026-07-28" | "legacy"
     tool_allow: frozenset[str]
     tool_deny: frozenset[str]
@@ -105,12 +124,18 @@ def forget(server: ServerConfig) -> None:
 
 
 def _timeout(server: ServerConfig) -> http_client.Timeout:
-    return _timeout_of(server.timeout_seconds)
+    return _timeout_of(server.timeout_seconds, server.timeout_seconds)
+
+
+def tool_timeout(server: ServerConfig) -> http_client.Timeout:
+    """Waits of a tools/call: the tool may be silent for its whole timeout (the caller's deadline, a few
+    seconds shorter, decides), while connecting keeps the server's own timeout."""
+    return _timeout_of(server.tool_timeout_seconds + 5, server.timeout_seconds)
 
 
 @lru_cache(maxsize=64)
-def _timeout_of(seconds: float) -> http_client.Timeout:
-    return http_client.Timeout(seconds, connect=min(10.0, seconds), pool=10.0)
+def _timeout_of(read: float, connect: float) -> http_client.Timeout:
+    return http_client.Timeout(read, connect=min(10.0, connect), pool=10.0)
 
 
 def _headers(server: ServerConfig, extra: dict[str, str]) -> dict[str, str]:
@@ -121,21 +146,32 @@ def _headers(server: ServerConfig, extra: dict[str, str]) -> dict[str, str]:
 
 
 async def _post(
-    server: ServerConfig, message: dict[str, Any], headers: dict[str, str]
+    server: ServerConfig,
+    message: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    timeout: http_client.Timeout | None = None,
+    on_event: OnEvent | None = None,
 ) -> tuple[http_client.UpstreamResponse, dict[str, Any] | None]:
-    """POST one message; (response, the JSON-RPC reply to it, or None for 202 / no reply)."""
+    """POST one message; (response, the JSON-RPC reply to it, or None for 202 / no reply).
+
+    Notifications the upstream streams before its reply go to `on_event` (progress, log messages) or
+    to the catalogue (list_changed). Every failure is an UpstreamError whose message names no address.
+    """
     try:
         response = await http_client.send(
             "POST",
             server.upstream_url,
             content=orjson.dumps(message),
             headers=_headers(server, headers),
-            timeout=_timeout(server),
+            timeout=timeout or _timeout(server),
         )
     except http_client.UpstreamError as exc:
         raise UpstreamError(exc.code, str(exc)) from None
+    except ssrf.SsrfBlocked as exc:  # refused at connect time: this server's failure, never the caller's
+        raise UpstreamError("ssrf_blocked", exc.public_message) from None
     try:
-        reply = await _read_reply(response, message.get("id"))
+        reply = await _read_reply(server, response, message.get("id"), on_event)
     except http_client.UpstreamError as exc:
         raise UpstreamError(exc.code, str(exc)) from None
     finally:
@@ -143,12 +179,14 @@ async def _post(
     return response, reply
 
 
-async def _read_reply(response: http_client.UpstreamResponse, request_id: Any) -> dict[str, Any] | None:
+async def _read_reply(
+    server: ServerConfig, response: http_client.UpstreamResponse, request_id: Any, on_event: OnEvent | None
+) -> dict[str, Any] | None:
     content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if response.status == 202 or request_id is None:
         return None
     if content_type == "text/event-stream":
-        return await _reply_from_sse(response, request_id)
+        return await _reply_from_sse(server, response, request_id, on_event)
     try:
         body = await response.read(MAX_RESPONSE_BYTES)
     except http_client.BodyTooLarge:
@@ -162,11 +200,23 @@ async def _read_reply(response: http_client.UpstreamResponse, request_id: Any) -
     return reply if isinstance(reply, dict) else None
 
 
-async def _reply_from_sse(response: http_client.UpstreamResponse, request_id: Any) -> dict[str, Any] | None:
-    """Read SSE events until the response to `request_id` (notifications before it are dropped)."""
+async def _reply_from_sse(
+    server: ServerConfig, response: http_client.UpstreamResponse, request_id: Any, on_event: OnEvent | None
+) -> dict[str, Any] | None:
+    """Read SSE events until the response to `request_id`; notifications before it are handed on."""
+    async for message in sse_messages(response):
+        if message.get("id") == request_id and "method" not in message:
+            return message
+        notice(server, message, on_event)
+    return None
+
+
+async def sse_messages(response: http_client.UpstreamResponse, *, whole_limit: bool = True) -> Any:
+    """The JSON-RPC messages of an SSE body, as they arrive: bounded in total size (a reply), or only
+    per event (a long-lived listening stream)."""
     buffer, seen = b"", 0
     async for chunk in response.aiter_raw():
-        seen += len(chunk)
+        seen = seen + len(chunk) if whole_limit else len(buffer) + len(chunk)
         if seen > MAX_RESPONSE_BYTES:
             raise UpstreamError("upstream_error", "upstream response is too large")
         buffer += chunk.replace(b"\r\n", b"\n")
@@ -181,9 +231,19 @@ async def _reply_from_sse(response: http_client.UpstreamResponse, request_id: An
                 message = orjson.loads(data)
             except orjson.JSONDecodeError:
                 raise UpstreamError("upstream_error", "upstream sent invalid JSON") from None
-            if isinstance(message, dict) and message.get("id") == request_id and "method" not in message:
-                return message
-    return None
+            if isinstance(message, dict):
+                yield message
+
+
+def notice(server: ServerConfig, message: dict[str, Any], on_event: OnEvent | None) -> None:
+    """An upstream notification: relayed to the caller, or a catalogue change; anything else dropped."""
+    method = message.get("method")
+    if "id" in message or not isinstance(method, str):
+        return  # a request to us (sampling, elicitation): the gateway offers no back channel
+    if method in RELAYED_NOTIFICATIONS and on_event is not None:
+        on_event(message)
+    elif method in LIST_CHANGED and list_changed_hook is not None:
+        list_changed_hook(server, LIST_CHANGED[method])
 
 
 def _check(
@@ -214,7 +274,7 @@ def _modern_message(method: str, params: dict[str, Any]) -> tuple[dict[str, Any]
         protocol.CLIENT_INFO_META: CLIENT_INFO,
         protocol.CLIENT_CAPABILITIES_META: {},
     }
-    message = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": {**params, "_meta": meta}}
+    message = {"jsonrpc": "2.0", "id": new_id(), "method": method, "params": {**params, "_meta": meta}}
     headers = {"mcp-protocol-version": protocol.MODERN_VERSIONS[0], "mcp-method": method}
     name_key = protocol.NAME_BEARING.get(method)
     if name_key is not None and isinstance(params.get(name_key), str):
@@ -265,7 +325,7 @@ async def initialize(server: ServerConfig) -> tuple[str | None, str]:
     """The handshake: (upstream session id or None for a sessionless server, negotiated version)."""
     message = {
         "jsonrpc": "2.0",
-        "id": next(_ids),
+        "id": new_id(),
         "method": "initialize",
         "params": {
             "protocolVersion": protocol.LATEST_HANDSHAKE,
@@ -296,14 +356,31 @@ def _unpack(packed: str | None) -> tuple[str, str | None] | None:
     return version, session_id or None
 
 
+@dataclass(slots=True)
+class Sent:
+    """Where a request went, so a cancellation can follow it: its upstream id and session headers."""
+
+    message_id: str = ""
+    headers: dict[str, str] | None = None
+
+
 async def request(
-    server: ServerConfig, method: str, params: dict[str, Any], slot: SessionSlot
+    server: ServerConfig,
+    method: str,
+    params: dict[str, Any],
+    slot: SessionSlot,
+    *,
+    timeout: http_client.Timeout | None = None,
+    on_event: OnEvent | None = None,
+    sent: Sent | None = None,
 ) -> dict[str, Any]:
     """Send one request upstream in the era it speaks; the result dict, or UpstreamError/UpstreamRpcError."""
     era, version = await _era(server)
     if era == "modern":
         message, headers = _modern_message(method, params)
-        response, reply = await _post(server, message, headers)
+        if sent is not None:
+            sent.message_id, sent.headers = message["id"], headers
+        response, reply = await _post(server, message, headers, timeout=timeout, on_event=on_event)
         return _check(response, reply, session_id=None)
     for attempt in range(2):
         state = _unpack(slot.get(server.id))
@@ -312,9 +389,11 @@ async def request(
             slot.set(server.id, _pack(version, session_id))
         else:
             version, session_id = state
-        message = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
+        message = {"jsonrpc": "2.0", "id": new_id(), "method": method, "params": params}
         headers = {"mcp-protocol-version": version, **({"mcp-session-id": session_id} if session_id else {})}
-        response, reply = await _post(server, message, headers)
+        if sent is not None:
+            sent.message_id, sent.headers = message["id"], headers
+        response, reply = await _post(server, message, headers, timeout=timeout, on_event=on_event)
         try:
             return _check(response, reply, session_id=session_id)
         except SessionExpired:
@@ -356,3 +435,57 @@ async def list_tools_for_test(server: ServerConfig) -> list[dict[str, Any]]:
     if packed:
         await end_session(server, packed)
     return tools
+
+
+async def cancel(server: ServerConfig, sent: Sent, reason: str) -> None:
+    """Tell the upstream a request it is working on was cancelled by the client (best effort)."""
+    if not sent.message_id:
+        return
+    params: dict[str, Any] = {"requestId": sent.message_id, "reason": reason[:200]}
+    headers = dict(sent.headers or {})
+    if "mcp-method" in headers:  # 2026-07-28: routing headers and the envelope, like every message
+        headers["mcp-method"] = "notifications/cancelled"
+        headers.pop("mcp-name", None)
+        params["_meta"] = {
+            protocol.PROTOCOL_VERSION_META: headers.get("mcp-protocol-version", protocol.MODERN_VERSIONS[0])
+        }
+    message = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
+    try:
+        await _post(server, message, headers)
+    except UpstreamError:
+        return
+
+
+LISTEN_TIMEOUT = http_client.Timeout(300.0, connect=10.0, pool=10.0)
+
+
+async def listen(server: ServerConfig) -> None:
+    """Read a session-era upstream's GET stream, where it announces catalogue changes; returns when it
+    ends. A 2026-07-28 upstream, or one without such a stream, has nothing to listen to: wait forever."""
+    era, _ = await _era(server)
+    if era == "modern":
+        await asyncio.Event().wait()
+    session_id, version = await initialize(server)
+    headers = {"accept": "text/event-stream", "mcp-protocol-version": version}
+    if session_id:
+        headers["mcp-session-id"] = session_id
+    if server.bearer_token:
+        headers["authorization"] = f"Bearer {server.bearer_token}"
+    try:
+        response = await http_client.send("GET", server.upstream_url, headers=headers, timeout=LISTEN_TIMEOUT)
+    except http_client.UpstreamError as exc:
+        raise UpstreamError(exc.code, str(exc)) from None
+    except ssrf.SsrfBlocked as exc:
+        raise UpstreamError("ssrf_blocked", exc.public_message) from None
+    try:
+        content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if response.status != 200 or content_type != "text/event-stream":
+            await asyncio.Event().wait()  # no listening stream offered: nothing will come
+        async for message in sse_messages(response, whole_limit=False):
+            notice(server, message, None)
+    except http_client.UpstreamError as exc:
+        raise UpstreamError(exc.code, str(exc)) from None
+    finally:
+        await response.aclose()
+        if session_id:
+            await end_session(server, _pack(version, session_id))

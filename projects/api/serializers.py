@@ -66,6 +66,7 @@ class TokenSerializer(serializers.ModelSerializer):
             "scopes",
             "expires_at",
             "max_requests",
+            "mcp_tools",
             "request_count",
             "status",
             "revoked_at",
@@ -89,6 +90,23 @@ class TokenCreateSerializer(StrictFieldsMixin, serializers.Serializer):
         max_value=2**63 - 1,
         help_text="Request cap; null for none.",
     )
+    mcp_tools = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        max_length=200,
+        required=False,
+        help_text="MCP tools this token may list and call: exposed names or globs (github__*); empty: all.",
+    )
+
+    def validate_mcp_tools(self, value: list[str]) -> list[str]:
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        from projects.models import validate_tool_patterns
+
+        try:
+            validate_tool_patterns(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return value
 
 
 class TokenCreatedSerializer(TokenSerializer):

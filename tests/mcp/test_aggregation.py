@@ -49,7 +49,7 @@ def call(gateway, project, name: str, arguments: dict) -> httpx.Response:
 def test_tools_namespaced_in_order_across_pages(gateways, mcp_project):
     tools, pages = list_all(gateways[0], mcp_project, "tools/list", "tools")
     assert [t["name"] for t in tools] == EXPECTED_TOOLS
-    assert pages == 5  # alpha, beta, then gamma's three pages of two
+    assert pages == 1  # every upstream in one answer, gamma's own pages of two walked by the gateway
     # The collision: both echo tools exist, each routed to its own upstream.
     assert (
         call(gateways[0], mcp_project, "alpha__echo", {"text": "x"}).json()["result"]["content"][0]["text"]
@@ -63,20 +63,6 @@ def test_tools_namespaced_in_order_across_pages(gateways, mcp_project):
         call(gateways[1], mcp_project, "gamma__t3", {}).json()["result"]["content"][0]["text"]
         == "gamma ran t3"
     )
-
-
-def test_cursors_cannot_be_forged(gateways, mcp_project):
-    first = post(gateways[0], mcp_project, modern("tools/list"), **modern_headers("tools/list")).json()[
-        "result"
-    ]
-    cursor = first["nextCursor"]
-    for forged in (cursor[:-2] + "xx", "eyJzIjoiZ2FtbWEifQ", "1"):
-        body = modern("tools/list", {"cursor": forged})
-        response = post(gateways[0], mcp_project, body, **modern_headers("tools/list"))
-        assert response.status_code == 400 and response.json()["error"]["code"] == -32602
-    # A cursor of one list is not a cursor of another.
-    body = modern("prompts/list", {"cursor": cursor})
-    assert post(gateways[0], mcp_project, body, **modern_headers("prompts/list")).status_code == 400
 
 
 def test_unknown_and_denied_tools(gateways, mcp_project):

@@ -150,9 +150,13 @@ def test_session_lifecycle(gateways, mcp_project, offered, agreed):
     headers = {"Mcp-Session-Id": session, "MCP-Protocol-Version": agreed}
     listed = post(gateway, mcp_project, rpc("tools/list"), **headers)
     assert listed.status_code == 200 and "resultType" not in listed.json()["result"]
-    assert (
-        httpx.get(gateway.url(mcp_project.path()), headers={**mcp_project.auth, **headers}).status_code == 405
-    )
+    # GET opens the session's listening stream (list_changed notifications arrive there).
+    with httpx.stream(
+        "GET", gateway.url(mcp_project.path()), headers={**mcp_project.auth, **headers}, timeout=10
+    ) as stream:
+        assert stream.status_code == 200
+        assert stream.headers["content-type"] == "text/event-stream"
+        assert next(stream.iter_bytes()).startswith(b": listening")
     ended = httpx.delete(gateway.url(mcp_project.path()), headers={**mcp_project.auth, **headers})
     assert ended.status_code == 200
     gone = post(gateway, mcp_project, rpc("tools/list"), **headers)

@@ -3,20 +3,25 @@
 alpha: needs a bearer token, has `add` and `echo`, a resource and a prompt.
 beta:  open, has its own `echo` (the collision) and `shout`.
 gamma: low-level server whose tools/resources/prompts lists come in pages of two.
-Each records the headers of every request it got, so tests can prove what reached it.
+delta: long-running tools: `work` reports progress and logs, `slow` waits (and records a cancellation),
+       `install` adds a tool and announces it with notifications/tools/list_changed.
+Each records the method and headers of every request it got, so tests can prove what reached it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
+import warnings
 from typing import Any
 
 import uvicorn
 from mcp import types
 from mcp.server import Server
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPDeprecationWarning
 
 ALPHA_TOKEN = "upstream-secret-alpha-123"
 
@@ -64,6 +69,53 @@ def build_beta() -> Any:
     def shout(text: str) -> str:
         """Upper-case."""
         return text.upper()
+
+    return server.streamable_http_app()
+
+
+class DeltaRecord:
+    """What delta's tools saw, for assertions (the upstream runs in the test process)."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+        self.finished: list[str] = []
+        self.meta: list[dict[str, Any]] = []
+
+
+def build_delta(record: DeltaRecord) -> Any:
+    server = MCPServer("delta")
+
+    @server.tool()
+    async def work(steps: int, ctx: Context) -> str:
+        """Report progress and log each step."""
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps, f"step {step}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MCPDeprecationWarning)
+                await ctx.log("info", f"did step {step}")
+        return f"worked {steps}"
+
+    @server.tool()
+    async def slow(seconds: float, label: str = "") -> str:
+        """Wait, then answer."""
+        try:
+            await asyncio.sleep(seconds)
+        except BaseException:
+            record.cancelled.append(label)
+            raise
+        record.finished.append(label)
+        return f"slept {seconds}"
+
+    @server.tool()
+    async def install(name: str, ctx: Context) -> str:
+        """Add a tool called `name` and announce the new catalogue."""
+
+        def added() -> str:
+            return f"{name} is here"
+
+        server.add_tool(added, name=name, description="installed at run time")
+        await ctx.session.send_tool_list_changed()
+        return f"installed {name}"
 
     return server.streamable_http_app()
 
@@ -128,11 +180,13 @@ class Recorder:
         self.app = app
         self.token = token
         self.headers: list[dict[str, str]] = []
+        self.methods: list[str] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
             self.headers.append(headers)
+            self.methods.append(scope["method"])
             if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
                 await send(
                     {
