@@ -12,7 +12,7 @@ from audit.models import RequestLog
 from gateways.mcp.models import McpServer
 from projects import services
 from tests.mcp.conftest import modern, modern_headers, post, rpc, sdk_client
-from tests.mcp.test_aggregation import EXPECTED_TOOLS, call, list_all
+from tests.mcp.test_aggregation import EXPECTED_TOOLS, call
 from tests.mcp.test_protocol import initialize
 from tests.mcp.upstreams import free_port
 from tests.servers import GatewayProcess
@@ -38,7 +38,12 @@ async def test_python_sdk_lists_every_upstream_in_one_call(gateways, mcp_project
             assert [t.name for t in tools.tools] == EXPECTED_TOOLS, mode
             assert tools.next_cursor is None
             prompts = await client.list_prompts()
-            assert [p.name for p in prompts.prompts] == ["alpha__greet", "gamma__p0", "gamma__p1", "gamma__p2"]
+            assert [p.name for p in prompts.prompts] == [
+                "alpha__greet",
+                "gamma__p0",
+                "gamma__p1",
+                "gamma__p2",
+            ]
             resources = await client.list_resources()
             assert len(resources.resources) == 4 and resources.next_cursor is None
             # Python SDK 1.x validated output only for listed tools: every tool is listed now.
@@ -157,9 +162,7 @@ def test_token_tool_policy_through_the_management_api(mcp_project, root_client):
     listed = root_client.get(url).json()
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert [t["mcp_tools"] for t in rows if t["name"] == "gh"] == [["github__*"]]
-    bad = root_client.post(
-        url, {"name": "bad", "scopes": ["mcp"], "mcp_tools": ["a b"]}, format="json"
-    )
+    bad = root_client.post(url, {"name": "bad", "scopes": ["mcp"], "mcp_tools": ["a b"]}, format="json")
     assert bad.status_code == 400 and "mcp_tools" in bad.json()["error"]["fields"]
 
 
