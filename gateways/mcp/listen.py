@@ -62,8 +62,10 @@ _watcher: asyncio.Task[None] | None = None
 _upstream_watches: dict[int, asyncio.Task[None]] = {}  # server id → its upstream GET stream reader
 
 
-def stream(greq: GatewayRequest, make_source: SourceFactory, session_id: str) -> StreamingResponse:
+async def stream(greq: GatewayRequest, make_source: SourceFactory, session_id: str) -> StreamingResponse:
+    """Open a listening stream; its first byte goes out once the catalogue it starts from is known."""
     listener = Listener(greq, make_source, session_id)
+    await _remember(listener)
     _listeners.add(listener)
     _ensure_watcher()
 
@@ -79,7 +81,6 @@ def stream(greq: GatewayRequest, make_source: SourceFactory, session_id: str) ->
 
 async def _frames(listener: Listener) -> AsyncIterator[bytes]:
     yield b": listening\r\n\r\n"  # the headers and a first byte now, so clients know the stream is open
-    asyncio.get_running_loop().create_task(_remember(listener))
     while True:
         try:
             message = await asyncio.wait_for(listener.queue.get(), KEEPALIVE_SECONDS)

@@ -263,7 +263,7 @@ async def _listen(greq: GatewayRequest, make_source: SourceFactory) -> Response:
         greq.log["error_code"] = "session_not_found"
         return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
     greq.log["endpoint"] = "listen"
-    return listen.stream(greq, make_source, session.id)
+    return await listen.stream(greq, make_source, session.id)
 
 
 async def _notified(greq: GatewayRequest, message: Any, ctx: CallContext, make_source: SourceFactory) -> None:
@@ -403,12 +403,17 @@ def _cursor(params: dict[str, Any]) -> str | None:
     return cursor
 
 
-def _forwarded_meta(params: dict[str, Any]) -> dict[str, Any]:
-    """What of a call's `_meta` the upstream must see: the progress token and the log-level opt-in."""
+def _forwarded_meta(params: dict[str, Any], *, modern: bool) -> dict[str, Any]:
+    """What of a call's `_meta` the upstream must see: the progress token and the log-level opt-in.
+
+    A session-era client hears every log message its servers send (that era has no per-request
+    opt-in), so it opts in at `debug` for a 2026-07-28 upstream; session upstreams ignore the key.
+    """
     meta = params.get("_meta")
-    if not isinstance(meta, dict):
-        return {}
+    meta = meta if isinstance(meta, dict) else {}
     forwarded = {key: meta[key] for key in protocol.FORWARDED_META if key in meta}
+    if not modern:
+        forwarded.setdefault(protocol.LOG_LEVEL_META, "debug")
     token = forwarded.get("progressToken")
     if token is not None and (isinstance(token, bool) or not isinstance(token, str | int)):
         del forwarded["progressToken"]
@@ -439,7 +444,7 @@ async def _dispatch(
             raise protocol.invalid_params("params.arguments must be an object")
         name = _string(params, "name")
         policy.check_call(ctx.greq.token, name)
-        ctx.meta = _forwarded_meta(params)
+        ctx.meta = _forwarded_meta(params, modern=modern)
         return await source.call_tool(ctx, name, arguments)
     if method == "resources/read":
         return await source.read_resource(ctx, _string(params, "uri"))
@@ -447,7 +452,7 @@ async def _dispatch(
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values()):
             raise protocol.invalid_params("params.arguments must be an object of strings")
-        ctx.meta = _forwarded_meta(params)
+        ctx.meta = _forwarded_meta(params, modern=modern)
         return await source.get_prompt(ctx, _string(params, "name"), arguments)
     if method == "server/discover" and modern:
         result = {"supportedVersions": list(protocol.MODERN_VERSIONS), "capabilities": source.capabilities()}

@@ -77,6 +77,7 @@ class DeltaRecord:
     """What delta's tools saw, for assertions (the upstream runs in the test process)."""
 
     def __init__(self) -> None:
+        self.started: list[str] = []
         self.cancelled: list[str] = []
         self.finished: list[str] = []
         self.meta: list[dict[str, Any]] = []
@@ -98,6 +99,7 @@ def build_delta(record: DeltaRecord) -> Any:
     @server.tool()
     async def slow(seconds: float, label: str = "") -> str:
         """Wait, then answer."""
+        record.started.append(label)
         try:
             await asyncio.sleep(seconds)
         except BaseException:
@@ -114,7 +116,10 @@ def build_delta(record: DeltaRecord) -> Any:
             return f"{name} is here"
 
         server.add_tool(added, name=name, description="installed at run time")
-        await ctx.session.send_tool_list_changed()
+        # On this request's stream, where the gateway reads it on its way to the result.
+        await ctx.session.send_notification(
+            types.ToolListChangedNotification(), related_request_id=ctx.request_id
+        )
         return f"installed {name}"
 
     return server.streamable_http_app()
