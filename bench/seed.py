@@ -144,6 +144,24 @@ def seed_mcp(stamp: str, port: int) -> dict[str, Any]:
     return {"uuid": str(project.uuid), "token": _token(project)}
 
 
+def seed_mcp_fanout(stamp: str, port: int) -> dict[str, Any]:
+    """bench/mcp_fanout.py: one project with one upstream, one with five (all the same mock)."""
+    from gateways.mcp.models import McpServer
+    from projects import services
+
+    out: dict[str, Any] = {}
+    for count in (1, 5):
+        project = services.create_project(name=f"bench fanout {count} {stamp}", project_type="mcp_gateway")
+        for index in range(count):
+            server = McpServer(
+                project=project, prefix=f"m{index}", upstream_url=f"http://127.0.0.1:{port}/mcp"
+            )
+            server.full_clean()
+            server.save()
+        out[str(count)] = {"uuid": str(project.uuid), "token": _token(project)}
+    return out
+
+
 def empty_request_log() -> None:
     """Each run starts with an empty request log. What a batch of rows costs to write depends on the
     table's size, and a soak leaves millions of rows behind: runs that inherit them are not comparable
@@ -178,6 +196,7 @@ def main() -> None:
         ("ai_endpoint", seed_ai_endpoint, args.llm_port),
         ("ai_slow", seed_ai_slow, args.slow_llm_port),
         ("mcp", seed_mcp, args.mcp_port),
+        ("mcp_fanout", seed_mcp_fanout, args.mcp_port),
     )
     for name, seeder, port in seeders:
         try:

@@ -123,14 +123,17 @@ def start_mock(procs: Processes, name: str, module: str, env_extra: dict[str, st
     return port
 
 
-def start_gateway(procs: Processes, config: GatewayConfig) -> tuple[Managed, int]:
+def start_gateway(
+    procs: Processes, config: GatewayConfig, extra_env: dict[str, str] | None = None
+) -> tuple[Managed, int]:
     port = free_port()
     cmd = [
         str(VENV_BIN / "gunicorn"), "promptgate.asgi:application",
         "-c", "promptgate/gunicorn_conf.py",
         "--bind", f"127.0.0.1:{port}", "--workers", str(config.workers),
     ]  # fmt: skip
-    managed = procs.start(f"promptgate-{config.db}-{config.workers}w", cmd, gateway_env(config), REPO)
+    env = {**gateway_env(config), **(extra_env or {})}
+    managed = procs.start(f"promptgate-{config.db}-{config.workers}w", cmd, env, REPO)
     wait_ready(managed, port, "/healthz", "PromptGate")
     return managed, port
 

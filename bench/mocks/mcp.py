@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import uuid
 from typing import Any
 
 from bench.mocks.common import Receive, Scope, Send, lifespan, read_body, send_bytes, send_json
 
 PROTOCOL_VERSION = "2025-06-18"
+# bench/mcp_fanout.py: a tools/list that takes this long, so a fan-out's concurrency shows.
+LIST_DELAY = float(os.environ.get("BENCH_MCP_LIST_DELAY_MS", "0")) / 1000
 TOOLS = [
     {
         "name": "echo",
@@ -95,6 +99,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         answers = [a for a in (handle(m) for m in message if isinstance(m, dict)) if a is not None]
         answer: object = answers or None
     elif isinstance(message, dict):
+        if LIST_DELAY and message.get("method") == "tools/list":
+            await asyncio.sleep(LIST_DELAY)
         answer = handle(message)
     else:
         await send_json(send, 400, _error(None, -32600, "Invalid Request"))
