@@ -443,7 +443,13 @@ async def _dispatch(
         if not isinstance(arguments, dict):
             raise protocol.invalid_params("params.arguments must be an object")
         name = _string(params, "name")
-        policy.check_call(ctx.greq.token, name)
+        try:
+            policy.check_call(ctx.greq.token, name)
+        except McpError:
+            ctx.greq.log.update(
+                endpoint=name[:200], error_code="tool_not_allowed", attempts=[{"outcome": "refused"}]
+            )
+            raise
         ctx.meta = _forwarded_meta(params, modern=modern)
         return await source.call_tool(ctx, name, arguments)
     if method == "resources/read":

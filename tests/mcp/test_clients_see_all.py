@@ -151,6 +151,14 @@ def test_token_tool_policy_in_both_eras(gateways, mcp_project):
     assert [t["name"] for t in listed] == allowed
     body = rpc("tools/call", {"name": "gamma__t3", "arguments": {}}, id=2)
     assert post(gateways[0], narrow, body, **headers).json()["error"]["data"]["code"] == "tool_not_allowed"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = RequestLog.objects.filter(project_uuid=narrow.project.uuid, endpoint="gamma__t3")
+        if rows.exists():
+            break
+        time.sleep(0.1)
+    row = rows.get()
+    assert row.error_code == "tool_not_allowed" and row.attempts == [{"outcome": "refused"}]
 
 
 def test_token_tool_policy_through_the_management_api(mcp_project, root_client):
