@@ -310,8 +310,10 @@ class Aggregator:
         if ctx.meta:
             params["_meta"] = ctx.meta
         sent = upstream.Sent()
-        key = inflight.call_key(self.project_uuid, ctx.greq.token.id, ctx.session_id, ctx.request_id)
-        call = inflight.start(key, server, sent, ttl=server.tool_timeout_seconds + 5)
+        call = None
+        if ctx.session_id is not None:  # only the session era cancels by a later message (2026: by closing)
+            key = inflight.call_key(self.project_uuid, ctx.greq.token.id, ctx.session_id, ctx.request_id)
+            call = inflight.start(key, server, sent, ttl=server.tool_timeout_seconds + 5)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(server.tool_timeout_seconds):
@@ -339,7 +341,8 @@ class Aggregator:
             )
             raise
         finally:
-            inflight.finish(call)
+            if call is not None:
+                inflight.finish(call)
         if result.get("isError") is True:
             _outcome(ctx, server, "tool_error", started, "tool_error")
         else:

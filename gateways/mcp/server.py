@@ -16,6 +16,7 @@ cancellation) cancels the call and, through it, the upstream's work.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -278,6 +279,33 @@ async def _notified(greq: GatewayRequest, message: Any, ctx: CallContext, make_s
     await source.cancel(ctx, params["requestId"], reason if isinstance(reason, str) else "cancelled")
 
 
+class _Relay:
+    """Notifications of one call as they arrive, and a wake-up for the one coroutine waiting on the call
+    (a future per wait, no queue getter task: this sits on every call's path)."""
+
+    __slots__ = ("_waiter", "messages")
+
+    def __init__(self) -> None:
+        self.messages: deque[dict[str, Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+        self.wake()
+
+    def wake(self, *_: Any) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
 async def _call(
     greq: GatewayRequest,
     source: ToolSource,
@@ -289,63 +317,54 @@ async def _call(
     modern: bool,
 ) -> Response:
     """Run one call in its own task; answer JSON, or SSE once the upstream sends a notification first."""
-    stream_ok = protocol.accepts_sse(greq.request.headers.get("accept", ""))
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    if stream_ok:
-        ctx.notify = queue.put_nowait
-    task = asyncio.ensure_future(_dispatch(source, ctx, method, params, modern=modern))
-    getter = asyncio.ensure_future(queue.get())
-    # 2026-07-28: closing the request is the client's cancellation, so watch for it while we wait.
-    gone = asyncio.ensure_future(_disconnected(greq.request)) if modern else None
-    waiters = {task, getter, *((gone,) if gone else ())}
+    relay = _Relay()
+    if protocol.accepts_sse(greq.request.headers.get("accept", "")):
+        ctx.notify = relay.push
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(_dispatch(source, ctx, method, params, modern=modern))
+    task.add_done_callback(relay.wake)
+    gone: asyncio.Task[None] | None = None
+    if modern:  # 2026-07-28: closing the request is the client's cancellation, so watch for it
+        gone = loop.create_task(_disconnected(greq.request))
+        gone.add_done_callback(relay.wake)
     try:
-        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and not relay.messages:
+            await relay.wait()
     except BaseException:
-        for waiter in waiters:
-            waiter.cancel()
+        task.cancel()
+        if gone is not None:
+            gone.cancel()
         raise
     if gone is not None:
+        if gone.done() and not task.done():
+            task.cancel("client disconnected")
+            await asyncio.gather(task, return_exceptions=True)
+            raise ClientDisconnected
         gone.cancel()
-    if gone is not None and gone in done and not task.done():
-        task.cancel("client disconnected")
-        getter.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        raise ClientDisconnected
-    if task.done() and queue.empty() and not (getter.done() and not getter.cancelled()):
-        getter.cancel()
+    if task.done() and not relay.messages:
         return _final(greq, source, ctx, method, task, sse=sse, modern=modern)
-    first = getter.result() if getter.done() and not getter.cancelled() else None
-    getter.cancel()
     return StreamingResponse(
-        _relay(greq, source, ctx, method, task, queue, first),
+        _relay_frames(greq, source, ctx, method, task, relay),
         headers={"cache-control": "no-cache, no-transform", "content-type": "text/event-stream"},
         on_close=lambda: _stop(task),
     )
 
 
-async def _relay(
+async def _relay_frames(
     greq: GatewayRequest,
     source: ToolSource,
     ctx: CallContext,
     method: str,
-    task: asyncio.Future[dict[str, Any]],
-    queue: asyncio.Queue[dict[str, Any]],
-    first: dict[str, Any] | None,
+    task: asyncio.Task[dict[str, Any]],
+    relay: _Relay,
 ) -> Any:
     """SSE frames: the notifications as they come, then the call's answer."""
-    if first is not None:
-        yield protocol.sse_frame(first)
     while True:
-        while not queue.empty():
-            yield protocol.sse_frame(queue.get_nowait())
+        while relay.messages:
+            yield protocol.sse_frame(relay.messages.popleft())
         if task.done():
             break
-        getter = asyncio.ensure_future(queue.get())
-        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-        if getter.done():
-            yield protocol.sse_frame(getter.result())
-        else:
-            getter.cancel()
+        await relay.wait()
     yield protocol.sse_frame(_answer_message(greq, source, ctx, method, task))
 
 

@@ -24,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from audit.models import RequestLog
 from tests.mcp.conftest import McpProject, add_server, modern, modern_headers, post, rpc
 from tests.mcp.test_protocol import initialize
-from tests.mcp.upstreams import DeltaRecord, Upstream, build_beta, build_delta
+from tests.mcp.upstreams import Announcer, DeltaRecord, Upstream, build_beta, build_delta
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -212,3 +212,21 @@ def test_an_upstream_catalogue_change_reaches_every_process(gateways, long_proje
     body = modern("tools/call", {"name": "dm__fresh", "arguments": {}})
     called = post(gateways[0], long_project, body, **modern_headers("tools/call", "dm__fresh"))
     assert called.json()["result"]["content"][0]["text"] == "fresh is here"
+
+
+def test_an_upstream_announcement_on_its_own_stream_reaches_listeners(gateways, long_project):
+    announcer = Announcer()
+    server = Upstream(lambda: announcer).start()
+    try:
+        add_server(long_project.project, "ann", server.url, protocol="legacy")
+        listening = _listen(gateways[0], long_project)
+        # While someone listens, the gateway listens to the upstream's own GET stream.
+        assert wait_for(lambda: len(announcer.streams) == 1), gateways[0].output()[-3000:]
+        announcer.tools.append("second")
+        announcer.announce()
+        assert listening.next_method() == "notifications/tools/list_changed"
+        listening.stop = True
+        listed = post(gateways[1], long_project, modern("tools/list"), **modern_headers("tools/list")).json()
+        assert {"ann__first", "ann__second"} <= {t["name"] for t in listed["result"]["tools"]}
+    finally:
+        server.stop()

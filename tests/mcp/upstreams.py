@@ -11,6 +11,7 @@ Each records the method and headers of every request it got, so tests can prove 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -243,3 +244,94 @@ class Upstream:
         self.stop()
         self.recorder.app = self.build()
         self.start()
+
+
+class Announcer:
+    """A hand-written session-era MCP server that announces catalogue changes on its GET streams only.
+
+    `tools` is its catalogue; `announce()` (from any thread) sends notifications/tools/list_changed to
+    every open GET stream, as servers do when their tools change outside any request.
+    """
+
+    def __init__(self) -> None:
+        self.tools: list[str] = ["first"]
+        self.streams: list[asyncio.Queue[bytes]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def announce(self) -> None:
+        assert self.loop is not None
+        frame = (
+            b'event: message\r\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\r\n\r\n'
+        )
+        for stream in list(self.streams):
+            self.loop.call_soon_threadsafe(stream.put_nowait, frame)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        import json
+
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                self.loop = asyncio.get_running_loop()
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        sse = [(b"content-type", b"text/event-stream")]
+        if scope["method"] == "GET":
+            stream: asyncio.Queue[bytes] = asyncio.Queue()
+            self.streams.append(stream)
+
+            async def gone_away() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+
+            await send({"type": "http.response.start", "status": 200, "headers": sse})
+            await send({"type": "http.response.body", "body": b": open\r\n\r\n", "more_body": True})
+            try:
+                while True:
+                    getter = asyncio.ensure_future(stream.get())
+                    gone = asyncio.ensure_future(gone_away())
+                    done, _ = await asyncio.wait({getter, gone}, return_when=asyncio.FIRST_COMPLETED)
+                    if gone in done:
+                        getter.cancel()
+                        return
+                    gone.cancel()
+                    await send({"type": "http.response.body", "body": getter.result(), "more_body": True})
+            finally:
+                self.streams.remove(stream)
+                with contextlib.suppress(Exception):
+                    await send({"type": "http.response.body", "body": b""})
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["method"] != "POST":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        request = json.loads(body)
+        if "id" not in request:
+            await send({"type": "http.response.start", "status": 202, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        method, headers = request["method"], [(b"content-type", b"application/json")]
+        if method == "initialize":
+            result: dict[str, Any] = {
+                "protocolVersion": request["params"]["protocolVersion"],
+                "capabilities": {"tools": {"listChanged": True}},
+                "serverInfo": {"name": "announcer", "version": "1"},
+            }
+            headers.append((b"mcp-session-id", b"announcer-session"))
+        elif method == "tools/list":
+            result = {"tools": [{"name": n, "inputSchema": {"type": "object"}} for n in self.tools]}
+        elif method == "tools/call":
+            result = {"content": [{"type": "text", "text": f"ran {request['params']['name']}"}]}
+        else:
+            reply = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32601, "message": "no"}}
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": json.dumps(reply).encode()})
+            return
+        reply = {"jsonrpc": "2.0", "id": request["id"], "result": result}
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": json.dumps(reply).encode()})
