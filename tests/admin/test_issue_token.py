@@ -112,3 +112,20 @@ def test_inactive_project_refuses_with_clear_error(root_client, make_project):
 
 def test_issue_unknown_project_is_404(root_client):
     assert root_client.get(reverse("admin:projects_project_issue_token", args=[999999])).status_code == 404
+
+
+def test_issue_with_an_mcp_tool_allowlist(root_client, make_project):
+    project = make_project("Tools", project_type="mcp_gateway")
+    response = root_client.post(
+        issue_url(project),
+        {"name": "narrow", "scopes": ["mcp"], "duration": "7d", "mcp_tools": "github__*, alpha__add\nbeta__*"},
+    )
+    assert response.status_code == 200
+    assert ApiToken.objects.get(project=project).mcp_tools == ["github__*", "alpha__add", "beta__*"]
+    refused = root_client.post(
+        issue_url(project), {"name": "bad", "scopes": ["mcp"], "duration": "7d", "mcp_tools": "no spaces"}
+    )
+    assert refused.status_code == 200 and b"Each pattern is a tool name" in refused.content
+    assert ApiToken.objects.filter(project=project).count() == 1
+    page = root_client.get(reverse("admin:projects_apitoken_change", args=[ApiToken.objects.get().pk]))
+    assert b"github__*" in page.content
