@@ -18,6 +18,7 @@ WIRE = {
     "prefix",
     "scopes",
     "expires_at",
+    "mcp_tools",
     "max_requests",
     "request_count",
     "status",
