@@ -156,3 +156,12 @@ def handler403(request: Any, exception: Exception | None = None) -> Any:
 
         return permission_denied(request, exception)
     return json_error(403, "permission_denied", "Permission denied")
+
+
+def csrf_failure(request: Any, reason: str = "") -> Any:
+    """CSRF refusals: Django's page in the admin, the JSON error everywhere else."""
+    if _is_admin(request):
+        from django.views.csrf import csrf_failure as django_csrf_failure
+
+        return django_csrf_failure(request, reason)
+    return json_error(403, "csrf_failed", "CSRF verification failed")
