@@ -3,7 +3,7 @@
 A private redis-server (tests/faults/redis_server.py) backs three gateway processes: two in the
 default `closed` failure mode, one in `open` mode. Traffic runs on the API gateway (rate limit and
 token cap: GCRA script and counter), the AI gateway (admission script: rates and budgets) and the MCP
-gateway in both protocols (session-based initialize + tools/list through the Redis session store, and
+gateway in both protocols, and an AI endpoint with sessions (a Redis lock per turn) (session-based initialize + tools/list through the Redis session store, and
 stateless 2026-07-28). Redis is killed and started again, twice. Checked: no answer is ever a 500;
 while Redis is away closed mode answers the documented 503 and open mode serves what it can serve
 without Redis (limits, caps, budgets), /readyz reports it, every gateway answers 200 again within 2 s
@@ -68,7 +68,7 @@ def upstreams() -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker, upstreams) -> World:
     from credentials.models import Credential, ProviderAssignment
-    from gateways.ai.models import UsageLimit
+    from gateways.ai.models import AIEndpoint, UsageLimit
     from gateways.http.models import ApiEndpoint
     from gateways.mcp.models import McpServer
     from projects import services
@@ -97,6 +97,17 @@ def world(django_db_setup, django_db_blocker, upstreams) -> World:
         ProviderAssignment.objects.create(
             project=projects["ai_gateway"], provider="openai", credential=credential
         )
+        endpoint_row = AIEndpoint(
+            project=projects["ai_gateway"],
+            slug="summarise",
+            chain=[{"provider": "openai", "model": "gpt-4o-mini"}],
+            system_prompt="You summarise texts.",
+            user_prompt="Summarise: {{ text }}",
+            variables=[{"name": "text", "type": "string", "required": True}],
+            sessions_enabled=True,
+        )
+        endpoint_row.full_clean()
+        endpoint_row.save()
         UsageLimit.objects.create(
             project=projects["ai_gateway"], daily_budget=1000, requests_per_minute=1_000_000
         )
@@ -160,6 +171,17 @@ def probe_ai(client: httpx.Client, gateway: GatewayProcess, world: World) -> lis
     return [r.status_code]
 
 
+def probe_ai_session(client: httpx.Client, gateway: GatewayProcess, world: World) -> list[int]:
+    """An AI endpoint with sessions: a new conversation, then its next turn (a Redis lock each)."""
+    url = _base(gateway, world, "ai_gateway") + "/ai/summarise"
+    r = client.post(url, json={"variables": {"text": "one"}}, headers=_auth(world, "ai_gateway"))
+    statuses = [r.status_code]
+    if r.status_code == 200:
+        body = {"variables": {"text": "two"}, "session_id": r.json()["session_id"]}
+        statuses.append(client.post(url, json=body, headers=_auth(world, "ai_gateway")).status_code)
+    return statuses
+
+
 def _rpc(method: str, params: dict[str, Any], id: int = 1) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": id, "method": method, "params": params}
 
@@ -204,6 +226,7 @@ def probe_mcp_modern(client: httpx.Client, gateway: GatewayProcess, world: World
 PROBES: dict[str, tuple[str, Callable[[httpx.Client, GatewayProcess, World], list[int]]]] = {
     "http proxy": ("api_gateway", probe_proxy),
     "ai chat": ("ai_gateway", probe_ai),
+    "ai endpoint sessions": ("ai_gateway", probe_ai_session),
     "mcp sessions": ("mcp_gateway", probe_mcp_sessions),
     "mcp 2026-07-28": ("mcp_gateway", probe_mcp_modern),
 }
