@@ -59,7 +59,9 @@ def validate_inject_headers(value: Any) -> None:
         if name.lower() in ALWAYS_BLOCKED:
             raise ValidationError(f"{name} cannot be injected")
         if not isinstance(header_value, str) or _HEADER_VALUE_CONTROL.search(header_value):
-            raise ValidationError(f"The value of {name} must be a string without control characters")
+            raise ValidationError(
+                f"The value of {name} must be a string without line breaks or other control characters"
+            )
 
 
 def default_methods() -> list[str]:
