@@ -160,3 +160,25 @@ def test_the_live_proxy_refuses_the_corpus_at_request_time(api, probes, strict_g
             assert names_the_address(body.decode(), url) is None, (url, body[:300])
             refused += 1
     print(f"SSRF corpus at request time: {len(probes)} probes, {refused} refused")
+
+
+@pytest.mark.django_db
+@NO_ALLOW
+def test_the_admin_refuses_an_internal_credential_base_url(admin_user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    for url in ("http://169.254.169.254/latest/", "http://localhost:11434/v1", "http://[::ffff:10.0.0.1]/"):
+        form = {
+            "provider": "openai",
+            "name": "admin-probe",
+            "api_key": KEYS["openai"],
+            "base_url": url,
+            "options": "{}",
+        }
+        response = client.post("/admin/credentials/credential/add/", form)
+        assert response.status_code == 200, url  # the form again, with its error; nothing saved
+        errors = " ".join(response.context["adminform"].form.errors["base_url"])
+        assert "address" in errors and names_the_address(errors, url) is None, errors
+        assert not Credential.objects.filter(name="admin-probe").exists()
