@@ -182,3 +182,48 @@ def test_the_admin_refuses_an_internal_credential_base_url(admin_user):
         errors = " ".join(response.context["adminform"].form.errors["base_url"])
         assert "address" in errors and names_the_address(errors, url) is None, errors
         assert not Credential.objects.filter(name="admin-probe").exists()
+
+
+AI_SAMPLE = [
+    "http://127.0.0.1:9/v1",
+    "http://169.254.169.254/v1",
+    "http://[::ffff:10.0.0.1]/v1",
+    "http://0x7f.1/v1",
+    "http://metadata.google.internal/v1",
+]
+
+
+@pytest.fixture
+def ai_probes(django_db_blocker):
+    """ai_gateway projects whose openai credential points inside (saved past the save-time check)."""
+    from audit import context
+    from credentials.models import Credential, ProviderAssignment
+    from projects import services
+
+    made = []
+    with django_db_blocker.unblock(), context.bind(actor=context.SYSTEM):
+        for index, url in enumerate(AI_SAMPLE):
+            project = services.create_project(name=f"SSRF ai {index} {id(made)}", project_type="ai_gateway")
+            _, token = services.issue_token(project, name="probe", scopes=["ai"])
+            credential = Credential.objects.create(
+                provider="openai", name=f"ssrf-{index}-{id(made)}", api_key=KEYS["openai"], base_url=url
+            )
+            ProviderAssignment.objects.create(project=project, provider="openai", credential=credential)
+            made.append((project, token, url))
+    return made
+
+
+def test_the_ai_data_plane_refuses_internal_base_urls_without_naming_them(ai_probes, strict_gateway):
+    import httpx
+
+    body = {"model": "openai:gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    for project, token, url in ai_probes:
+        response = httpx.post(
+            strict_gateway.url(f"/api/{project.uuid}/v1/chat/completions"),
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert response.status_code == 502, (url, response.text[:300])
+        assert "ssrf_blocked" in response.text, (url, response.text[:300])
+        assert names_the_address(response.text, url) is None, (url, response.text[:300])
