@@ -12,6 +12,7 @@ from django.apps import apps
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import models
 from django.db.models.signals import post_delete, post_save, pre_save
+from oauth2_provider.signals import app_authorized
 
 from audit import context
 from audit.services import record
@@ -80,6 +81,26 @@ def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None,
     record("login_failed", object_type="auth.user", object_repr=username, extra={"username": username})
 
 
+def _access_token_issued(sender: Any, request: Any, token: Any, **kwargs: Any) -> None:
+    """A management API access token issued at /o/token/: who got it, for what, until when (never the token)."""
+    application = token.application
+    actor = context.Actor(kind="api_client", id=str(application.client_id), label=application.name)
+    record(
+        "oauth.access_token_issued",
+        object_type="oauth2_provider.accesstoken",
+        object_id=str(token.pk),
+        object_repr=application.name[:200],
+        actor=actor,
+        extra={
+            "client_id": str(application.client_id),
+            "grant_type": str(application.authorization_grant_type),
+            "user": getattr(token.user, "username", "") or getattr(application.user, "username", ""),
+            "scope": token.scope,
+            "expires": token.expires.isoformat() if token.expires else None,
+        },
+    )
+
+
 def connect() -> None:
     for model in apps.get_models():
         if is_audited(model):
@@ -90,3 +111,4 @@ def connect() -> None:
     user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
     user_logged_out.connect(_logged_out, dispatch_uid="audit-logout")
     user_login_failed.connect(_login_failed, dispatch_uid="audit-login-failed")
+    app_authorized.connect(_access_token_issued, dispatch_uid="audit-access-token-issued")

@@ -12,8 +12,10 @@ from django.http import HttpRequest
 from credentials import providers
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
 from gateways.ai.providers.registry import PROVIDER_CHOICES, get_adapter, requires_base_url
+from gateways.common import ssrf
 from projects import admin_roles
 from projects.models import Project
+from promptgate.errors import PromptGateError
 
 
 class SuperuserAdmin(admin.ModelAdmin):
@@ -83,6 +85,15 @@ class CredentialForm(forms.ModelForm):
     class Meta:
         model = Credential
         fields = ["provider", "name", "api_key", "base_url", "options"]
+
+    def clean_base_url(self) -> str:
+        value = self.cleaned_data.get("base_url") or ""
+        if value:
+            try:
+                ssrf.check_saved_url(value, "base_url")
+            except (ssrf.SsrfBlocked, PromptGateError) as exc:
+                raise forms.ValidationError(exc.message) from None
+        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -12,6 +12,7 @@ from credentials import providers
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
 from gateways.ai.models import ModelAlias
 from gateways.ai.providers.registry import PROVIDER_CHOICES, get_adapter, requires_base_url, split_model
+from gateways.common import ssrf
 from projects.api.base import JSONObjectField, StrictFieldsMixin
 from promptgate.errors import PromptGateError
 
@@ -61,6 +62,15 @@ class CredentialSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def get_api_key_hint(self, obj: Credential) -> str:
         return providers.key_hint(obj.api_key)
+
+    def validate_base_url(self, value: str) -> str:
+        # Checked like every user-controlled URL (PROMPTGATE_SSRF_ALLOW admits a LAN model server).
+        if value:
+            try:
+                ssrf.check_saved_url(value, "base_url")
+            except ssrf.SsrfBlocked as exc:
+                raise serializers.ValidationError(exc.public_message) from None
+        return value
 
     def validate_options(self, value: dict[str, Any]) -> dict[str, Any]:
         if any(not isinstance(v, str | int | float | bool) for v in value.values()):

@@ -14,6 +14,9 @@ import os
 import orjson
 from django.core.asgi import get_asgi_application
 
+from promptgate import access_log
+
+access_log.install()  # before anything is served: no access log line carries a query string or header
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
 django_application = get_asgi_application()
 

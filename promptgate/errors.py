@@ -111,7 +111,14 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response is None:
         return None
     if isinstance(exc, drf_exceptions.ValidationError):
-        response.data = error_body("validation_error", "Invalid input", _flatten_fields(exc.detail))
+        fields = _flatten_fields(exc.detail)
+        blocked = _ssrf_refusal(fields, context)
+        if blocked is not None:
+            name, message = blocked
+            fields[name] = [message]
+            response.data = error_body("ssrf_blocked", message, fields)
+            return response
+        response.data = error_body("validation_error", "Invalid input", fields)
         return response
     code, message = "error", "Request failed"
     for klass, status, klass_code in _DRF_CODES:
@@ -124,6 +131,26 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         message = str(detail)
     response.data = error_body(code, message)
     return response
+
+
+def _ssrf_refusal(fields: dict[str, Any], context: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, message) when a refused `*url` field names an address the SSRF guard blocks.
+
+    Whichever validator saw it first (Django's URLValidator refuses `http://127.1/`), a URL pointing
+    inside answers one way everywhere: `400 ssrf_blocked`, naming the address class, never the address.
+    """
+    from gateways.common import ssrf
+
+    data = getattr(context.get("request"), "data", None)
+    if not isinstance(data, dict):
+        return None
+    for name in fields:
+        value = data.get(name)
+        if name.endswith("url") and isinstance(value, str) and value:
+            blocked = ssrf.refusal(value)
+            if blocked is not None:
+                return name, blocked.public_message
+    return None
 
 
 def _is_admin(request: Any) -> bool:
@@ -156,3 +183,12 @@ def handler403(request: Any, exception: Exception | None = None) -> Any:
 
         return permission_denied(request, exception)
     return json_error(403, "permission_denied", "Permission denied")
+
+
+def csrf_failure(request: Any, reason: str = "") -> Any:
+    """CSRF refusals: Django's page in the admin, the JSON error everywhere else."""
+    if _is_admin(request):
+        from django.views.csrf import csrf_failure as django_csrf_failure
+
+        return django_csrf_failure(request, reason)
+    return json_error(403, "csrf_failed", "CSRF verification failed")

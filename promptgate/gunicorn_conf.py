@@ -7,6 +7,10 @@ graceful_timeout = 30
 # Streams (SSE, large downloads) outlive any request timeout; uvicorn handles keep-alive itself.
 timeout = 0
 accesslog = None
+# Should an operator turn the access log on (--access-logfile): method, path, status, size, time; never
+# the query string, referer or a header, which can carry a credential (promptgate/access_log.py also
+# filters uvicorn's own access lines, which the uvicorn workers route to gunicorn's handlers).
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 
 
 def on_starting(server: object) -> None:

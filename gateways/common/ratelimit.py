@@ -8,8 +8,9 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import redis.exceptions
 from django.conf import settings
@@ -297,6 +298,35 @@ class RateLimiter:
 
 
 limiter = RateLimiter()
+
+T = TypeVar("T")
+
+
+async def shared_call(call: Callable[[], Awaitable[T]]) -> T | None:
+    """One Redis call for shared accounting (token caps), under the limiter's breaker and failure mode.
+
+    Its result; while Redis is away, None in `open` mode (the caller counts in this process) and
+    503 `rate_limiter_unavailable` in `closed` mode. Never a 500, and the next call after the
+    cooldown reconnects by itself.
+    """
+    if _health.down_since is not None and time.monotonic() < _health.retry_at:
+        return _none_or_unavailable(None)
+    try:
+        result = await call()
+    except _REDIS_DOWN as exc:
+        _health.failed(exc)
+        return _none_or_unavailable(exc)
+    if _health.down_since is not None:
+        _health.recovered()
+    return result
+
+
+def _none_or_unavailable(exc: BaseException | None) -> None:
+    if failure_mode() == "open":
+        return None
+    raise RateLimiterUnavailable(
+        "rate limiter is unavailable", headers={"Retry-After": str(math.ceil(_Health.COOLDOWN))}
+    ) from exc
 
 
 def policy_headers(decisions: Iterable[Decision]) -> dict[str, str]:

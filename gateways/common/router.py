@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis.exceptions
 from django.utils import timezone
 
 from audit.middleware import request_id_from
@@ -113,6 +114,18 @@ class DataPlane:
         except ClientDisconnected:
             status = 499
             response = None
+        except redis.exceptions.RedisError as exc:
+            # Redis away under a session store, a lock or any other shared state: the documented 503,
+            # never a 500 (limits, caps and budgets answer their own 503 or serve, by failure mode).
+            logger.warning("Redis unavailable in data plane (request %s): %s", request_id, type(exc).__name__)
+            unavailable = PromptGateError(
+                "shared state (Redis) is unavailable",
+                code="redis_unavailable",
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+            response = route.error_response(unavailable) if route is not None else error_response(unavailable)
+            error_code = unavailable.code
         except Exception:  # the one catch-all: log with the request id, answer a JSON 500
             logger.exception("unhandled error in data plane (request %s)", request_id)
             response = error_response(PromptGateError("Internal error", code="internal_error", status=500))

@@ -81,7 +81,11 @@ CLASS_LABELS = {
 
 
 class SsrfBlocked(PromptGateError):
-    """An upstream the guard refuses: 400 at save time, `request_status` (502) at request time."""
+    """An upstream the guard refuses: 400 at save time, `request_status` (502) at request time.
+
+    Its message names the address class ("a loopback address"), never the address a name resolved
+    to: that would let anyone who may save a URL probe internal DNS. `address` keeps it for code.
+    """
 
     status = 400
     code = "ssrf_blocked"
@@ -94,10 +98,10 @@ class SsrfBlocked(PromptGateError):
 
     @property
     def public_message(self) -> str:
-        """The request-time message: names the class, never the internal address a name resolves to."""
+        """The message callers see: names the class, never the internal address a name resolves to."""
         if self.address_class in CLASS_LABELS:
             return f"upstream resolves to {CLASS_LABELS[self.address_class]} address"
-        return self.message.split(" (", 1)[0]
+        return self.message
 
     def for_request(self) -> SsrfBlocked:
         """The same refusal as the data plane answers it (502, address withheld)."""
@@ -108,7 +112,7 @@ class SsrfBlocked(PromptGateError):
 
 def _blocked(address_class: str, address: str) -> SsrfBlocked:
     label = CLASS_LABELS.get(address_class, f"a {address_class}")
-    return SsrfBlocked(f"upstream resolves to {label} address ({address})", address_class, address=address)
+    return SsrfBlocked(f"upstream resolves to {label} address", address_class, address=address)
 
 
 def _parse_ipv4_part(part: str) -> int | None:
@@ -293,7 +297,7 @@ def _check_host(host: str, allow: tuple[str, ...]) -> str | None:
     if host_allowed(name):
         return None
     if name in METADATA_HOSTS:
-        raise SsrfBlocked(f"upstream host {name} is a cloud metadata service", "metadata", address=name)
+        raise SsrfBlocked("upstream host is a cloud metadata service", "metadata", address=name)
     return None
 
 
@@ -370,3 +374,19 @@ def refusal(url: str) -> SsrfBlocked | None:
         if exc.address_class in CLASS_LABELS:
             return exc
     return None
+
+
+def check_saved_url(url: str, field: str) -> None:
+    """Save-time check of one URL field of a serializer or form.
+
+    A blocked address class raises `PromptGateError` (400 `ssrf_blocked`, the field named); a URL
+    that is merely malformed (another scheme, userinfo) raises `SsrfBlocked` for the caller to report
+    as its own validation error. Neither message names a resolved address or echoes the URL.
+    """
+    try:
+        validate_url(url)
+    except SsrfBlocked as exc:
+        if exc.address_class in CLASS_LABELS:
+            message = exc.public_message
+            raise PromptGateError(message, code="ssrf_blocked", fields={field: [message]}) from None
+        raise

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from credentials.oauth import tokens as oauth_tokens
 from gateways.common import http_client, ratelimit, ssrf
-from gateways.common.http import ClientDisconnected, Response, StreamingResponse
+from gateways.common.http import ClientDisconnected, Receive, Response, StreamingResponse, payload_too_large
 from gateways.common.router import GatewayRequest
 from gateways.http import headers as header_policy
 from gateways.http.config import EndpointInfo, load_endpoint
@@ -84,26 +84,66 @@ class UpstreamBroke(ClientDisconnected):
 
 
 class _ClientBody:
-    """The client's body streamed upstream, remembering why it stopped (413, client gone).
+    """The client's body streamed upstream, counted against the endpoint's cap, remembering why it
+    stopped (413, client gone).
 
     The HTTP client wraps whatever its body iterator raises in a transport error; without this the
-    client's own fault would come back as a 502 from the upstream.
+    client's own fault would come back as a 502 from the upstream. An upstream may answer before it
+    read the body (or without reading it at all): `read_rest` then takes the body over and reads the
+    rest itself, so the cap holds whatever the upstream does.
     """
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self.chunks = chunks
+    def __init__(self, receive: Receive, max_bytes: int) -> None:
+        self.receive = receive
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.complete = False
         self.error: PromptGateError | ClientDisconnected | None = None
         self.finished = asyncio.Event()
+        self._reading = asyncio.Lock()  # one reader of `receive` at a time: the upstream writer or us
+        self._taken_over = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self.chunks:
-                yield chunk
-        except (PromptGateError, ClientDisconnected) as exc:
-            self.error = exc
-            raise
-        finally:
-            self.finished.set()
+    def __aiter__(self) -> _ClientBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        async with self._reading:
+            if self._taken_over:
+                # The upstream answered already: its writer waits here until its connection closes.
+                await asyncio.get_running_loop().create_future()
+            chunk = await self._next_chunk()
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
+    async def _next_chunk(self) -> bytes | None:
+        """The next non-empty chunk, or None at the end; 413 past the cap, ClientDisconnected."""
+        while not self.complete:
+            message = await self.receive()
+            try:
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected
+                chunk = message.get("body", b"")
+                self.received += len(chunk)
+                if self.received > self.max_bytes:
+                    raise payload_too_large(self.max_bytes)
+            except (PromptGateError, ClientDisconnected) as exc:
+                self.error = exc
+                self.finished.set()
+                raise
+            if not message.get("more_body", False):
+                self.complete = True
+                self.finished.set()
+            if chunk:
+                return chunk
+        return None
+
+    async def read_rest(self) -> None:
+        """Take the body over from the upstream writer and read what is left of it, counted."""
+        async with self._reading:
+            self._taken_over = True
+            while await self._next_chunk() is not None:
+                pass
 
 
 async def _client_gone(greq: GatewayRequest, body: _ClientBody | None) -> None:
@@ -176,11 +216,9 @@ async def proxy(greq: GatewayRequest) -> Response:
     )
     max_body = endpoint.max_body_bytes or settings.PROMPTGATE_MAX_BODY_BYTES
     has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
-    content = _ClientBody(request.stream(max_body)) if has_body else None
-    if content is not None and request.content_length() is not None and request.content_length() > max_body:
-        raise PromptGateError(
-            f"Request body is larger than {max_body} bytes", code="payload_too_large", status=413
-        )
+    if has_body and (request.content_length() or 0) > max_body:
+        raise payload_too_large(max_body)
+    content = _ClientBody(request.receive, max_body) if has_body else None
 
     try:
         target = http_client.parse_url(url)
@@ -211,6 +249,14 @@ async def proxy(greq: GatewayRequest) -> Response:
         raise PromptGateError(message, code=code, status=status) from exc
     greq.upstream_ms = (time.perf_counter() - sent_at) * 1000
     greq.log["upstream_ms"] = round(greq.upstream_ms, 3)
+    if content is not None and not content.complete:
+        # The upstream answered before it had the whole body: read the rest before answering, so a
+        # body past the cap is a 413 however early (or whether) the upstream read it.
+        try:
+            await content.read_rest()
+        except BaseException:
+            await upstream.aclose()
+            raise
     whole = _whole_answer(request.method, upstream)
     if whole is not None:
         # All of it came with the head: answer in one piece, without a streaming task pair.

@@ -134,6 +134,14 @@ class ManagementSchema(AutoSchema):
             return [tokens[1]]
         return super().get_tags()
 
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict[str, Any]:
+        # The schema tells the truth: a strict serializer refuses unknown fields (400), so its request
+        # body admits no additional properties (schemathesis then generates none it would refuse).
+        mapped = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictFieldsMixin):
+            mapped["additionalProperties"] = False
+        return mapped
+
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         errors = dict(_ERRORS)

@@ -123,12 +123,35 @@ class RevokedCountSerializer(serializers.Serializer):
     revoked = serializers.IntegerField(help_text="How many live tokens were revoked.")
 
 
+class AddableUserField(serializers.SlugRelatedField):
+    """A user by username, among active users; every refusal reads the same.
+
+    An unknown, inactive or malformed username gets one message, so adding members cannot be used
+    to learn which usernames exist.
+    """
+
+    default_error_messages = {
+        "does_not_exist": "This user cannot be added to the project.",
+        "invalid": "This user cannot be added to the project.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            slug_field="username", queryset=get_user_model().objects.filter(is_active=True), **kwargs
+        )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class MembershipSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A member of a project: the user (by username) and their role."""
 
     immutable_fields = ("user",)
 
-    user = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.all())
+    user = AddableUserField()
     role = serializers.ChoiceField(choices=Role.choices)
 
     class Meta:

@@ -209,6 +209,14 @@ class MemberViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
             return s.MembershipUpdateSerializer
         return s.MembershipSerializer
 
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # The role check comes before the user lookup: checked after it, a refusal (403) for a real
+        # user against a 400 for an unknown one would tell which usernames exist.
+        role = request.data.get("role") if isinstance(request.data, dict) else None
+        if isinstance(role, str):
+            ensure_can_assign(request.user, self.get_project(), role)
+        return super().create(request, *args, **kwargs)
+
     def perform_create(self, serializer: s.MembershipSerializer) -> None:
         project, role = self.get_project(), serializer.validated_data["role"]
         ensure_can_assign(self.request.user, project, role)

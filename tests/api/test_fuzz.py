@@ -26,6 +26,7 @@ from gateways.http.models import ApiEndpoint
 from projects.models import Membership, Role
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+TALLY: dict[str, int] = {"cases": 0, "failures": 0}  # reported at the end of the module (run with -s)
 
 
 def served_schema() -> dict:
@@ -112,4 +113,15 @@ def test_management_api_survives_fuzzing(case, fuzz_world):
         if "slug" in params and "/api-endpoints/" in case.path:
             params["slug"] = fuzz_world["api_endpoint"].slug
     response = case.call(headers={"Authorization": f"Bearer {fuzz_world['bearer']}"})
-    case.validate_response(response, checks=CHECKS)
+    TALLY["cases"] += 1
+    try:
+        case.validate_response(response, checks=CHECKS)
+    except Exception:
+        TALLY["failures"] += 1
+        raise
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_tally():
+    yield
+    print(f"schemathesis: {TALLY['cases']} cases, {TALLY['failures']} failures")

@@ -39,3 +39,13 @@ def test_schema_lists_every_resource(root_client):
 def test_swagger_ui_is_served(root_client):
     response = root_client.get("/manage/api/v1/docs/")
     assert response.status_code == 200 and b"swagger" in response.content.lower()
+
+
+def test_the_served_schema_is_the_one_fuzzed(root_client):
+    """tests/api/test_fuzz.py runs schemathesis on the generated schema: it is what /schema/ serves."""
+    from tests.api.test_fuzz import served_schema
+
+    response = root_client.get("/manage/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.json() == served_schema()
+    strict = response.json()["components"]["schemas"]["ProjectRequest"]
+    assert strict["additionalProperties"] is False  # unknown fields are refused: the schema says so

@@ -100,7 +100,8 @@ def test_ssrf_blocked_is_a_promptgate_error_with_both_statuses():
     assert isinstance(exc, PromptGateError)
     assert (exc.code, exc.status, exc.request_status) == ("ssrf_blocked", 400, 502)
     assert exc.address_class == "loopback"
-    assert exc.message == "upstream resolves to a loopback address (127.0.0.1)"
+    assert exc.message == "upstream resolves to a loopback address"  # never the address (issue 17)
+    assert exc.address == "127.0.0.1"
     at_request = exc.for_request()
     assert at_request.status == 502 and at_request.code == "ssrf_blocked"
     assert "127.0.0.1" not in at_request.message and "loopback" in at_request.message
