@@ -118,7 +118,12 @@ def test_issue_with_an_mcp_tool_allowlist(root_client, make_project):
     project = make_project("Tools", project_type="mcp_gateway")
     response = root_client.post(
         issue_url(project),
-        {"name": "narrow", "scopes": ["mcp"], "duration": "7d", "mcp_tools": "github__*, alpha__add\nbeta__*"},
+        {
+            "name": "narrow",
+            "scopes": ["mcp"],
+            "duration": "7d",
+            "mcp_tools": "github__*, alpha__add\nbeta__*",
+        },
     )
     assert response.status_code == 200
     assert ApiToken.objects.get(project=project).mcp_tools == ["github__*", "alpha__add", "beta__*"]
