@@ -261,4 +261,8 @@ async def models(greq: GatewayRequest, model_id: str | None) -> Response:
     for entry in listed:
         if entry["id"] == model_id:
             return JSONResponse(entry)
-    raise routing.model_not_found(model_id)
+    # Not listed but callable (a dated variant, a name the default provider serves): say who serves it.
+    candidate = routing.resolve(model_id, glob, proj)[0]
+    return JSONResponse(
+        {"id": model_id, "object": "model", "created": 0, "owned_by": candidate.target.provider}
+    )
