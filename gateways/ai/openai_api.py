@@ -10,6 +10,7 @@ import orjson
 from django.conf import settings
 
 from gateways.ai import budgets, failover, pricing, routing
+from gateways.ai import embeddings as embedding_rules
 from gateways.ai.errors import OpenAIError, body_of, invalid_request, openai_error_response
 from gateways.ai.providers.base import (
     JSON,
@@ -225,15 +226,17 @@ def _content_chars(chunk: JSON) -> int:
 async def embeddings(greq: GatewayRequest) -> Response:
     body = await _body(greq)
     greq.log["endpoint"] = "embeddings"
-    if body.get("input") in (None, "", []):
-        raise invalid_request("`input` is required", param="input")
+    encoding, token_ids = embedding_rules.check(body)
     chain = await _resolve(greq, body["model"])
     prices = await _prices(greq)
     reservation = await _admit(greq, chain, {**body, "max_tokens": 1}, prices)
+    upstream = embedding_rules.upstream_body(body)
 
     def build(candidate: Candidate) -> UpstreamRequest:
+        if token_ids:
+            embedding_rules.refuse_token_ids(candidate.adapter, candidate.target.provider)
         try:
-            return candidate.adapter.embeddings_request(candidate.target, _merged(candidate, body))
+            return candidate.adapter.embeddings_request(candidate.target, _merged(candidate, upstream))
         except NotImplementedError:
             raise ProviderException(
                 ProviderError(400, "invalid_request_error", f"{candidate.label} has no embeddings API")
@@ -242,6 +245,7 @@ async def embeddings(greq: GatewayRequest) -> Response:
     try:
         candidate, data = await failover.call_json(greq, chain, build)
         result = _translate(lambda: candidate.adapter.embeddings_response(candidate.target, data))
+        result = embedding_rules.encode(result, encoding)
     except BaseException:
         await reservation.settle(0, 0)
         raise

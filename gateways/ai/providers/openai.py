@@ -88,6 +88,7 @@ class OpenAIAdapter:
     default_base_url = "https://api.openai.com/v1"
     key_pattern: re.Pattern[str] | None = re.compile(r"sk-[A-Za-z0-9_\-]{20,200}")
     stream_usage_option = True  # accepts stream_options.include_usage
+    token_ids_input = True  # embeddings accept arrays of token ids as input
 
     def base(self, target: Target) -> str:
         return (target.base_url or self.default_base_url).rstrip("/")
