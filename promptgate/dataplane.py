@@ -35,6 +35,7 @@ def build_data_plane() -> DataPlane:
             gateway="ai",
             project_types=frozenset({"ai_gateway"}),
             error_response=openai_error_response,
+            cors=True,
         ),
         Route(
             "ai",
@@ -42,6 +43,7 @@ def build_data_plane() -> DataPlane:
             scope="ai",
             gateway="ai",
             project_types=frozenset({"ai_gateway", "ai_wrapper"}),
+            cors=True,
         ),
         Route("proxy", proxy, scope="proxy", gateway="http", project_types=frozenset({"api_gateway"})),
         Route(
@@ -51,6 +53,7 @@ def build_data_plane() -> DataPlane:
             gateway="mcp",
             project_types=frozenset({"mcp_gateway", "ai_gateway", "ai_wrapper"}),
             exact=True,
+            cors=True,
         ),
     ]
     return DataPlane(routes, Runtime())
