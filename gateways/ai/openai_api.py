@@ -1,4 +1,5 @@
-"""The OpenAI-compatible surface of an ai_gateway project: /v1/chat/completions, /v1/embeddings, /v1/models."""
+"""The OpenAI-compatible surface of an ai_gateway project: /v1/chat/completions, /v1/embeddings, /v1/models
+(and /v1/responses, served by responses_api.py over this module's admission, logging and cost helpers)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,11 @@ COST_PLACES = Decimal("0.00000001")  # RequestLog.cost has 8 decimal places
 
 
 async def handle(greq: GatewayRequest) -> Response:
-    """Dispatch on the path after /v1/; every refusal in OpenAI's error shape."""
+    """Dispatch on the path after /v1/; every refusal in OpenAI's error shape (Anthropic's on /messages)."""
+    if greq.tail.startswith("messages"):
+        from gateways.ai import messages_api  # imports this module's helpers
+
+        return await messages_api.handle(greq)
     try:
         return await _dispatch(greq)
     except PromptGateError as exc:
@@ -45,6 +50,10 @@ async def _dispatch(greq: GatewayRequest) -> Response:
         allowed, view = views[path]
         _require_method(method, allowed)
         return await view(greq)
+    if path == "responses" or path.startswith("responses/"):
+        from gateways.ai import responses_api  # imports this module's helpers
+
+        return await responses_api.dispatch(greq, path, method)
     if path == "models" or path.startswith("models/"):
         _require_method(method, "GET")
         return await models(greq, path[len("models/") :] if "/" in path else None)

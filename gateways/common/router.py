@@ -71,7 +71,16 @@ class Route:
     exact: bool = False  # True: no tail allowed (/api/{uuid}/info)
     # How this route words a refusal, from authentication on (OpenAI's shape on /v1, for its SDKs).
     error_response: Callable[[PromptGateError], Response] = error_response
+    # Other shapes under some tails: (tail prefix, responder) (Anthropic's under /v1/messages).
+    error_responses_by_tail: tuple[tuple[str, Callable[[PromptGateError], Response]], ...] = ()
     cors: bool = False  # browsers may call it from the project's allowed origins (see cors.py)
+
+
+def _responder(route: Route, tail: str) -> Callable[[PromptGateError], Response]:
+    for prefix, responder in route.error_responses_by_tail:
+        if tail.startswith(prefix):
+            return responder
+    return route.error_response
 
 
 class _Answered(Exception):
@@ -99,6 +108,7 @@ class DataPlane:
         route: Route | None = None
         status, error_code, bytes_out = 500, "", 0
         preflight = False
+        tail = ""
         try:
             project, route, tail = await self._resolve(request)
             if project.project_type not in route.project_types:
@@ -123,7 +133,7 @@ class DataPlane:
         except _Answered as answered:
             response = answered.response
         except PromptGateError as exc:
-            response = route.error_response(exc) if route is not None else error_response(exc)
+            response = _responder(route, tail)(exc) if route is not None else error_response(exc)
             error_code = exc.code
         except ClientDisconnected:
             status = 499

@@ -11,6 +11,8 @@ from gateways.ai.providers.openai import OpenAIAdapter
 class OpenAICompatibleAdapter(OpenAIAdapter):
     """OpenAI's adapter with another name, default base URL, key format and stream-usage support."""
 
+    responses_native = False  # few of these servers have /responses: the gateway translates to chat
+
     def __init__(
         self,
         name: str,
