@@ -89,6 +89,8 @@ async def create(greq: GatewayRequest) -> Response:
     prices = await _prices(greq)
     estimate = {"input": [body.get("instructions"), full], "max_tokens": body.get("max_output_tokens")}
     reservation = await _admit(greq, chain, estimate, prices)
+    if store:
+        responses_store.attach(greq.runtime)
     # Input guardrails apply here, on the conversation, as on chat (issue 16's hook).
     response_id = rf.new_id("resp")
     patch = {"store": store, "previous_response_id": previous}

@@ -9,6 +9,7 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
+from django.conf import settings
 from pydantic import BaseModel
 
 from audit import context
@@ -141,7 +142,14 @@ def test_retrieve_delete_input_items_and_store_off(providers, gateway_proc):
         headers={"Authorization": f"Bearer {providers.token}"},
     ).json()
     assert raw["object"] == "list" and raw["data"][0]["content"] == "remember me"
+    if not settings.REDIS_URL:  # one process: kept in memory, then written by its batched writer
+        from gateways.ai.models import StoredResponse
+
+        rows = StoredResponse.objects.filter(project=providers.project, response_id=kept.id)
+        assert _eventually(rows.exists)
     client.responses.delete(kept.id)
+    if not settings.REDIS_URL:
+        assert not rows.exists()
     for call in (lambda: client.responses.retrieve(kept.id), lambda: client.responses.delete(kept.id)):
         with pytest.raises(openai.NotFoundError) as caught:
             call()
@@ -188,3 +196,14 @@ def test_failover_budgets_and_bad_input(providers, gateway_proc, shared_mock):
         for _ in range(20):
             client.responses.create(model=MODELS[1], input="spend " * 20)
     assert caught.value.response.json()["error"]["code"] == "budget_exceeded"
+
+
+def _eventually(predicate, timeout: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
