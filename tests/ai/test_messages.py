@@ -178,3 +178,17 @@ def test_errors_in_anthropic_shape_and_both_auth_headers(providers, claude, gate
         )
     with pytest.raises(anthropic.InternalServerError):  # the provider's 500 with nowhere to fail over
         claude.messages.create(**{**body, "model": f"{MODELS[0]}+fail-500"})
+
+
+@pytest.mark.parametrize("model", [MODELS[0], MODELS[1]])
+def test_stream_error_mid_stream_reaches_the_sdk(claude, model):
+    # Slowed, so the error comes after the first bytes reached the client (before, it is a clean 502).
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        with claude.messages.stream(
+            model=f"{model}+slow-stream-20+stream-error",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "hello there"}],
+        ) as stream:
+            for _ in stream:
+                pass
+    assert caught.value.body["error"]["type"] == "api_error"

@@ -207,3 +207,21 @@ def _eventually(predicate, timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+@pytest.mark.parametrize("model", [MODELS[0], MODELS[1]])
+def test_stream_error_after_the_first_byte_ends_with_an_error_event(providers, gateway_proc, model):
+    # Slowed, so the error comes after the first bytes reached the client (before, it is a clean 502).
+    with httpx.stream(
+        "POST",
+        gateway_proc.url(f"/api/{providers.uuid}/v1/responses"),
+        headers={"Authorization": f"Bearer {providers.token}"},
+        json={"model": f"{model}+slow-stream-20+stream-error", "input": "hello there", "stream": True},
+        timeout=20,
+    ) as response:
+        assert response.status_code == 200
+        frames = [f for f in response.read().decode().split("\n\n") if f]
+    assert frames[0].startswith("event: response.created")
+    last = json.loads(frames[-1].split("data: ", 1)[1])
+    assert last["type"] == "error" and last["code"] == "upstream_error"
+    assert not any("response.completed" in frame for frame in frames)
