@@ -83,9 +83,10 @@ def preflight(request: Request, project: ProjectInfo, methods: Iterable[str] | N
 
 
 def decorate(headers: MutableMapping[str, str], request: Request, project: ProjectInfo) -> None:
-    """CORS headers on an actual response, when the request came from an allowed origin."""
+    """CORS headers on an actual response, when the request came from an allowed origin (called only
+    for projects that allow some origin: their answers vary with Origin, allowed or not)."""
     origin = request.headers.get("origin")
+    headers["vary"] = "Origin"
     if origin_allowed(project, origin):
         headers["access-control-allow-origin"] = origin  # type: ignore[assignment]
         headers["access-control-expose-headers"] = EXPOSED
-        headers["vary"] = "Origin"

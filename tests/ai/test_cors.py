@@ -50,6 +50,7 @@ def test_origins_not_listed_get_no_access(world, gateway_proc):
         json={"model": "openai:gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
     )
     assert call.status_code == 200 and "access-control-allow-origin" not in call.headers
+    assert call.headers["vary"] == "Origin"  # the project admits some origin: caches must key on it
 
 
 def test_actual_responses_carry_the_headers_errors_included(world, gateway_proc):
