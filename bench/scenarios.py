@@ -37,6 +37,13 @@ SCENARIOS = [
         "stream",
         ("direct", "bare-proxy", "promptgate", "litellm"),
     ),
+    # OpenAI's Responses API, natively to the mock's /v1/responses; stored (the default), so each call
+    # also writes its response to Redis or the database for previous_response_id.
+    Scenario(
+        "responses", "Responses API, non-stream (OpenAI native, stored)", "chat", ("direct", "promptgate")
+    ),
+    # Anthropic's Messages API for an OpenAI model: translated to the chat completion `direct` makes.
+    Scenario("messages", "Messages API, non-stream (translated to chat)", "chat", ("direct", "promptgate")),
     Scenario("mcp_call", "MCP tools/call", "mcp", ("direct", "promptgate")),
     # Direct: the same one chat completion the endpoint's run makes against the mock.
     Scenario(
@@ -83,6 +90,33 @@ def chat_body(model: str, stream: bool) -> bytes:
     if stream:
         body.update({"stream": True, "stream_options": {"include_usage": True}})
     return json.dumps(body).encode()
+
+
+def responses_body(model: str) -> bytes:
+    return json.dumps({"model": model, "input": PROMPT[0]["content"], "max_output_tokens": 64}).encode()
+
+
+def messages_body(model: str) -> bytes:
+    return json.dumps({"model": model, "messages": PROMPT, "max_tokens": 64}).encode()
+
+
+def _ai_apis(scenario: Scenario, side: str, ctx: Context) -> Target:
+    """The Responses and Messages scenarios: direct to the mock, or through PromptGate's AI gateway."""
+    json_header = ("Content-Type", "application/json")
+    if side == "direct":
+        mock = f"http://127.0.0.1:{ctx.mocks['llm']}/v1"
+        if scenario.name == "responses":
+            return Target(f"{mock}/responses", "POST", responses_body("bench-model"), (json_header,))
+        return Target(f"{mock}/chat/completions", "POST", chat_body("bench-model", False), (json_header,))
+    seed = _seeded(ctx, "ai")
+    base = f"http://127.0.0.1:{ctx.gateway_port}/api/{seed['uuid']}/v1"
+    if scenario.name == "responses":
+        headers = (json_header, _bearer(seed["token"]))
+        return check(
+            Target(f"{base}/responses", "POST", responses_body("openai:bench-model"), headers), b"tok19"
+        )
+    headers = (json_header, ("x-api-key", seed["token"]), ("anthropic-version", "2023-06-01"))
+    return check(Target(f"{base}/messages", "POST", messages_body("openai:bench-model"), headers), b"tok19")
 
 
 def _seeded(ctx: Context, gateway: str) -> dict[str, Any]:
@@ -154,6 +188,8 @@ def target(scenario: Scenario, side: str, ctx: Context) -> Target:
     bare = f"http://127.0.0.1:{ctx.bare_port}"
     if side == "bare-proxy" and ctx.bare_port is None:
         raise Unavailable("the bare proxy is not running")
+    if scenario.name in ("responses", "messages"):
+        return _ai_apis(scenario, side, ctx)
     if scenario.kind == "http":
         if side == "direct":
             return _http(scenario, f"http://127.0.0.1:{m['http']}/", ())

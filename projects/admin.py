@@ -65,7 +65,16 @@ class MembershipInline(admin.TabularInline):
 class ProjectForm(forms.ModelForm):
     class Meta:
         model = Project
-        fields = ("name", "project_type", "env", "description", "metadata", "is_active")
+        fields = (
+            "name",
+            "project_type",
+            "env",
+            "description",
+            "metadata",
+            "allowed_origins",
+            "default_ai_provider",
+            "is_active",
+        )
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 
@@ -96,7 +105,16 @@ class ProjectAdmin(admin.ModelAdmin):
         return obj.active_tokens
 
     def get_fields(self, request: HttpRequest, obj: Project | None = None) -> list[str]:
-        editable = ["name", "project_type", "env", "description", "metadata", "is_active"]
+        editable = [
+            "name",
+            "project_type",
+            "env",
+            "description",
+            "metadata",
+            "allowed_origins",
+            "default_ai_provider",
+            "is_active",
+        ]
         if obj is None:
             return editable
         return ["uuid", "slug", *editable, "created_at", "updated_at"]
@@ -143,6 +161,8 @@ class ProjectAdmin(admin.ModelAdmin):
                 env=obj.env,
                 description=obj.description,
                 metadata=obj.metadata,
+                allowed_origins=obj.allowed_origins,
+                default_ai_provider=obj.default_ai_provider,
                 is_active=obj.is_active,
                 owner=request.user,
             )

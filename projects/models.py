@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -29,6 +30,25 @@ def validate_metadata(value: object) -> None:
         raise ValidationError("metadata must be a JSON object")
 
 
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(\[[0-9A-Fa-f:.]+\])?(:[0-9]{1,5})?$|^\*$")
+
+
+def validate_origins(value: object) -> None:
+    """Browser origins allowed by CORS: `scheme://host[:port]` each (no path), or `*` for any."""
+    if not isinstance(value, list) or len(value) > 100:
+        raise ValidationError("allowed_origins must be a list of at most 100 origins")
+    for origin in value:
+        if not isinstance(origin, str) or not ORIGIN.match(origin):
+            raise ValidationError(f"{origin!r} is not an origin: scheme://host[:port] (no path), or *")
+
+
+def validate_ai_provider(value: str) -> None:
+    from gateways.ai.providers.registry import provider_names
+
+    if value and value not in provider_names():
+        raise ValidationError(f"Unknown provider {value!r}")
+
+
 class Project(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100, validators=[MinLengthValidator(3)])
@@ -38,6 +58,12 @@ class Project(models.Model):
     env = models.CharField(max_length=10, choices=ProjectEnv.choices, default=ProjectEnv.DEV)
     is_active = models.BooleanField(default=True)
     metadata = models.JSONField(default=dict, blank=True, validators=[validate_metadata])
+    # Browser origins answered with CORS headers on the data plane (none by default: no browser access).
+    allowed_origins = models.JSONField(default=list, blank=True, validators=[validate_origins])
+    # ai_gateway: which assigned provider serves a bare model name that several could serve, or none.
+    default_ai_provider = models.CharField(
+        max_length=40, blank=True, default="", validators=[validate_ai_provider]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -63,6 +63,8 @@ def create_project(
     env: str = "dev",
     description: str = "",
     metadata: dict[str, Any] | None = None,
+    allowed_origins: list[str] | None = None,
+    default_ai_provider: str = "",
     is_active: bool = True,
     owner: Any = None,
 ) -> Project:
@@ -75,6 +77,8 @@ def create_project(
         env=env,
         description=description or "",
         metadata={} if metadata is None else metadata,
+        allowed_origins=[] if allowed_origins is None else allowed_origins,
+        default_ai_provider=default_ai_provider or "",
         is_active=is_active,
     )
     project.slug = _unique_slug(name or "")

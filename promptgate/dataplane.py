@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateways.ai import ai_endpoints, bridge, openai_api
+from gateways.ai import ai_endpoints, bridge, messages_api, openai_api
 from gateways.ai.errors import openai_error_response
 from gateways.common.introspection import EndpointLister, Introspection
 from gateways.common.router import DataPlane, Route
@@ -35,6 +35,8 @@ def build_data_plane() -> DataPlane:
             gateway="ai",
             project_types=frozenset({"ai_gateway"}),
             error_response=openai_error_response,
+            error_responses_by_tail=(("messages", messages_api.error_response),),
+            cors=True,
         ),
         Route(
             "ai",
@@ -42,6 +44,7 @@ def build_data_plane() -> DataPlane:
             scope="ai",
             gateway="ai",
             project_types=frozenset({"ai_gateway", "ai_wrapper"}),
+            cors=True,
         ),
         Route("proxy", proxy, scope="proxy", gateway="http", project_types=frozenset({"api_gateway"})),
         Route(
@@ -51,6 +54,7 @@ def build_data_plane() -> DataPlane:
             gateway="mcp",
             project_types=frozenset({"mcp_gateway", "ai_gateway", "ai_wrapper"}),
             exact=True,
+            cors=True,
         ),
     ]
     return DataPlane(routes, Runtime())

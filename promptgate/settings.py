@@ -77,6 +77,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "t
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 PROMPTGATE_MAX_PROJECTS = env_int("PROMPTGATE_MAX_PROJECTS", None)
+# How long the Responses API keeps a stored response (GET /v1/responses/{id}, previous_response_id).
+PROMPTGATE_AI_RESPONSE_TTL_SECONDS = env_int("PROMPTGATE_AI_RESPONSE_TTL_SECONDS", 7 * 24 * 3600)
 # Largest request body the management API and the public routes read (bytes); larger gets 413.
 PROMPTGATE_MAX_BODY_BYTES = env_int("PROMPTGATE_MAX_BODY_BYTES", 10 * 1024 * 1024)
 # Bounded queue of the batched writers (request logs, last-used stamps); beyond it rows are dropped

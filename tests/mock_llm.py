@@ -17,6 +17,7 @@ Scripted answers: `mock.script("not json", '{"ok": true}')` queues contents that
 answer verbatim, one each, whatever was asked (as text, or as the forced tool's input for Anthropic
 when the content is a JSON object); `mock.scripted` holds what is left.
 
+OpenAI's Responses API (/v1/responses, JSON and SSE) answers like chat (tests/mock_llm_responses.py).
 Structured output is answered when asked (OpenAI response_format, Anthropic forced tool_choice, Gemini
 responseMimeType), with a value built from the schema. Each route checks its provider's credential
 header against `keys` and answers that provider's 401 otherwise.
@@ -33,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from tests import mock_llm_formats as f
+from tests import mock_llm_responses as r
 
 KEYS = {
     "openai": "sk-mock-openai-0123456789abcdefghij",
@@ -135,11 +137,13 @@ class MockLLM:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._openai_chat)
         app.router.add_post("/v1/embeddings", self._openai_embeddings)
+        app.router.add_post("/v1/responses", self._openai_responses)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._openai_chat)
         app.router.add_post("/openai/deployments/{deployment}/embeddings", self._openai_embeddings)
         app.router.add_get("/openai/models", self._models)
         app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/v1/messages/count_tokens", self._anthropic_count)
         app.router.add_post("/v1beta/models/{target}", self._gemini)
         app.router.add_get("/v1beta/models", self._models)
         return app
@@ -303,6 +307,26 @@ class MockLLM:
             )
         return await self._stream(request, [*frames, b"data: [DONE]\n\n"], behaviours)
 
+    async def _openai_responses(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request) or {}
+        model = str(body.get("model", ""))
+        behaviours, failure = await self._gate(request, model)
+        if failure is not None:
+            return failure
+        if body.get("previous_response_id"):  # as OpenAI with nothing stored under that id
+            return self._error("openai", 400, "Previous response with id not found.")
+        schema, json_mode = r.schema_of(body)
+        reply = self._reply(r.as_messages(body), r.tools_of(body), behaviours, schema, json_mode)
+        if not body.get("stream"):
+            return web.json_response(r.response_object(model, reply, body))
+        events = r.response_events(model, reply, body)
+        if "stream-error" in behaviours:
+            events.insert(
+                len(events) // 2, {"type": "error", "code": "server_error", "message": "mock error"}
+            )
+        frames = [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
+        return await self._stream(request, frames, behaviours)
+
     async def _openai_embeddings(self, request: web.Request) -> web.StreamResponse:
         body = await self._record(request) or {}
         model = str(request.match_info.get("deployment") or body.get("model", ""))
@@ -373,6 +397,16 @@ class MockLLM:
             events.insert(len(events) // 2, ("error", f.anthropic_error("Overloaded", "overloaded_error")))
         frames = [f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events]
         return await self._stream(request, frames, behaviours)
+
+    async def _anthropic_count(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request) or {}
+        _behaviours, failure = await self._gate(request, str(body.get("model", "")))
+        if failure is not None:
+            return failure
+        if "max_tokens" in body:
+            return self._error("anthropic", 400, "max_tokens: Extra inputs are not permitted")
+        words = f.count_words(body.get("messages")) + f.count_words(body.get("system") or "")
+        return web.json_response({"input_tokens": words + 7})  # 7: what the mock says the framing costs
 
     # --- Gemini ---
 

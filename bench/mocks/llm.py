@@ -1,4 +1,5 @@
-"""OpenAI-compatible mock upstream: /v1/chat/completions (JSON and SSE), /v1/models, /v1/embeddings.
+"""OpenAI-compatible mock upstream: /v1/chat/completions (JSON and SSE), /v1/models, /v1/embeddings,
+/v1/responses (JSON).
 
 Latency and chunking come from the environment (BENCH_LLM_LATENCY_MS before the first byte,
 BENCH_LLM_CHUNK_MS between stream chunks, BENCH_LLM_CHUNKS content chunks) or from `make_app(config)`,
@@ -77,6 +78,35 @@ def _completion(body: dict[str, Any], config: LlmConfig) -> dict[str, Any]:
     }
 
 
+def _response(body: dict[str, Any], config: LlmConfig) -> dict[str, Any]:
+    """A Responses API answer with the same text and token counts as the chat completion."""
+    text = "".join(f"tok{i} " for i in range(config.chunks)).strip()
+    raw = body.get("input")
+    prompt = max(1, len(raw if isinstance(raw, str) else json.dumps(raw)) // 4)
+    part = {"type": "output_text", "text": text, "annotations": []}
+    return {
+        "id": "resp_bench",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": body.get("model", "bench-model"),
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_bench",
+                "status": "completed",
+                "role": "assistant",
+                "content": [part],
+            }
+        ],
+        "usage": {
+            "input_tokens": prompt,
+            "output_tokens": config.chunks,
+            "total_tokens": prompt + config.chunks,
+        },
+    }
+
+
 def _chunk(model: str, created: int, delta: dict[str, Any], finish: str | None) -> bytes:
     payload = {
         "id": "chatcmpl-bench",
@@ -152,7 +182,7 @@ def make_app(config: LlmConfig) -> ASGIApp:
             listing = [{"id": m, "object": "model", "created": 0, "owned_by": "bench"} for m in MODELS]
             await send_json(send, 200, {"object": "list", "data": listing})
             return
-        if method != "POST" or not path.endswith(("/v1/chat/completions", "/v1/embeddings")):
+        if method != "POST" or not path.endswith(("/v1/chat/completions", "/v1/embeddings", "/v1/responses")):
             await send_json(send, 404, _error(f"No route {method} {path}", "not_found"))
             return
         try:
@@ -164,6 +194,10 @@ def make_app(config: LlmConfig) -> ASGIApp:
             await send_json(send, 400, _error("Body must be a JSON object", "invalid_body"))
         elif path.endswith("/v1/embeddings"):
             await _embeddings(send, body)
+        elif path.endswith("/v1/responses"):
+            if config.latency_ms:
+                await asyncio.sleep(config.latency_ms / 1000)
+            await send_json(send, 200, _response(body, config))
         elif body.get("stream"):
             await _stream(send, body, config)
         else:

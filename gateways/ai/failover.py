@@ -225,9 +225,15 @@ class OpenStream:
 
 
 async def open_stream(
-    greq: GatewayRequest, chain: list[Candidate], build: Callable[[Candidate], UpstreamRequest]
+    greq: GatewayRequest,
+    chain: list[Candidate],
+    build: Callable[[Candidate], UpstreamRequest],
+    translator: Callable[[Candidate], StreamTranslator] | None = None,
 ) -> OpenStream:
-    """Open a stream through the chain: the first target whose first chunk arrived in time."""
+    """Open a stream through the chain: the first target whose first chunk arrived in time.
+
+    `translator` makes each attempt's stream translator (default: the adapter's chat translator).
+    """
     attempts = Attempts(greq)
     last: OpenAIError | None = None
     for candidate in chain:
@@ -241,7 +247,8 @@ async def open_stream(
                     response = await call
                     if response.status != 200:
                         raise ProviderException(await _error_of(candidate, response))
-                    stream = await _first_chunks(candidate, response)
+                    make = translator or (lambda c: c.adapter.stream_translator(c.target))
+                    stream = await _first_chunks(candidate, response, make(candidate))
             except ATTEMPT_FAILURES as exc:
                 if response is not None:
                     await response.aclose()
@@ -255,8 +262,9 @@ async def open_stream(
     raise last
 
 
-async def _first_chunks(candidate: Candidate, response: http_client.UpstreamResponse) -> OpenStream:
-    translator = candidate.adapter.stream_translator(candidate.target)
+async def _first_chunks(
+    candidate: Candidate, response: http_client.UpstreamResponse, translator: StreamTranslator
+) -> OpenStream:
     raw = response.aiter_raw()
     async for data in raw:
         first = translator.feed(data)

@@ -173,3 +173,25 @@ class Session(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class StoredResponse(models.Model):
+    """A Responses API answer kept for GET /v1/responses/{id} and `previous_response_id` (no Redis).
+
+    Written with bulk inserts and deleted with raw SQL (responses_store.py): no signals, so no audit row
+    and no config bump per call; rows past `expires_at` are swept now and then.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    response_id = models.CharField(max_length=100)
+    data = models.JSONField()  # {"response": the Response object, "input": the full input items}
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "response_id"], name="unique_ai_stored_response")
+        ]
+
+    def __str__(self) -> str:
+        return self.response_id

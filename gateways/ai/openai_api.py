@@ -1,4 +1,5 @@
-"""The OpenAI-compatible surface of an ai_gateway project: /v1/chat/completions, /v1/embeddings, /v1/models."""
+"""The OpenAI-compatible surface of an ai_gateway project: /v1/chat/completions, /v1/embeddings, /v1/models
+(and /v1/responses, served by responses_api.py over this module's admission, logging and cost helpers)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import orjson
 from django.conf import settings
 
 from gateways.ai import budgets, failover, pricing, routing
+from gateways.ai import embeddings as embedding_rules
 from gateways.ai.errors import OpenAIError, body_of, invalid_request, openai_error_response
 from gateways.ai.providers.base import (
     JSON,
@@ -29,7 +31,11 @@ COST_PLACES = Decimal("0.00000001")  # RequestLog.cost has 8 decimal places
 
 
 async def handle(greq: GatewayRequest) -> Response:
-    """Dispatch on the path after /v1/; every refusal in OpenAI's error shape."""
+    """Dispatch on the path after /v1/; every refusal in OpenAI's error shape (Anthropic's on /messages)."""
+    if greq.tail.startswith("messages"):
+        from gateways.ai import messages_api  # imports this module's helpers
+
+        return await messages_api.handle(greq)
     try:
         return await _dispatch(greq)
     except PromptGateError as exc:
@@ -44,6 +50,10 @@ async def _dispatch(greq: GatewayRequest) -> Response:
         allowed, view = views[path]
         _require_method(method, allowed)
         return await view(greq)
+    if path == "responses" or path.startswith("responses/"):
+        from gateways.ai import responses_api  # imports this module's helpers
+
+        return await responses_api.dispatch(greq, path, method)
     if path == "models" or path.startswith("models/"):
         _require_method(method, "GET")
         return await models(greq, path[len("models/") :] if "/" in path else None)
@@ -225,15 +235,17 @@ def _content_chars(chunk: JSON) -> int:
 async def embeddings(greq: GatewayRequest) -> Response:
     body = await _body(greq)
     greq.log["endpoint"] = "embeddings"
-    if body.get("input") in (None, "", []):
-        raise invalid_request("`input` is required", param="input")
+    encoding, token_ids = embedding_rules.check(body)
     chain = await _resolve(greq, body["model"])
     prices = await _prices(greq)
     reservation = await _admit(greq, chain, {**body, "max_tokens": 1}, prices)
+    upstream = embedding_rules.upstream_body(body)
 
     def build(candidate: Candidate) -> UpstreamRequest:
+        if token_ids:
+            embedding_rules.refuse_token_ids(candidate.adapter, candidate.target.provider)
         try:
-            return candidate.adapter.embeddings_request(candidate.target, _merged(candidate, body))
+            return candidate.adapter.embeddings_request(candidate.target, _merged(candidate, upstream))
         except NotImplementedError:
             raise ProviderException(
                 ProviderError(400, "invalid_request_error", f"{candidate.label} has no embeddings API")
@@ -242,6 +254,7 @@ async def embeddings(greq: GatewayRequest) -> Response:
     try:
         candidate, data = await failover.call_json(greq, chain, build)
         result = _translate(lambda: candidate.adapter.embeddings_response(candidate.target, data))
+        result = embedding_rules.encode(result, encoding)
     except BaseException:
         await reservation.settle(0, 0)
         raise
@@ -261,4 +274,8 @@ async def models(greq: GatewayRequest, model_id: str | None) -> Response:
     for entry in listed:
         if entry["id"] == model_id:
             return JSONResponse(entry)
-    raise routing.model_not_found(model_id)
+    # Not listed but callable (a dated variant, a name the default provider serves): say who serves it.
+    candidate = routing.resolve(model_id, glob, proj)[0]
+    return JSONResponse(
+        {"id": model_id, "object": "model", "created": 0, "owned_by": candidate.target.provider}
+    )

@@ -1,6 +1,10 @@
-"""Model resolution: `model` (alias, template name or `provider:model`) → the chain of Targets to try.
+"""Model resolution: `model` as the client sent it → the chain of Targets to try.
 
-Config comes from two cached snapshots, one global (templates, disabled providers) and one per project
+The rule, in order: a model alias of the project (its target may be a comma-separated failover chain);
+a provider template's name; `provider:model` with a known provider; otherwise a bare model name
+(`gpt-4o`, `claude-sonnet-4-5-20250929`), served by the one assigned provider whose catalogue lists it
+or a dated variant of it (catalogue.py), by the project's default provider when several do, and by the
+default provider when none does (self-hosted servers list nothing). Config comes from two cached snapshots, one global (templates, disabled providers) and one per project
 (aliases, provider assignments with their decrypted credentials), so a warm request resolves from
 memory. An alias may name several targets separated by commas: that is a failover chain, tried in order.
 """
@@ -11,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateways.ai import catalogue
 from gateways.ai.errors import OpenAIError
 from gateways.ai.providers.base import ProviderAdapter, Target
 from gateways.common.router import GatewayRequest
@@ -37,12 +42,14 @@ class CredentialInfo:
 class GlobalAIConfig:
     templates: Mapping[str, TemplateInfo]
     disabled: frozenset[str]
+    catalogue: catalogue.Catalogue = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class ProjectAIConfig:
     aliases: Mapping[str, str]
     assignments: Mapping[str, CredentialInfo]  # provider → credential
+    default_provider: str = ""  # serves bare model names that several (or no) providers list
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +73,13 @@ def load_global() -> GlobalAIConfig:
         for t in ProviderTemplate.objects.all()
     }
     disabled = frozenset(ProviderSetting.objects.filter(enabled=False).values_list("provider", flat=True))
-    return GlobalAIConfig(templates, disabled)
+    return GlobalAIConfig(templates, disabled, catalogue.load())
 
 
 def load_project_ai(project_id: int) -> ProjectAIConfig:
     from credentials.models import ProviderAssignment
     from gateways.ai.models import ModelAlias
+    from projects.models import Project
 
     aliases = dict(ModelAlias.objects.filter(project_id=project_id).values_list("alias", "target"))
     assignments = {
@@ -83,7 +91,8 @@ def load_project_ai(project_id: int) -> ProjectAIConfig:
         )
         for a in ProviderAssignment.objects.filter(project_id=project_id).select_related("credential")
     }
-    return ProjectAIConfig(aliases, assignments)
+    default = Project.objects.filter(pk=project_id).values_list("default_ai_provider", flat=True).first()
+    return ProjectAIConfig(aliases, assignments, default or "")
 
 
 async def configs(greq: GatewayRequest) -> tuple[GlobalAIConfig, ProjectAIConfig]:
@@ -103,13 +112,13 @@ def adapter_for(provider: str) -> ProviderAdapter | None:
         return None
 
 
-def model_not_found(model: str) -> OpenAIError:
-    return OpenAIError(
-        f"The model {model!r} does not exist or is not available to this project",
-        code="model_not_found",
-        status=404,
-        param="model",
-    )
+def model_not_found(model: str, offers: list[str] | None = None) -> OpenAIError:
+    message = f"The model {model!r} does not exist or is not available to this project"
+    if offers is not None:
+        shown = ", ".join(offers[:15]) or "nothing yet (assign a provider)"
+        more = f" and {len(offers) - 15} more" if len(offers) > 15 else ""
+        message += f". It offers: {shown}{more} (GET /v1/models lists them)"
+    return OpenAIError(message, code="model_not_found", status=404, param="model")
 
 
 def _specs(model: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[str]:
@@ -118,20 +127,44 @@ def _specs(model: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[str]
     return [model]
 
 
+def bare_provider(name: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> str | OpenAIError:
+    """The assigned provider that serves a bare model name (the rule in this module's docstring)."""
+    usable = [p for p in sorted(proj.assignments) if p not in glob.disabled]
+    serving = [p for p in usable if catalogue.serves(glob.catalogue.get(p, ()), name)]
+    default = proj.default_provider if proj.default_provider in usable else ""
+    if len(serving) == 1:
+        return serving[0]
+    if default and (default in serving or not serving):
+        return default
+    if serving:
+        return OpenAIError(
+            f"Several providers of this project serve {name!r} ({', '.join(serving)}): name one "
+            f"({serving[0]}:{name}) or set the project's default_ai_provider",
+            code="model_ambiguous",
+            status=400,
+            param="model",
+        )
+    return model_not_found(name)
+
+
 def _candidate(
     spec: str, glob: GlobalAIConfig, proj: ProjectAIConfig, requested: str
 ) -> Candidate | OpenAIError:
     """The candidate for one spec, or the error that rules it out (kept to report if nothing is left)."""
     template = glob.templates.get(spec)
     parameters: Mapping[str, Any] = {}
+    prefix, colon, rest = spec.partition(":")
     if template is not None:
         if not template.enabled:
             return model_not_found(requested)
         provider, model, parameters = template.provider, template.model, template.parameters
-    elif ":" in spec:
-        provider, model = spec.split(":", 1)  # model names may hold colons themselves (llama3:8b)
+    elif colon and adapter_for(prefix) is not None:
+        provider, model = prefix, rest  # model names may hold colons themselves (llama3:8b)
     else:
-        return model_not_found(requested)
+        found = bare_provider(spec, glob, proj)
+        if isinstance(found, OpenAIError):
+            return found
+        provider, model = found, spec
     adapter = adapter_for(provider)
     if adapter is None or not model:
         return model_not_found(requested)
@@ -157,8 +190,13 @@ def _candidate(
     return Candidate(target, adapter, parameters)
 
 
-def resolve(model: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[Candidate]:
-    """The chain for `model`; raises the first step's error when no step is usable."""
+def resolve(
+    model: str, glob: GlobalAIConfig, proj: ProjectAIConfig, *, explain: bool = True
+) -> list[Candidate]:
+    """The chain for `model`; raises the first step's error when no step is usable.
+
+    `explain`: a model_not_found error lists what the project offers.
+    """
     if not isinstance(model, str) or not model:
         raise OpenAIError("`model` is required", code="invalid_request", status=400, param="model")
     chain: list[Candidate] = []
@@ -170,16 +208,20 @@ def resolve(model: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[Can
         elif first_error is None:
             first_error = found
     if not chain:
-        raise first_error or model_not_found(model)
+        error = first_error or model_not_found(model)
+        if explain and error.code == "model_not_found":
+            error = model_not_found(model, [entry["id"] for entry in list_models(glob, proj)])
+        raise error
     return chain
 
 
 def list_models(glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[dict[str, Any]]:
-    """OpenAI's model objects for what this project can call: aliases, templates, assigned providers."""
+    """OpenAI's model objects for what this project can call: aliases, templates, the assigned providers'
+    catalogued models (as `provider:model`, and bare where the bare name resolves to that provider)."""
     owned: dict[str, str] = {}
     for alias in sorted(proj.aliases):
         try:
-            resolve(alias, glob, proj)
+            resolve(alias, glob, proj, explain=False)
         except OpenAIError:
             continue
         owned[alias] = "promptgate"
@@ -196,4 +238,11 @@ def list_models(glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[dict[str, A
         ):
             owned.setdefault(name, template.provider)
             owned.setdefault(f"{template.provider}:{template.model}", template.provider)
+    for provider in sorted(proj.assignments):
+        if provider in glob.disabled:
+            continue
+        for model in glob.catalogue.get(provider, ()):
+            owned.setdefault(f"{provider}:{model}", provider)
+            if model not in proj.aliases and bare_provider(model, glob, proj) == provider:
+                owned.setdefault(model, provider)
     return [{"id": mid, "object": "model", "created": 0, "owned_by": owner} for mid, owner in owned.items()]

@@ -27,6 +27,7 @@ class ProjectInfo:
     project_type: str
     env: str
     is_active: bool
+    allowed_origins: frozenset[str] = frozenset()  # CORS: browser origins this project admits
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ def load_project(project_uuid: str) -> ProjectInfo | None:
         project_type=row.project_type,
         env=row.env,
         is_active=row.is_active,
+        allowed_origins=frozenset(str(o) for o in row.allowed_origins or ()),
     )
 
 

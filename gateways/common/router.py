@@ -20,6 +20,7 @@ import redis.exceptions
 from django.utils import timezone
 
 from audit.middleware import request_id_from
+from gateways.common import cors
 from gateways.common.auth import authenticate, presented_token
 from gateways.common.config import ProjectInfo, TokenInfo, load_project
 from gateways.common.http import (
@@ -71,6 +72,23 @@ class Route:
     exact: bool = False  # True: no tail allowed (/api/{uuid}/info)
     # How this route words a refusal, from authentication on (OpenAI's shape on /v1, for its SDKs).
     error_response: Callable[[PromptGateError], Response] = error_response
+    # Other shapes under some tails: (tail prefix, responder) (Anthropic's under /v1/messages).
+    error_responses_by_tail: tuple[tuple[str, Callable[[PromptGateError], Response]], ...] = ()
+    cors: bool = False  # browsers may call it from the project's allowed origins (see cors.py)
+
+
+def _responder(route: Route, tail: str) -> Callable[[PromptGateError], Response]:
+    for prefix, responder in route.error_responses_by_tail:
+        if tail.startswith(prefix):
+            return responder
+    return route.error_response
+
+
+class _Answered(Exception):
+    """Answered by the router itself before authentication (a CORS preflight)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
 def _not_found() -> PromptGateError:
@@ -90,6 +108,8 @@ class DataPlane:
         project: ProjectInfo | None = None
         route: Route | None = None
         status, error_code, bytes_out = 500, "", 0
+        preflight = False
+        tail = ""
         try:
             project, route, tail = await self._resolve(request)
             if project.project_type not in route.project_types:
@@ -98,6 +118,9 @@ class DataPlane:
                     code="route_not_in_project_type",
                     status=404,
                 )
+            if route.cors and cors.is_preflight(request):
+                preflight = True  # answered without a token: browsers send none on a preflight
+                raise _Answered(cors.preflight(request, project, route.methods))
             if route.methods is not None and request.method not in route.methods:
                 raise PromptGateError(
                     f"Method {request.method} is not allowed here",
@@ -108,8 +131,10 @@ class DataPlane:
             token = await authenticate(request, project, route.scope, self.runtime)
             greq = GatewayRequest(request, project, token, tail, self.runtime, request_id, started)
             response = await route.handler(greq)
+        except _Answered as answered:
+            response = answered.response
         except PromptGateError as exc:
-            response = route.error_response(exc) if route is not None else error_response(exc)
+            response = _responder(route, tail)(exc) if route is not None else error_response(exc)
             error_code = exc.code
         except ClientDisconnected:
             status = 499
@@ -131,6 +156,8 @@ class DataPlane:
             response = error_response(PromptGateError("Internal error", code="internal_error", status=500))
             error_code = "internal_error"
         if response is not None:
+            if route is not None and route.cors and project is not None and project.allowed_origins:
+                cors.decorate(response.headers, request, project)
             status = response.status
             upstream_ms = greq.upstream_ms if greq is not None else None
             overhead = (time.perf_counter() - started) * 1000 - (upstream_ms or 0.0)
@@ -146,6 +173,9 @@ class DataPlane:
                     status = 499
             else:
                 bytes_out = len(response.body)
+        if preflight:
+            self.runtime.metrics.count(route.gateway if route is not None else "meta", status)
+            return  # not a call: no request log row
         self._log(request, request_id, project, route, greq, status, error_code, bytes_out, started)
 
     async def _resolve(self, request: Request) -> tuple[ProjectInfo, Route, str]:

@@ -18,6 +18,12 @@ class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     immutable_fields = ("uuid", "slug")
 
     metadata = JSONObjectField(required=False, help_text="A JSON object of your own.")
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(max_length=300),
+        required=False,
+        max_length=100,
+        help_text="Browser origins given CORS access (`https://app.example.com`, or `*`); none by default.",
+    )
     token_count = serializers.IntegerField(read_only=True, help_text="Tokens not revoked.")
 
     class Meta:
@@ -30,6 +36,8 @@ class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "project_type",
             "env",
             "metadata",
+            "allowed_origins",
+            "default_ai_provider",
             "is_active",
             "created_at",
             "updated_at",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -65,6 +65,7 @@ class World:
     token: str
     credential: Any
     token_row: Any = None
+    clients: list[openai.OpenAI] = field(default_factory=list)  # closed after the test
 
     @property
     def uuid(self) -> str:
@@ -73,12 +74,14 @@ class World:
     def sdk(self, gateway: GatewayProcess, token: str | None = None) -> openai.OpenAI:
         """The official client against `gateway`, once that process has seen every config change so far."""
         gateway.sync_config()
-        return openai.OpenAI(
+        client = openai.OpenAI(
             base_url=gateway.url(f"/api/{self.uuid}/v1"),
             api_key=token or self.token,
             max_retries=0,
             timeout=20,
         )
+        self.clients.append(client)
+        return client
 
     def alias(self, alias: str, target: str) -> None:
         from gateways.ai.models import ModelAlias
@@ -104,11 +107,13 @@ class World:
 
 
 @pytest.fixture
-def world(transactional_db, make_project, make_token, mock_llm) -> World:
+def world(transactional_db, make_project, make_token, mock_llm) -> Iterator[World]:
     """An ai_gateway project with an `ai` token and the mock LLM assigned as its `openai` provider."""
     project = make_project("AI project", project_type="ai_gateway")
     token_row, plaintext = make_token(project, scopes=["ai"])
     world = World(project, plaintext, None)
     world.token_row = token_row
     world.credential = world.assign("openai", mock_llm.base_url)
-    return world
+    yield world
+    for client in world.clients:  # closed now, not whenever the collector finds them (ResourceWarning)
+        client.close()

@@ -126,7 +126,8 @@ def test_embeddings(world, gateway_proc, mock_llm):
     result = world.sdk(gateway_proc).embeddings.create(
         model="openai:text-embedding-3-small", input=["a", "b"]
     )
-    assert [e.embedding for e in result.data] == [[0.1, 0.2, 0.3]] * 2
+    # The SDK asks base64 by default: float32 on the wire, so float32 precision back.
+    assert [e.embedding for e in result.data] == [pytest.approx([0.1, 0.2, 0.3], rel=1e-6)] * 2
     assert result.usage.prompt_tokens == 10
     assert mock_llm.requests[-1]["path"] == "/v1/embeddings"
 

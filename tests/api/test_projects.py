@@ -31,6 +31,8 @@ def test_create_makes_the_caller_owner_and_answers_the_wire_fields(client_for, m
         "project_type",
         "env",
         "metadata",
+        "allowed_origins",
+        "default_ai_provider",
         "is_active",
         "created_at",
         "updated_at",

@@ -265,6 +265,22 @@ class AnthropicAdapter:
     def chat_response(self, target: Target, data: JSON) -> JSON:
         return to_completion(data)
 
+    messages_native = True  # the Messages API is this provider's own: /v1/messages goes as it came
+
+    def messages_request(self, target: Target, body: JSON, *, stream: bool) -> UpstreamRequest:
+        payload = {**body, "model": target.model}
+        if stream:
+            payload["stream"] = True
+        else:
+            payload.pop("stream", None)
+        return UpstreamRequest("POST", self._url(target, "messages"), self._headers(target), payload)
+
+    def count_tokens_request(self, target: Target, body: JSON) -> UpstreamRequest:
+        payload = {**body, "model": target.model}
+        return UpstreamRequest(
+            "POST", self._url(target, "messages/count_tokens"), self._headers(target), payload
+        )
+
     def stream_translator(self, target: Target) -> AnthropicStreamTranslator:
         return AnthropicStreamTranslator(target.model, ERROR_STATUS)
 

@@ -15,6 +15,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     """`model` is the deployment name; `base_url` is the resource, e.g. https://NAME.openai.azure.com."""
 
     name = "azure"
+    responses_native = False  # Azure's Responses API lives at other URLs: translated to chat here
     default_base_url = ""  # per resource: the credential must carry it
     # Classic keys are 32 hex characters; newer ones are longer base62 strings.
     key_pattern = re.compile(r"[A-Za-z0-9]{32,128}")

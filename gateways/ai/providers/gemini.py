@@ -206,6 +206,7 @@ class GeminiAdapter:
     name = "gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
     key_pattern = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
+    token_ids_input = False  # embedContent takes text only
 
     def _root(self, target: Target) -> str:
         base = (target.base_url or self.default_base_url).rstrip("/")

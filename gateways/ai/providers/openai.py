@@ -88,6 +88,8 @@ class OpenAIAdapter:
     default_base_url = "https://api.openai.com/v1"
     key_pattern: re.Pattern[str] | None = re.compile(r"sk-[A-Za-z0-9_\-]{20,200}")
     stream_usage_option = True  # accepts stream_options.include_usage
+    token_ids_input = True  # embeddings accept arrays of token ids as input
+    responses_native = True  # has the Responses API (/v1/responses); others get it translated to chat
 
     def base(self, target: Target) -> str:
         return (target.base_url or self.default_base_url).rstrip("/")
@@ -123,6 +125,15 @@ class OpenAIAdapter:
         if not isinstance(data.get("usage"), dict):
             data["usage"] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         return data
+
+    def responses_request(self, target: Target, body: JSON, *, stream: bool) -> UpstreamRequest:
+        """A Responses API request, sent as it came (input and model already resolved)."""
+        payload = {**body, "model": target.model}
+        if stream:
+            payload["stream"] = True
+        else:
+            payload.pop("stream", None)
+        return UpstreamRequest("POST", self.url(target, "responses"), self.headers(target), payload)
 
     def stream_translator(self, target: Target) -> OpenAIStreamTranslator:
         return OpenAIStreamTranslator(self.name)

@@ -1,0 +1,190 @@
+"""Anthropic's Messages API on an ai_gateway project: POST /v1/messages and /v1/messages/count_tokens.
+
+Authenticated like the rest of /v1 (`x-api-key: pg_…` as the anthropic SDK sends it, or a Bearer
+token), refused in Anthropic's error shape. A request goes the way of a chat completion (openai_api.py):
+model resolution, admission (limits and budgets), failover, usage and cost, the request log. Anthropic
+targets get it as it came; every other provider gets the chat request it stands for
+(messages_format.py) and its answer back as an Anthropic message or event stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from gateways.ai import budgets, failover, pricing
+from gateways.ai import messages_format as mf
+from gateways.ai.errors import OpenAIError
+from gateways.ai.messages_stream import ChatToMessages, NativeMessages
+from gateways.ai.openai_api import _admit, _body, _headers, _merged, _prices, _record, _resolve, _translate
+from gateways.ai.providers.anthropic import ERROR_STATUS
+from gateways.ai.providers.base import (
+    JSON,
+    ProviderException,
+    StreamTranslator,
+    UpstreamRequest,
+    Usage,
+    usage_of,
+)
+from gateways.ai.routing import Candidate
+from gateways.common import http_client
+from gateways.common.http import JSONResponse, Response, StreamingResponse
+from gateways.common.router import GatewayRequest
+from promptgate.errors import PromptGateError
+
+NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /messages
+
+
+def error_response(exc: PromptGateError) -> JSONResponse:
+    """Anthropic's error shape (plus PromptGate's `code`), so its SDK raises the right exception."""
+    return JSONResponse(mf.error_body(exc), exc.status, dict(exc.headers))
+
+
+async def handle(greq: GatewayRequest) -> Response:
+    path, method = greq.tail.strip("/"), greq.request.method
+    try:
+        if path not in ("messages", "messages/count_tokens"):
+            raise OpenAIError(f"Unknown endpoint /v1/{path}", code="not_found", status=404)
+        if method != "POST":
+            raise OpenAIError(
+                f"Method {method} is not allowed here",
+                code="method_not_allowed",
+                status=405,
+                headers={"Allow": "POST"},
+            )
+        return await (create(greq) if path == "messages" else count_tokens(greq))
+    except PromptGateError as exc:
+        greq.log["error_code"] = exc.code
+        return error_response(exc)
+
+
+def _native(candidate: Candidate) -> bool:
+    return bool(getattr(candidate.adapter, "messages_native", False))
+
+
+async def create(greq: GatewayRequest) -> Response:
+    body = await _body(greq)
+    greq.log["endpoint"] = "messages"
+    mf.check(body)
+    stream = bool(body.get("stream"))
+    chain = await _resolve(greq, body["model"])
+    prices = await _prices(greq)
+    estimate = {
+        "input": [body.get("system"), body["messages"], body.get("tools")],
+        "max_tokens": body["max_tokens"],
+    }
+    reservation = await _admit(greq, chain, estimate, prices)
+    # Input guardrails apply here, on the messages, as on chat (issue 16's hook).
+    prompt_estimate, _ = budgets.estimate_tokens(estimate)
+
+    def build(candidate: Candidate) -> UpstreamRequest:
+        if _native(candidate):
+            defaults = {k: v for k, v in candidate.parameters.items() if k in NATIVE_PARAMETERS}
+            return candidate.adapter.messages_request(candidate.target, {**defaults, **body}, stream=stream)  # type: ignore[attr-defined]
+        return candidate.adapter.chat_request(
+            candidate.target, _merged(candidate, mf.to_chat(body)), stream=stream
+        )
+
+    def translator(candidate: Candidate) -> StreamTranslator:
+        if _native(candidate):
+            return NativeMessages(ERROR_STATUS)
+        inner = candidate.adapter.stream_translator(candidate.target)
+        return ChatToMessages(inner, candidate.target.model, prompt_estimate)
+
+    try:
+        if stream:
+            opened = await failover.open_stream(greq, chain, build, translator)
+        else:
+            candidate, data = await failover.call_json(greq, chain, build)
+            message = _answer(candidate, data)
+    except BaseException:
+        await reservation.settle(0, 0)
+        raise
+    if stream:
+        return _stream(greq, opened, reservation, prices, prompt_estimate)
+    usage = mf.usage_from(message)
+    price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
+    await reservation.settle(_record(greq, candidate, usage, price, "messages"), usage.total_tokens)
+    # Output guardrails apply here, on the whole answer, as on chat.
+    return JSONResponse(message, headers=_headers(candidate, reservation))
+
+
+def _answer(candidate: Candidate, data: JSON) -> JSON:
+    if _native(candidate):
+        if data.get("type") != "message" or not isinstance(data.get("content"), list):
+            raise OpenAIError("upstream sent an invalid response", code="upstream_error", status=502)
+        return data
+    completion = _translate(lambda: candidate.adapter.chat_response(candidate.target, data))
+    return mf.from_completion(completion, candidate.target.model, usage_of(completion))
+
+
+def _frame(event: JSON) -> bytes:
+    return b"event: " + str(event.get("type")).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+def _stream(
+    greq: GatewayRequest,
+    opened: failover.OpenStream,
+    reservation: budgets.Reservation,
+    prices: pricing.PriceTable,
+    prompt_estimate: int,
+) -> StreamingResponse:
+    candidate = opened.candidate
+    translator: Any = opened.translator
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            async for batch in opened.batches():
+                yield b"".join(_frame(event) for event in batch)
+            if not translator.complete:
+                raise http_client.UpstreamError("upstream ended the stream early")
+        except (ProviderException, http_client.UpstreamError, TimeoutError, OSError) as exc:
+            error = (
+                failover.provider_error(exc.error)
+                if isinstance(exc, ProviderException)
+                else failover.transport_error(exc)
+            )
+            greq.log["error_code"] = error.code
+            yield _frame(mf.error_body(error))
+
+    async def finish() -> None:
+        await opened.close()
+        usage = translator.usage or Usage(prompt_estimate, translator.produced_chars // 4 + 1)
+        price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
+        await reservation.settle(_record(greq, candidate, usage, price, "messages"), usage.total_tokens)
+
+    headers = {
+        **_headers(candidate, reservation),
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+    }
+    return StreamingResponse(events(), headers=headers, on_close=finish)
+
+
+async def count_tokens(greq: GatewayRequest) -> Response:
+    """Anthropic counts natively; for other providers the gateway's estimate (~4 characters a token)."""
+    body = await _body(greq)
+    greq.log["endpoint"] = "messages.count_tokens"
+    mf.check({**body, "max_tokens": 1})
+    chain = await _resolve(greq, body["model"])
+    first = chain[0]
+    if _native(first):
+
+        def build(candidate: Candidate) -> UpstreamRequest:
+            payload = {k: v for k, v in body.items() if k != "max_tokens"}
+            return candidate.adapter.count_tokens_request(candidate.target, payload)  # type: ignore[attr-defined]
+
+        _, data = await failover.call_json(greq, [first], build)
+        tokens = data.get("input_tokens")
+        if not isinstance(tokens, int):
+            raise OpenAIError("upstream sent an invalid response", code="upstream_error", status=502)
+    else:
+        mf.to_chat({**body, "max_tokens": 1})  # refuses what the provider could not be sent
+        tokens, _ = budgets.estimate_tokens(
+            {"input": [body.get("system"), body["messages"], body.get("tools")]}
+        )
+    greq.log.update(provider=first.target.provider, model=first.target.model[:120], tokens_in=tokens)
+    return JSONResponse({"input_tokens": tokens}, headers={"X-PromptGate-Provider": first.target.provider})

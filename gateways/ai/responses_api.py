@@ -1,0 +1,225 @@
+"""The Responses API of an ai_gateway project: POST /v1/responses, GET/DELETE /v1/responses/{id},
+GET /v1/responses/{id}/input_items.
+
+A request goes the way of a chat completion (openai_api.py): model resolution, admission (limits and
+budgets), failover, usage and cost, the request log. OpenAI targets get it natively (with `store` off
+upstream: the gateway keeps the state); every other provider gets the chat request it stands for
+(responses_format.py) and its answer back as a Response. `previous_response_id` continues a stored
+response's conversation, whichever provider served it (responses_store.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from gateways.ai import budgets, failover, pricing, responses_store
+from gateways.ai import responses_format as rf
+from gateways.ai.errors import OpenAIError, body_of, invalid_request
+from gateways.ai.openai_api import _admit, _body, _headers, _merged, _prices, _record, _resolve, _translate
+from gateways.ai.providers.base import (
+    JSON,
+    ProviderException,
+    StreamTranslator,
+    UpstreamRequest,
+    Usage,
+    usage_of,
+)
+from gateways.ai.responses_stream import FINAL_TYPES, ChatToResponses, NativeResponses
+from gateways.ai.routing import Candidate
+from gateways.common import http_client
+from gateways.common.http import JSONResponse, Response, StreamingResponse
+from gateways.common.router import GatewayRequest
+
+NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /responses
+
+
+async def dispatch(greq: GatewayRequest, path: str, method: str) -> Response:
+    """`path` is what follows /v1/: responses, responses/{id}, responses/{id}/input_items."""
+    parts = path.split("/")
+    if parts == ["responses"]:
+        _method(method, "POST")
+        return await create(greq)
+    if len(parts) == 2 and parts[1]:
+        _method(method, "GET, DELETE")
+        return await (retrieve(greq, parts[1]) if method == "GET" else delete(greq, parts[1]))
+    if len(parts) == 3 and parts[1] and parts[2] == "input_items":
+        _method(method, "GET")
+        return await input_items(greq, parts[1])
+    raise OpenAIError(f"Unknown endpoint /v1/{path}", code="not_found", status=404)
+
+
+def _method(method: str, allowed: str) -> None:
+    if method not in allowed.split(", "):
+        raise OpenAIError(
+            f"Method {method} is not allowed here",
+            code="method_not_allowed",
+            status=405,
+            headers={"Allow": allowed},
+        )
+
+
+def _native(candidate: Candidate) -> bool:
+    return bool(getattr(candidate.adapter, "responses_native", False))
+
+
+async def create(greq: GatewayRequest) -> Response:
+    body = await _body(greq)
+    greq.log["endpoint"] = "responses"
+    if body.get("background"):
+        raise invalid_request("background responses are not supported by the gateway", param="background")
+    if body.get("input") is None:
+        raise invalid_request("`input` is required", param="input")
+    items = rf.input_items(body.get("input"))
+    previous = body.get("previous_response_id")
+    history: list[JSON] = []
+    if previous is not None:
+        stored = (
+            await responses_store.load(greq.project.id, str(previous)) if isinstance(previous, str) else None
+        )
+        if stored is None:
+            raise rf.not_found(str(previous), param="previous_response_id")
+        history = stored.conversation()
+    full = [*history, *items]
+    store = body.get("store", True) is not False
+    stream = bool(body.get("stream"))
+    chain = await _resolve(greq, body["model"])
+    prices = await _prices(greq)
+    estimate = {"input": [body.get("instructions"), full], "max_tokens": body.get("max_output_tokens")}
+    reservation = await _admit(greq, chain, estimate, prices)
+    if store:
+        responses_store.attach(greq.runtime)
+    # Input guardrails apply here, on the conversation, as on chat (issue 16's hook).
+    response_id = rf.new_id("resp")
+    patch = {"store": store, "previous_response_id": previous}
+
+    def build(candidate: Candidate) -> UpstreamRequest:
+        if _native(candidate):
+            defaults = {k: v for k, v in candidate.parameters.items() if k in NATIVE_PARAMETERS}
+            payload = {**defaults, **rf.clean_request(body), "input": rf.for_upstream(full), "store": False}
+            return candidate.adapter.responses_request(candidate.target, payload, stream=stream)  # type: ignore[attr-defined]
+        chat = _merged(candidate, rf.to_chat(body, full))
+        return candidate.adapter.chat_request(candidate.target, chat, stream=stream)
+
+    def translator(candidate: Candidate) -> StreamTranslator:
+        if _native(candidate):
+            return NativeResponses(candidate.target.provider, patch)
+        inner = candidate.adapter.stream_translator(candidate.target)
+        return ChatToResponses(inner, response_id, body, candidate.target.model)
+
+    try:
+        if stream:
+            opened = await failover.open_stream(greq, chain, build, translator)
+        else:
+            candidate, data = await failover.call_json(greq, chain, build)
+            response = _answer(candidate, data, response_id, body, patch)
+    except BaseException:
+        await reservation.settle(0, 0)
+        raise
+    if stream:
+        return _stream(greq, opened, full, store, reservation, prices, estimate)
+    usage = rf.usage_from(response)
+    price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
+    await reservation.settle(_record(greq, candidate, usage, price, "responses"), usage.total_tokens)
+    # Output guardrails apply here, on the whole answer, as on chat.
+    if store:
+        await responses_store.save(greq.project.id, response, full)
+    return JSONResponse(response, headers=_headers(candidate, reservation))
+
+
+def _answer(candidate: Candidate, data: JSON, response_id: str, body: JSON, patch: JSON) -> JSON:
+    if _native(candidate):
+        if data.get("object") != "response" or not isinstance(data.get("output"), list):
+            raise OpenAIError("upstream sent an invalid response", code="upstream_error", status=502)
+        data.update(patch)
+        return data
+    completion = _translate(lambda: candidate.adapter.chat_response(candidate.target, data))
+    return rf.from_completion(response_id, body, completion, usage_of(completion))
+
+
+def _frame(event: JSON) -> bytes:
+    return b"event: " + str(event.get("type")).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+def _stream(
+    greq: GatewayRequest,
+    opened: failover.OpenStream,
+    full: list[JSON],
+    store: bool,
+    reservation: budgets.Reservation,
+    prices: pricing.PriceTable,
+    estimate: dict[str, Any],
+) -> StreamingResponse:
+    candidate = opened.candidate
+    translator: Any = opened.translator
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            async for batch in opened.batches():
+                if store and any(event.get("type") in FINAL_TYPES for event in batch) and translator.final:
+                    # Saved before the client sees the end, so its next turn finds this one.
+                    await responses_store.save(greq.project.id, translator.final, full)
+                yield b"".join(_frame(event) for event in batch)
+            if not translator.complete:
+                raise http_client.UpstreamError("upstream ended the stream early")
+        except (ProviderException, http_client.UpstreamError, TimeoutError, OSError) as exc:
+            error = (
+                failover.provider_error(exc.error)
+                if isinstance(exc, ProviderException)
+                else failover.transport_error(exc)
+            )
+            greq.log["error_code"] = error.code
+            detail = body_of(error)["error"]
+            yield _frame({"type": "error", "code": error.code, "message": detail["message"], "param": None})
+
+    async def finish() -> None:
+        await opened.close()
+        usage = translator.usage
+        if usage is None:
+            prompt, _ = budgets.estimate_tokens(estimate)
+            usage = Usage(prompt, translator.produced_chars // 4 + 1)
+        price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
+        await reservation.settle(_record(greq, candidate, usage, price, "responses"), usage.total_tokens)
+
+    headers = {
+        **_headers(candidate, reservation),
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+    }
+    return StreamingResponse(events(), headers=headers, on_close=finish)
+
+
+async def _stored(greq: GatewayRequest, response_id: str) -> responses_store.Stored:
+    stored = await responses_store.load(greq.project.id, response_id)
+    if stored is None:
+        raise rf.not_found(response_id)
+    return stored
+
+
+async def retrieve(greq: GatewayRequest, response_id: str) -> Response:
+    greq.log["endpoint"] = "responses.get"
+    return JSONResponse((await _stored(greq, response_id)).response)
+
+
+async def input_items(greq: GatewayRequest, response_id: str) -> Response:
+    greq.log["endpoint"] = "responses.input_items"
+    items = [dict(item) for item in (await _stored(greq, response_id)).input]
+    for position, item in enumerate(items):
+        item.setdefault("id", f"item_{position}")
+        item.setdefault("type", "message")
+    if greq.request.query_string.find(b"order=asc") == -1:
+        items.reverse()  # OpenAI lists input items newest first unless asked otherwise
+    first, last = (items[0]["id"], items[-1]["id"]) if items else (None, None)
+    return JSONResponse(
+        {"object": "list", "data": items, "first_id": first, "last_id": last, "has_more": False}
+    )
+
+
+async def delete(greq: GatewayRequest, response_id: str) -> Response:
+    greq.log["endpoint"] = "responses.delete"
+    if not await responses_store.delete(greq.project.id, response_id):
+        raise rf.not_found(response_id)
+    return JSONResponse({"id": response_id, "object": "response.deleted", "deleted": True})
