@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('ai', '0004_ai_endpoints'),
-        ('projects', '0002_cors_origins_default_ai_provider'),
+        ('projects', '0003_cors_origins_default_ai_provider'),
     ]
 
     operations = [
