@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from gateways.common import cors
 from gateways.common.http import ClientDisconnected, Request, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
 from gateways.mcp import conf, listen, policy, protocol, sessions
@@ -43,7 +44,7 @@ def origin_allowed(greq: GatewayRequest) -> bool:
     if origin is None:
         return True
     normalised = origin.strip().rstrip("/").lower()
-    if normalised in conf.allowed_origins():
+    if normalised in conf.allowed_origins() or cors.origin_allowed(greq.project, origin):
         return True
     parts = urlsplit(normalised)
     host = greq.request.headers.get("host", "").lower()

@@ -193,3 +193,22 @@ def test_get_without_session_is_405(gateways, mcp_project):
         gateways[0].url(mcp_project.path()), headers={**mcp_project.auth, "Accept": "text/event-stream"}
     )
     assert response.status_code == 405
+
+
+def test_a_projects_allowed_origins_open_the_mcp_endpoint_to_browsers(gateways, mcp_project):
+    from projects.models import Project
+
+    page = "https://tools.example.org"
+    body = rpc(
+        "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "b"}}
+    )
+    assert post(gateways[0], mcp_project, body, Origin=page).status_code == 403
+    project = Project.objects.get(pk=mcp_project.project.pk)
+    project.allowed_origins = [page]
+    project.save()  # a model save bumps the config version
+    for gateway in gateways:
+        gateway.sync_config()
+        answered = post(gateway, mcp_project, body, Origin=page)
+        assert answered.status_code == 200 and answered.headers["access-control-allow-origin"] == page
+        assert "Mcp-Session-Id" in answered.headers["access-control-expose-headers"]
+    assert post(gateways[0], mcp_project, body, Origin="https://evil.example").status_code == 403
