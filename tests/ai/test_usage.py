@@ -115,7 +115,7 @@ def test_usage_api_groups_and_filters(traffic, admin_user):
 
 
 def test_usage_reads_the_rollups_not_the_raw_rows(traffic, admin_user):
-    ai, _, today, yesterday = traffic
+    ai, _, today, _ = traffic
     client = APIClient()
     client.force_login(admin_user)
     before = client.get(URL, {"project": str(ai.uuid), "group_by": "day"}).json()
