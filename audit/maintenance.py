@@ -29,22 +29,31 @@ logger = logging.getLogger(__name__)
 
 LEASE = "prune_logs"
 LEASE_SECONDS = 300  # a step takes well under a second: a holder silent this long has died
+NEXT_PASS = "next-pass"  # the holder of a lease that only says when the next pass is due
 RETRY_SECONDS = 60  # how often a process that found the lease taken looks again
 FIRST_DELAY_SECONDS = 5.0  # after start: let the process settle first
 
 
-def take_lease(holder: str, until: datetime.datetime, now: datetime.datetime, name: str = LEASE) -> bool:
-    """Hold `name` until `until` if it is free, expired, or already `holder`'s; one statement."""
+def take_lease(
+    holder: str, until: datetime.datetime, now: datetime.datetime, *, early: bool = False, name: str = LEASE
+) -> bool:
+    """Hold `name` until `until` if it is free, expired, or already `holder`'s (`early`: or only waiting
+    for its next pass, as `prune_logs` may); one atomic statement on SQLite and PostgreSQL."""
     table = connection.ops.quote_name(MaintenanceLease._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (name, holder, expires_at) VALUES (%s, %s, %s) "  # noqa: S608
             f"ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
-            f"WHERE {table}.expires_at < %s OR {table}.holder = %s",
-            [name, holder, adapt(until), adapt(now), holder],
+            f"WHERE {table}.expires_at < %s OR {table}.holder IN (%s, %s)",
+            [name, holder, adapt(until), adapt(now), holder, NEXT_PASS if early else holder],
         )
         return cursor.rowcount == 1
+
+
+def finish_pass(holder: str, next_pass: datetime.datetime, name: str = LEASE) -> None:
+    """A pass is done: nobody holds the lease, and no process starts another before `next_pass`."""
+    MaintenanceLease.objects.filter(name=name, holder=holder).update(holder=NEXT_PASS, expires_at=next_pass)
 
 
 class Maintenance:
@@ -102,6 +111,6 @@ class Maintenance:
         # Pass done: the lease now says when the next pass is due, for every process.
         self._pass = None
         self.passes += 1
-        take_lease(self.holder, now + datetime.timedelta(seconds=self.interval), now)
+        finish_pass(self.holder, now + datetime.timedelta(seconds=self.interval))
         self.next_try = self.monotonic() + self.interval
         return False
