@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 
 from audit.api.filters import AuditLogFilter, RequestLogFilter
+from audit.api.keyset import KeysetPagination
 from audit.api.serializers import AuditLogSerializer, RequestLogSerializer
 from audit.models import AuditLog, RequestLog
 from projects.api.base import ManagementViewMixin
@@ -54,11 +55,12 @@ class AuditLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class RequestLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
-    """Proxied calls of the projects where the caller is developer or above (superusers: all)."""
+    """Proxied calls of the projects where the caller is developer or above (superusers: all): the raw-log
+    search, filtered and keyset-paginated newest first."""
 
     serializer_class = RequestLogSerializer
     filterset_class = RequestLogFilter
-    pagination_class = NewestFirstCursorPagination
+    pagination_class = KeysetPagination
 
     def get_queryset(self) -> QuerySet[RequestLog]:
         if getattr(self, "swagger_fake_view", False):
