@@ -13,9 +13,9 @@ import httpx
 import pytest
 from django.conf import global_settings
 from django.core.management import call_command
-from django.test import override_settings
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from audit import export
