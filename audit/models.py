@@ -175,8 +175,8 @@ class HourlyRollup(RollupCounts):
 
 
 class DailyRollup(RollupCounts):
-    """The hourly sums per UTC day, derived from the batch's hourly deltas in the same transaction:
-    a year of history is 365 rows per key, and outlives the hourly rows."""
+    """The hourly sums per UTC day, derived from HourlyRollup once the day is over (retention passes,
+    audit/rollups.py `derive_daily`): a year of history is 365 rows per key."""
 
     day = models.DateField()
 
@@ -220,3 +220,14 @@ class MaintenanceLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder} until {self.expires_at}"
+
+
+class RollupProgress(models.Model):
+    """How far the daily rollup has been derived from the hourly one: every day before `derived_until`
+    (usage reads those days from DailyRollup, the later ones from HourlyRollup)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    derived_until = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: derived until {self.derived_until}"

@@ -1,5 +1,7 @@
 """Retention of the request log and its rollups: what is expired, and pruning it in bounded steps.
 
+A pass first derives the daily rollup of the days that are over (rollups.py), then prunes.
+
 `Pruner(now).steps()` yields after each bounded action (one DELETE of at most
 PROMPTGATE_LOG_PRUNE_BATCH rows, one partition created or dropped), so a caller can interleave them
 with other work: the request-log process runs one step between two batches (maintenance.py), and
@@ -24,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, models, transaction
 
-from audit import partitions
+from audit import partitions, rollups
 from audit.models import DailyRollup, HourlyRollup, LogRetention, RequestLog, RequestLogBatch
 
 BATCH_ID_DAYS = 1
@@ -72,6 +74,7 @@ class Report:
     deleted: dict[str, int] = field(default_factory=dict)
     partitions_created: list[str] = field(default_factory=list)
     partitions_dropped: list[str] = field(default_factory=list)
+    days_derived: list[str] = field(default_factory=list)
 
     def add(self, name: str, count: int) -> None:
         self.deleted[name] = self.deleted.get(name, 0) + count
@@ -81,6 +84,7 @@ class Report:
             "deleted": dict(self.deleted),
             "partitions_created": list(self.partitions_created),
             "partitions_dropped": list(self.partitions_dropped),
+            "daily_rollup_days_derived": list(self.days_derived),
         }
 
 
@@ -101,6 +105,12 @@ class Pruner:
         return self.report
 
     def steps(self) -> Iterator[str]:
+        # Upkeep first: the daily rollup of the days that are over, one day a step (rollups.py).
+        for day in rollups.days_to_derive(self.now):
+            if not self.dry_run:
+                rollups.derive_daily(day)
+            self.report.days_derived.append(day.isoformat())
+            yield f"derived {day}"
         base = global_horizon(self.now)
         if partitions.enabled(connection):
             yield from self._partition_steps(base.logs)

@@ -22,6 +22,7 @@ ROLLUP_BOOKKEEPING = {
     "audit.hourlyrollup",
     "audit.dailyrollup",
     "audit.requestlogbatch",
+    "audit.rollupprogress",
     "audit.maintenancelease",
 }
 AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp"}

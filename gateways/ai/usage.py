@@ -1,9 +1,10 @@
 """Usage and cost per day (or hour), project, token, endpoint, provider and model, read from the rollups.
 
 Read-only: the management API's `/manage/api/v1/usage/` (filters, choice of grouping) and the admin's
-"Usage and cost" page (see usage_admin.py) both call `aggregate`. Neither reads raw request-log rows:
-the daily rollup answers (the hourly one when grouped by hour), so a year of history is a few hundred
-rows per key whatever the traffic (audit/rollups.py).
+"Usage and cost" page (see usage_admin.py) both call `report`. Neither reads raw request-log rows:
+the daily rollup answers for the days it has been derived for, the hourly one after them and when
+grouped by hour, so a year of history is a few hundred rows per key whatever the traffic
+(audit/rollups.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,6 +23,7 @@ from rest_framework import views
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from audit import rollups
 from audit.models import LATENCY_COLUMNS, DailyRollup, HourlyRollup
 from audit.rollups import latency_summary
 from projects.api.base import ManagementViewMixin
@@ -104,28 +107,62 @@ def check_groups(groups: tuple[str, ...]) -> None:
         raise PromptGateError("group_by takes day or hour, not both", code="validation_error")
 
 
-def aggregate(rows: QuerySet[Any], groups: tuple[str, ...] = DEFAULT_GROUPS) -> list[dict[str, Any]]:
-    """One row per group: requests, errors, bytes, tokens, cost (USD) and latency (mean, p50/p95/p99
-    from the summed histograms), newest first."""
+SUMS = (
+    "requests",
+    "errors",
+    "bytes_in",
+    "bytes_out",
+    "tokens_in",
+    "tokens_out",
+    "cost_nanos",
+    "latency_ms_sum",
+)
+
+
+def _sums(rows: QuerySet[Any], fields: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Summed columns per group of `fields` (the histogram's buckets included)."""
+    names = (*SUMS, *LATENCY_COLUMNS)
+    qs = rows.values(*fields).annotate(**{name: Sum(name) for name in names}).order_by()
+    return {tuple(row[f] for f in fields): {n: row[n] or 0 for n in names} for row in qs}
+
+
+def report(
+    user: Any, params: dict[str, str], groups: tuple[str, ...] = DEFAULT_GROUPS
+) -> list[dict[str, Any]]:
+    """One row per group: requests, errors, bytes, tokens, cost (USD) and latency (mean, p50/p95/p99 from
+    the summed histograms), newest first. Grouped by hour: the hourly rollup. Otherwise the daily
+    rollup for the days it has been derived for, and the hourly rollup summed per day after those."""
     check_groups(groups)
     fields = [GROUPS[g] for g in groups]
-    sums = ("requests", "errors", "bytes_in", "bytes_out", "tokens_in", "tokens_out", "cost_nanos")
-    qs = (
-        rows.values(*fields)
-        .annotate(**{name: Sum(name) for name in (*sums, "latency_ms_sum", *LATENCY_COLUMNS)})
-        .order_by(*[f"-{f}" if f in ("day", "hour") else f for f in fields])
-    )
+    hourly = filtered(visible_rows(user, HourlyRollup), params)
+    if "hour" in groups:
+        merged = _sums(hourly, fields)
+    else:
+        mark = rollups.derived_until()
+        merged = {}
+        if mark is not None:
+            daily = filtered(visible_rows(user, DailyRollup), params).filter(day__lt=mark)
+            merged = _sums(daily, fields)
+            hourly = hourly.filter(hour__gte=datetime.datetime.combine(mark, datetime.time.min, datetime.UTC))
+        for key, sums in _sums(hourly.annotate(day=TruncDate("hour", tzinfo=datetime.UTC)), fields).items():
+            total = merged.setdefault(key, dict.fromkeys(sums, 0))
+            for name, value in sums.items():
+                total[name] += value
+    ordered = list(merged.items())
+    for position in reversed(range(len(fields))):  # stable sorts, last field first: period newest first
+        newest_first = fields[position] in ("day", "hour")
+        ordered.sort(key=lambda item, p=position: item[0][p], reverse=newest_first)
     out = []
-    for row in qs[:MAX_ROWS]:
-        item = {group: row[GROUPS[group]] for group in groups}
+    for key, sums in ordered[:MAX_ROWS]:
+        item: dict[str, Any] = dict(zip(groups, key, strict=True))
         for period in ("day", "hour"):
             if item.get(period) is not None:
                 item[period] = item[period].isoformat()
         if "project" in item:
             item["project"] = str(item["project"])
-        item.update({name: row[name] or 0 for name in sums if name != "cost_nanos"})
-        item["cost"] = _usd(row["cost_nanos"])
-        item.update(latency_summary(row))
+        item.update({name: sums[name] for name in SUMS[:6]})
+        item["cost"] = _usd(sums["cost_nanos"])
+        item.update(latency_summary(sums))
         out.append(item)
     return out
 
@@ -187,9 +224,7 @@ class UsageView(ManagementViewMixin, views.APIView):
         groups = (
             tuple(g.strip() for g in raw_groups.split(",") if g.strip()) if raw_groups else DEFAULT_GROUPS
         )
-        check_groups(groups)
-        model = HourlyRollup if "hour" in groups else DailyRollup
-        items = aggregate(filtered(visible_rows(request.user, model), params), groups)
+        items = report(request.user, params, groups)
         return Response({"group_by": list(groups), "results": items, "totals": totals(items)})
 
 

@@ -98,6 +98,9 @@ def assert_rollups_match_raw() -> None:
         return {k: {n: v for n, v in sums.items() if v} for k, sums in table.items()}
 
     assert stored(HourlyRollup, "hour") == nonzero(expected_from_raw("hour"))
+    # The daily rollup is derived from the hourly one (each day once it is over, by the retention pass).
+    for day in {hour.date() for hour in HourlyRollup.objects.values_list("hour", flat=True)}:
+        rollups.derive_daily(day)
     assert stored(DailyRollup, "day") == nonzero(expected_from_raw("day"))
 
 
@@ -106,10 +109,14 @@ def test_rollups_equal_the_sums_of_the_raw_rows_over_many_batches():
         write_request_logs(make_rows(150, seed))
     assert RequestLog.objects.count() == 900
     assert HourlyRollup.objects.count() > 20  # many keys, several hours and two days
-    assert {r.day for r in DailyRollup.objects.all()} == {
-        START.date(),
-        START.date() + datetime.timedelta(days=1),
-    }
+    assert not DailyRollup.objects.exists()  # the writer adds to the hourly rollup only
+    # A day is derived once it is over and an hour of grace has passed (batches still in flight).
+    assert rollups.days_to_derive(START + datetime.timedelta(hours=2, minutes=59)) == []
+    assert rollups.days_to_derive(START + datetime.timedelta(hours=3)) == [START.date()]
+    assert_rollups_match_raw()
+    days = {r.day for r in DailyRollup.objects.all()}
+    assert days == {START.date(), START.date() + datetime.timedelta(days=1)}
+    write_request_logs(make_rows(30, seed=99))  # a late batch for a derived day: deriving it again adds it
     assert_rollups_match_raw()
 
 
