@@ -187,8 +187,9 @@ def days_to_derive(now: datetime.datetime) -> list[datetime.date]:
     return [first + datetime.timedelta(days=n) for n in range((last - first).days)]
 
 
-def derive_daily(day: datetime.date) -> int:
-    """Replace `day`'s daily rows with the sums of its hourly rows; returns the rows written."""
+def derive_daily(day: datetime.date, *, advance: bool = True) -> int:
+    """Replace `day`'s daily rows with the sums of its hourly rows; returns the rows written.
+    `advance`: mark the days up to this one derived (a rebuild of an old day leaves the mark alone)."""
     from django.db import connection, transaction
 
     quote = connection.ops.quote_name
@@ -211,6 +212,8 @@ def derive_daily(day: datetime.date) -> int:
             ],
         )
         written = cursor.rowcount
+        if not advance:
+            return written
         RollupProgress.objects.update_or_create(
             name=PROGRESS, defaults={"derived_until": day + datetime.timedelta(days=1)}
         )

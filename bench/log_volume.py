@@ -162,7 +162,8 @@ def main() -> None:
 
 
 def json_short(data: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in data.items() if v)
+    """Non-empty entries; lists (partitions, days) as their length."""
+    return ", ".join(f"{k}={len(v) if isinstance(v, list) else v}" for k, v in data.items() if v)
 
 
 if __name__ == "__main__":

@@ -235,3 +235,36 @@ def test_percentiles_of_written_rollups(project):
         low, high = _bucket_bounds(exact)
         assert low <= summary[name] <= high, (name, summary[name])
     assert rollups.percentile([0] * len(LATENCY_BUCKETS_MS), 0.5) is None
+
+
+# --- rebuilding past days from raw rows (manage.py rollup_logs) ----------------------------------
+def test_rollup_logs_rebuilds_past_days_from_raw_rows_written_before_rollups_existed():
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.utils import timezone
+
+    today = timezone.now().astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first, last = (today - datetime.timedelta(days=2)).date(), (today - datetime.timedelta(days=1)).date()
+    # Three hours from 22:00 two days ago into yesterday, written without rollups (before the upgrade).
+    shift = today - datetime.timedelta(days=2) - START.replace(hour=0)
+    older = [
+        {**row, "time": row["time"] + shift, "project_uuid": str(row["project_uuid"])}
+        for row in make_rows(200, seed=21)
+    ]
+    RequestLog.objects.bulk_create([RequestLog(**row) for row in older])
+    untouched = make_rows(50, seed=22)  # a week earlier, with rollups: left as they are
+    write_request_logs(
+        [{**row, "time": row["time"] + shift - datetime.timedelta(days=7)} for row in untouched]
+    )
+    before = stored(HourlyRollup, "hour")
+    out = io.StringIO()
+    call_command("rollup_logs", "--since", str(first), "--until", str(last), stdout=out)
+    assert out.getvalue().count("hourly rollup rows") == 2
+    assert_rollups_match_raw()  # every hour, the rebuilt ones and the others
+    assert {k: v for k, v in stored(HourlyRollup, "hour").items() if k in before} == before
+    with pytest.raises(CommandError, match="before today"):
+        call_command("rollup_logs", "--since", str(first), "--until", str(today.date()), stdout=out)
+    with pytest.raises(CommandError, match="pruned"):
+        call_command("rollup_logs", "--since", "2020-01-01", "--until", str(last), stdout=out)
