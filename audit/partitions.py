@@ -24,6 +24,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 TABLE = "audit_requestlog"
 DEFAULT = f"{TABLE}_default"
 SEQUENCE = f"{TABLE}_id_seq"
+# Making or dropping a partition locks the parent exclusively for a moment. Queued behind a long query
+# (an export, a search), that lock would hold up every writer and reader queued after it: give up
+# instead, and the next pass tries again (maintenance.py retries a failed step).
+LOCK_TIMEOUT = "SET LOCAL lock_timeout = '2s'"
 _NAME = re.compile(rf"^{TABLE}_p(\d{{8}})$")
 
 
@@ -65,6 +69,7 @@ def create(cursor: Any, day: datetime.date) -> str:
     the caller's)."""
     name = partition_name(day)
     lo, hi = _bound(day), _bound(day + datetime.timedelta(days=1))
+    cursor.execute(LOCK_TIMEOUT)
     cursor.execute(f"CREATE TEMP TABLE _moved (LIKE {TABLE}) ON COMMIT DROP")
     cursor.execute(
         f"WITH moved AS (DELETE FROM {DEFAULT} WHERE time >= {lo} AND time < {hi} RETURNING *) "  # noqa: S608
@@ -79,6 +84,7 @@ def create(cursor: Any, day: datetime.date) -> str:
 def drop(cursor: Any, name: str) -> None:
     if not _NAME.match(name):
         raise ValueError(f"not a daily partition of {TABLE}: {name}")
+    cursor.execute(LOCK_TIMEOUT)
     cursor.execute(f"DROP TABLE IF EXISTS {name}")
 
 
