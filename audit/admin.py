@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
+from django.core.validators import MaxValueValidator
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from audit.models import AuditLog, RequestLog
+from audit.models import AuditLog, LogRetention, RequestLog
 from projects import admin_roles
 from projects.models import Project
 
@@ -130,9 +132,67 @@ class AuditLogAdmin(ReadOnlyAdmin):
         return _pretty(obj.extra)
 
 
+class FixedChoicesFilter(admin.SimpleListFilter):
+    """A filter whose choices are fixed: Django's default lists a field's values with a SELECT DISTINCT
+    over the whole table, a scan of every request-log row on each page view."""
+
+    options: tuple[tuple[str, str], ...] = ()
+    field = ""
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> tuple[tuple[str, str], ...]:
+        return self.options
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+class GatewayFilter(FixedChoicesFilter):
+    title, parameter_name, field = "gateway", "gateway__exact", "gateway"
+    options = (("ai", "ai"), ("http", "http"), ("mcp", "mcp"), ("meta", "meta"))
+
+
+class StatusFilter(FixedChoicesFilter):
+    title, parameter_name, field = "status", "status__exact", "status"
+    options = tuple(
+        (str(code), str(code))
+        for code in (200, 201, 204, 400, 401, 403, 404, 413, 429, 499, 500, 502, 503, 504)
+    )
+
+
+@admin.register(LogRetention)
+class LogRetentionAdmin(admin.ModelAdmin):
+    """A project's shorter retention (days; empty: the global PROMPTGATE_*_RETENTION_DAYS). Superusers;
+    project admins use the management API (projects/{uuid}/log-retention/)."""
+
+    list_display = ("project_uuid", "log_days", "rollup_days")
+    search_fields = ("project_uuid",)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        limits = {
+            "log_days": settings.PROMPTGATE_LOG_RETENTION_DAYS,
+            "rollup_days": settings.PROMPTGATE_ROLLUP_RETENTION_DAYS,
+        }
+        for name, limit in limits.items():
+            form.base_fields[name].validators.append(MaxValueValidator(limit))
+            form.base_fields[
+                name
+            ].help_text = f"Days, at most {limit} (the global retention); empty: {limit}."
+        return form
+
+
 @admin.register(RequestLog)
 class RequestLogAdmin(ReadOnlyAdmin):
-    date_hierarchy = "time"
+    # No date hierarchy and no value-listing filters: both scan the whole table (100 M rows at scale).
+    show_full_result_count = False
     list_display = (
         "time",
         "project_name",
@@ -147,7 +207,7 @@ class RequestLogAdmin(ReadOnlyAdmin):
         "tokens_out",
         "error_code",
     )
-    list_filter = ("gateway", "status", ProjectFilter, "error_code")
+    list_filter = (GatewayFilter, StatusFilter, ProjectFilter)
     search_fields = ("path", "endpoint", "token_prefix", "model", "provider", "request_id", "error_code")
     list_per_page = 100
 

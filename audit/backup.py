@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from audit.models import AuditLog
 from audit.services import record
-from audit.signals import AUDITED_APPS
+from audit.signals import AUDITED_APPS, ROLLUP_BOOKKEEPING
 from credentials import crypto
 
 FORMAT = "promptgate-backup"
@@ -34,7 +34,7 @@ CHUNK_SIZE = 500
 # management API (their secrets are stored hashed by django-oauth-toolkit).
 EXTRA_MODELS = ("auth.group", "auth.user", "oauth2_provider.application")
 # Traffic history (can be huge, and is not configuration) and runtime bookkeeping rows.
-NOT_BACKED_UP = {"audit.requestlog", "common.configversion"}
+NOT_BACKED_UP = {"audit.requestlog", "common.configversion", *ROLLUP_BOOKKEEPING}
 
 
 class BackupError(Exception):

@@ -82,7 +82,152 @@ class RequestLog(models.Model):
 
     class Meta:
         ordering = ["-time", "-id"]
-        indexes = [models.Index(fields=["project_uuid", "time"])]
+        # What the management API's search reads, newest first within one project (audit/search.py):
+        # the project's rows, its rows per endpoint or token, and its errors. Other filters (model,
+        # status, latency) narrow the rows one of these indexes walks.
+        indexes = [
+            models.Index(fields=["project_uuid", "time"]),
+            models.Index(fields=["project_uuid", "endpoint", "time"], name="audit_reqlog_endpoint"),
+            models.Index(fields=["project_uuid", "token_prefix", "time"], name="audit_reqlog_token"),
+            models.Index(
+                fields=["project_uuid", "time"],
+                condition=models.Q(status__gte=400),
+                name="audit_reqlog_errors",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.method} {self.path} {self.status}"
+
+
+# --- Rollups, written with the raw rows (audit/rollups.py) ----------------------------------------
+# Upper bounds (ms, inclusive) of the latency histogram's buckets; the last bucket is open-ended.
+# A ratio of ~1.5 between neighbours: a percentile read from the histogram is within one bucket.
+LATENCY_BUCKETS_MS: tuple[float, ...] = (
+    1, 2, 3, 5, 8, 13, 20, 30, 50, 75, 100, 150,
+    200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000, float("inf"),
+)  # fmt: skip
+LATENCY_COLUMNS: tuple[str, ...] = tuple(f"lat_{i:02}" for i in range(len(LATENCY_BUCKETS_MS)))
+ROLLUP_DIMENSIONS = (
+    "project_uuid",
+    "gateway",
+    "endpoint",
+    "token_prefix",
+    "provider",
+    "model",
+    "status_class",
+)
+ROLLUP_SUMS = (
+    "requests",
+    "errors",
+    "bytes_in",
+    "bytes_out",
+    "tokens_in",
+    "tokens_out",
+    "cost_nanos",
+    "latency_ms_sum",
+    *LATENCY_COLUMNS,
+)
+
+
+class RollupCounts(models.Model):
+    """What a rollup row adds up. Every sum is a column, so an upsert adds with plain SQL on any database;
+    cost in nano-USD integers, so sums are exact on SQLite too (it has no decimal arithmetic)."""
+
+    project_uuid = models.UUIDField()
+    gateway = models.CharField(max_length=10)
+    endpoint = models.CharField(max_length=200, blank=True, default="")
+    token_prefix = models.CharField(max_length=20, blank=True, default="")
+    provider = models.CharField(max_length=40, blank=True, default="")
+    model = models.CharField(max_length=120, blank=True, default="")
+    status_class = models.PositiveSmallIntegerField()  # status // 100: 2, 3, 4 or 5
+    requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)  # status >= 400
+    bytes_in = models.BigIntegerField(default=0)
+    bytes_out = models.BigIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_nanos = models.BigIntegerField(default=0)
+    latency_ms_sum = models.FloatField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+for _column in LATENCY_COLUMNS:  # lat_00 … lat_23: requests per latency bucket
+    RollupCounts.add_to_class(_column, models.BigIntegerField(default=0))
+
+
+class HourlyRollup(RollupCounts):
+    """Request-log sums per hour and dimensions; added to by every writer process in the batch's
+    transaction (INSERT … ON CONFLICT DO UPDATE), so any number of writers agree."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", *ROLLUP_DIMENSIONS], name="audit_hourlyrollup_key")
+        ]
+        indexes = [models.Index(fields=["project_uuid", "hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.project_uuid} {self.endpoint} {self.requests}"
+
+
+class DailyRollup(RollupCounts):
+    """The hourly sums per UTC day, derived from HourlyRollup once the day is over (retention passes,
+    audit/rollups.py `derive_daily`): a year of history is 365 rows per key."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", *ROLLUP_DIMENSIONS], name="audit_dailyrollup_key")
+        ]
+        indexes = [models.Index(fields=["project_uuid", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.project_uuid} {self.endpoint} {self.requests}"
+
+
+class RequestLogBatch(models.Model):
+    """Batches already written: a re-sent batch finds its id here and is skipped (idempotent writes)."""
+
+    batch_id = models.CharField(max_length=36, primary_key=True)
+    written_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.batch_id
+
+
+class LogRetention(models.Model):
+    """A project's own retention, shorter than the global one (PROMPTGATE_*_RETENTION_DAYS)."""
+
+    project_uuid = models.UUIDField(unique=True)  # a value, like the logs it governs
+    log_days = models.PositiveIntegerField(null=True, blank=True)
+    rollup_days = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"retention of {self.project_uuid}"
+
+
+class MaintenanceLease(models.Model):
+    """One holder at a time of a background job (pruning) across processes and hosts."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    holder = models.CharField(max_length=120)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder} until {self.expires_at}"
+
+
+class RollupProgress(models.Model):
+    """How far the daily rollup has been derived from the hourly one: every day before `derived_until`
+    (usage reads those days from DailyRollup, the later ones from HourlyRollup)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    derived_until = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: derived until {self.derived_until}"

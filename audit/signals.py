@@ -18,11 +18,19 @@ from audit import context
 from audit.services import record
 from audit.snapshots import changed_secrets, diff, snapshot
 
+# The request log's rollups and its writers' bookkeeping (batch ids, the pruning lease).
+ROLLUP_BOOKKEEPING = {
+    "audit.hourlyrollup",
+    "audit.dailyrollup",
+    "audit.requestlogbatch",
+    "audit.rollupprogress",
+    "audit.maintenancelease",
+}
 AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp"}
 # Extra models we do not own but whose changes are security relevant.
 AUDITED_EXTRA = {"auth.user", "auth.group", "oauth2_provider.application"}
 # Logs are the trail itself; tables of bookkeeping rows are not state changes.
-NOT_AUDITED = {"audit.auditlog", "audit.requestlog", "common.configversion"}
+NOT_AUDITED = {"audit.auditlog", "audit.requestlog", "common.configversion", *ROLLUP_BOOKKEEPING}
 
 
 def is_audited(model: type[models.Model]) -> bool:

@@ -89,6 +89,20 @@ PROMPTGATE_WRITER_FLUSH_SECONDS = float(os.environ.get("PROMPTGATE_WRITER_FLUSH_
 # Request logs are written by a child process of each serving process (gateways/common/log_process.py),
 # off the serving process's GIL; false writes them from a thread of the serving process.
 PROMPTGATE_REQUEST_LOG_PROCESS = env_bool("PROMPTGATE_REQUEST_LOG_PROCESS", True)
+# Retention (audit/retention.py): raw request-log rows and the hourly/daily rollups, in days. A project
+# may set shorter ones (LogRetention). The request-log processes prune on their own, one at a time
+# across hosts (a lease row), every PROMPTGATE_LOG_PRUNE_INTERVAL_SECONDS (0: never; `prune_logs` then).
+PROMPTGATE_LOG_RETENTION_DAYS = env_int("PROMPTGATE_LOG_RETENTION_DAYS", 30)
+PROMPTGATE_ROLLUP_RETENTION_DAYS = env_int("PROMPTGATE_ROLLUP_RETENTION_DAYS", 400)
+PROMPTGATE_LOG_PRUNE_INTERVAL_SECONDS = env_int("PROMPTGATE_LOG_PRUNE_INTERVAL_SECONDS", 3600)
+# Rows one pruning step deletes (SQLite, and PostgreSQL's per-project overrides): each step is one
+# short transaction, so writers wait at most one step.
+PROMPTGATE_LOG_PRUNE_BATCH = env_int("PROMPTGATE_LOG_PRUNE_BATCH", 5000)
+# PostgreSQL: daily partitions of the request log made this many days ahead.
+PROMPTGATE_LOG_PARTITIONS_AHEAD = env_int("PROMPTGATE_LOG_PARTITIONS_AHEAD", 7)
+for _name in ("PROMPTGATE_LOG_RETENTION_DAYS", "PROMPTGATE_ROLLUP_RETENTION_DAYS"):
+    if (globals()[_name] or 0) < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1 (days)")
 # Serving processes freeze their startup heap and collect young garbage every this many allocations
 # (gateways/common/heap.py); 0 leaves Python's collector as it is.
 PROMPTGATE_GC_GEN0_THRESHOLD = env_int("PROMPTGATE_GC_GEN0_THRESHOLD", 20_000)

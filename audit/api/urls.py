@@ -3,9 +3,10 @@
 from rest_framework.routers import SimpleRouter
 
 from audit.api import views
+from audit.api.retention import urlpatterns as retention_urls
 
 router = SimpleRouter()
 router.register("audit-logs", views.AuditLogViewSet, basename="audit-log")
 router.register("request-logs", views.RequestLogViewSet, basename="request-log")
 
-urlpatterns = router.urls
+urlpatterns = [*router.urls, *retention_urls]

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.request import Request
 
+from audit import export
 from audit.api.filters import AuditLogFilter, RequestLogFilter
+from audit.api.keyset import KeysetPagination
 from audit.api.serializers import AuditLogSerializer, RequestLogSerializer
 from audit.models import AuditLog, RequestLog
 from projects.api.base import ManagementViewMixin
 from projects.api.permissions import project_uuids_for
+from promptgate.errors import PromptGateError
 
 
 class NewestFirstCursorPagination(CursorPagination):
@@ -38,6 +48,13 @@ class NewestFirstCursorPagination(CursorPagination):
         return cursor
 
 
+class ExportNegotiation(DefaultContentNegotiation):
+    """`format` names the export's format (jsonl, csv), not a DRF renderer: errors still render as JSON."""
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
 class AuditLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
     """The audit trail. Superusers see every row; others the rows of projects they are members of."""
 
@@ -54,11 +71,12 @@ class AuditLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class RequestLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
-    """Proxied calls of the projects where the caller is developer or above (superusers: all)."""
+    """Proxied calls of the projects where the caller is developer or above (superusers: all): the raw-log
+    search, filtered and keyset-paginated newest first."""
 
     serializer_class = RequestLogSerializer
     filterset_class = RequestLogFilter
-    pagination_class = NewestFirstCursorPagination
+    pagination_class = KeysetPagination
 
     def get_queryset(self) -> QuerySet[RequestLog]:
         if getattr(self, "swagger_fake_view", False):
@@ -66,3 +84,45 @@ class RequestLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
         uuids = project_uuids_for(self.request.user, "read_logs")
         rows = RequestLog.objects.all()
         return rows if uuids is None else rows.filter(project_uuid__in=uuids)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("project", OpenApiTypes.UUID, required=True, description="Project uuid."),
+            OpenApiParameter("since", OpenApiTypes.STR, required=True, description="Day or ISO 8601 time."),
+            OpenApiParameter("until", OpenApiTypes.STR, required=True, description="Day (included) or time."),
+            OpenApiParameter(
+                "format", OpenApiTypes.STR, enum=list(export.FORMATS), description="jsonl (default)."
+            ),
+        ],
+        filters=False,
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export",
+        pagination_class=None,
+        filter_backends=[],
+        content_negotiation_class=ExportNegotiation,
+    )
+    def export(self, request: Request) -> StreamingHttpResponse:
+        """A project's rows of a time range, oldest first, streamed as JSON Lines or CSV (bounded memory)."""
+        params = request.query_params
+        try:
+            project, since, until, fmt = export.parse_range(
+                params.get("project"), params.get("since"), params.get("until"), params.get("format")
+            )
+        except export.ExportError as exc:
+            raise PromptGateError(str(exc), code="validation_error") from None
+        uuids = project_uuids_for(request.user, "read_logs")
+        if uuids is not None and project not in {str(u) for u in uuids}:
+            raise PromptGateError("Not found", code="not_found", status=404)
+        # Under ASGI an async iterator, or Django would read a sync one whole before sending it.
+        asgi = isinstance(request._request, ASGIRequest)
+        chunks = (
+            export.astream(project, since, until, fmt) if asgi else export.stream(project, since, until, fmt)
+        )
+        response = StreamingHttpResponse(chunks, content_type=export.CONTENT_TYPES[fmt])
+        name = f"request-logs-{project}-{since:%Y%m%dT%H%M%S}-{until:%Y%m%dT%H%M%S}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response

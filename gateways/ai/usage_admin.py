@@ -73,11 +73,9 @@ class UsageReportAdmin(admin.ModelAdmin):
             for k, v in request.GET.items()
             if k in ("project", "token", "endpoint", "model", "since", "until")
         }
-        rows = usage.visible_rows(request.user)
         try:
-            base = usage.filtered(rows, params)
-            detail = usage.aggregate(base)
-            per_day = usage.aggregate(base, ("day",))
+            detail = usage.report(request.user, params)
+            per_day = usage.report(request.user, params, ("day",))
         except usage.PromptGateError as exc:
             detail, per_day, params["error"] = [], [], exc.message
         context = {

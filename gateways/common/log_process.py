@@ -8,11 +8,19 @@ connections, -29% to -65% added p99 at one. In its own process the writing runs 
 on another core when there is one, and the serving process only pickles a batch (well under 1 µs a
 row, in C) and writes it to a pipe.
 
-Protocol, parent to child on stdin: a 4-byte big-endian length, then a pickled list of row dicts (our
-own rows, from our own process, over an anonymous pipe: nothing untrusted is ever unpickled). Child to
-parent on stdout: `ready` once Django is set up, then `ok` or `failed` per batch, after its
-transaction ended, so the writer's counts (written, failed, dropped) mean what they meant in-process.
-End of stdin: the child exits; the parent closes stdin at shutdown, after the last batch.
+Protocol, parent to child on stdin: a 4-byte big-endian length, then a pickled (batch id, list of row
+dicts) (our own rows, from our own process, over an anonymous pipe: nothing untrusted is ever
+unpickled). Child to parent on stdout: `ready` once Django is set up, then `ok` or `failed` per batch,
+after its transaction ended, so the writer's counts (written, failed, dropped) mean what they meant
+in-process. End of stdin: the child exits; the parent closes stdin at shutdown, after the last batch.
+
+A child that dies with a batch unanswered may have committed it or not: the parent starts another and
+sends the same batch again, once, under the same id. The batch's id is written in the batch's
+transaction (logrows.py), so a batch already committed is skipped: the raw rows and the rollups count
+it once either way.
+
+Between batches, when no batch is waiting, the child runs retention one bounded step at a time
+(audit/maintenance.py: one process prunes at a time across hosts).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import IO, Any
 
@@ -81,21 +90,32 @@ class RequestLogProcess:
         self.start()
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None
-        payload = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((uuid.uuid4().hex, rows), protocol=pickle.HIGHEST_PROTOCOL)
+        status = self._send(payload)
+        if status is None:  # it died with the batch: it may have committed it; the id makes a resend safe
+            self.start()
+            status = self._send(payload)
+        if status == OK:
+            return
+        if status is None:
+            raise LogProcessError("the request-log process exited with a batch unanswered")
+        raise LogProcessError("the request-log process could not write a batch (see its log)")
+
+    def _send(self, payload: bytes) -> bytes | None:
+        """The child's answer to one batch, or None if it died first (and was discarded)."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(len(payload).to_bytes(4, "big"))
             proc.stdin.write(payload)
             proc.stdin.flush()
             status = _await_ack(proc.stdout)
-        except OSError as exc:  # BrokenPipeError included: the child died
-            self._discard()
-            raise LogProcessError("the request-log process is gone") from exc
-        if status == OK:
-            return
-        if status != FAILED:  # end of file: the child died mid-batch
-            self._discard()
-            raise LogProcessError("the request-log process exited")
-        raise LogProcessError("the request-log process could not write a batch (see its log)")
+        except OSError:  # BrokenPipeError included: the child died
+            status = b""
+        if status in (OK, FAILED):
+            return status
+        self._discard()  # end of file: the child died mid-batch
+        return None
 
     def close(self, timeout: float = 10.0) -> None:
         """Let the child finish and exit (every batch sent so far was acknowledged already)."""
@@ -146,11 +166,28 @@ def _readline(stream: IO[bytes], timeout: float) -> bytes:
 
 
 # --- the child --------------------------------------------------------------------------------------
-def _read_exact(stream: IO[bytes], size: int) -> bytes | None:
-    data = stream.read(size)
-    if data is None or len(data) < size:
-        return None  # end of input: the parent is done
-    return data
+def _read_exact(fd: int, size: int) -> bytes | None:
+    """Read from the raw descriptor (no buffer: `select` on it then tells the truth about input)."""
+    parts, missing = [], size
+    while missing:
+        data = os.read(fd, missing)
+        if not data:
+            return None  # end of input: the parent is done
+        parts.append(data)
+        missing -= len(data)
+    return b"".join(parts)
+
+
+def _wait_for_input(fd: int, maintenance: Any) -> None:
+    """Block until a batch arrives, running retention steps while none is waiting and one is due."""
+    while True:
+        timeout = maintenance.seconds_until_due()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if ready:
+            return
+        while maintenance.step():  # each step is short; look for a batch between two
+            if select.select([fd], [], [], 0)[0]:
+                return
 
 
 def main() -> int:
@@ -172,23 +209,26 @@ def main() -> int:
     django.setup()
     from django.db import close_old_connections, connection
 
+    from audit.maintenance import Maintenance
     from gateways.common.logrows import write_request_logs
 
     connection.ensure_connection()  # connected before `ready`: the connection count does not move later
 
-    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    source, sink = sys.stdin.fileno(), sys.stdout.buffer
+    maintenance = Maintenance()
     sink.write(READY)
     sink.flush()
     while True:
+        _wait_for_input(source, maintenance)
         head = _read_exact(source, 4)
         if head is None:
             return 0
         payload = _read_exact(source, int.from_bytes(head, "big"))
         if payload is None:
             return 0
-        rows = pickle.loads(payload)  # noqa: S301 (from our parent process, see the module docstring)
+        batch_id, rows = pickle.loads(payload)  # noqa: S301 (from our parent process, see the docstring)
         try:
-            write_request_logs(rows)
+            write_request_logs(rows, batch_id)
             status = OK
         except Exception:  # reported to the parent, which counts the batch; the child keeps going
             logger.exception("request-log process: a batch of %d rows failed", len(rows))

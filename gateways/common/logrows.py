@@ -98,16 +98,23 @@ class RowEncoder:
         return out
 
 
-def write_request_logs(rows: list[dict[str, Any]]) -> None:
-    """One batch of request-log rows: COPY on PostgreSQL, one INSERT … executemany elsewhere.
+def write_request_logs(
+    rows: list[dict[str, Any]], batch_id: str | None = None, *, rollups: bool = True
+) -> bool:
+    """One batch of request-log rows and its rollups, in one transaction; False if `batch_id` was
+    written before (a re-sent batch: nothing is written twice).
 
-    The writer shares the process (and its GIL) with the event loop: the cheaper each batch, the
-    shorter the stalls it causes in request latency. No model instance is built per row, and COPY
-    hands the rows to psycopg's C encoder.
+    Raw rows: COPY on PostgreSQL, multi-row INSERTs elsewhere. The writer may share the process (and
+    its GIL) with the event loop: the cheaper each batch, the shorter the stalls it causes in request
+    latency. No model instance is built per row, and COPY hands the rows to psycopg's C encoder.
+    The rollups' deltas are summed before the transaction opens (audit/rollups.py), so it holds its
+    locks for the statements only. `rollups=False` is for the writer benchmark only.
     """
     from django.db import DEFAULT_DB_ALIAS, connections, transaction
+    from django.utils import timezone
 
-    from audit.models import RequestLog
+    from audit import rollups as rollup
+    from audit.models import RequestLog, RequestLogBatch
 
     connection = connections[DEFAULT_DB_ALIAS]  # the wrapper itself, not the per-lookup proxy
     encoder = _encoders.get(connection.vendor)
@@ -122,9 +129,22 @@ def write_request_logs(rows: list[dict[str, Any]]) -> None:
         # Hand the GIL to the event loop between slices: many short stalls instead of one long one.
         # (A thread waiting for the GIL otherwise waits out the 5 ms switch interval.)
         time.sleep(0)
+    deltas = rollup.hourly_deltas(rows) if rollups else {}
+    batches = quote(RequestLogBatch._meta.db_table)
+    claim = (
+        f"INSERT INTO {batches} ({quote('batch_id')}, {quote('written_at')}) VALUES (%s, %s) "  # noqa: S608
+        f"ON CONFLICT ({quote('batch_id')}) DO NOTHING"
+    )
     # Names come from the model's own metadata, quoted by the backend; values are parameters.
     # One transaction per batch: in autocommit, SQLite would commit (and write the WAL) once per row.
     with transaction.atomic(), connection.cursor() as cursor:
+        # The batch's id first: a batch written before (its acknowledgement lost) stops here, and two
+        # writers of one batch wait on the id's unique index for each other.
+        cursor.execute(
+            claim, [batch_id or str(uuid.uuid4()), connection.ops.adapt_datetimefield_value(timezone.now())]
+        )
+        if cursor.rowcount == 0:
+            return False
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for values in params:
@@ -134,7 +154,7 @@ def write_request_logs(rows: list[dict[str, Any]]) -> None:
             # row's step, and while the event loop is busy each retake waits out the switch interval
             # (5 ms), so executemany of 500 rows could take seconds and the buffer overflowed.
             row_sql = "(" + ", ".join(["%s"] * len(encoder.column_names)) + ")"
-            largest = rows_per_insert(_max_params(connection) // len(encoder.column_names))
+            largest = rows_per_insert(max_params(connection) // len(encoder.column_names))
             start = 0
             for size in statement_sizes(len(params), largest):
                 chunk = params[start : start + size]
@@ -142,6 +162,9 @@ def write_request_logs(rows: list[dict[str, Any]]) -> None:
                 values = ", ".join([row_sql] * size)
                 flat = [value for row in chunk for value in row]
                 cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}", flat)  # noqa: S608
+        if deltas:
+            rollup.write_rollups(cursor, connection, deltas)
+    return True
 
 
 # Rows per multi-row INSERT at most. sqlite3 caches every distinct statement text it prepares (128 per
@@ -170,9 +193,12 @@ def statement_sizes(rows: int, largest: int) -> list[int]:
     return sizes
 
 
-def _max_params(connection: Any) -> int:
+def max_params(connection: Any) -> int:
     """Bound parameters one statement may carry (SQLite's own limit, not Django's cautious 999)."""
     import sqlite3
+
+    if connection.vendor == "postgresql":
+        return 65_535  # the protocol's limit
 
     try:
         return min(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 10_000)

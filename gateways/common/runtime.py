@@ -56,7 +56,15 @@ def _request_log_writer() -> BatchedWriter[RequestLogRow]:
         "interval": settings.PROMPTGATE_WRITER_FLUSH_SECONDS,
     }
     if not settings.PROMPTGATE_REQUEST_LOG_PROCESS:
-        return BatchedWriter("request-log", write_request_logs, **sizes)
+        from audit.maintenance import Maintenance
+
+        maintenance = Maintenance()
+
+        def write_then_prune(rows: list[RequestLogRow]) -> None:
+            write_request_logs(rows)
+            maintenance.step()  # retention, one bounded step per batch (the child does it when idle)
+
+        return BatchedWriter("request-log", write_then_prune, **sizes)
     child = RequestLogProcess()
     return BatchedWriter("request-log", child, on_start=child.start, on_stop=child.close, **sizes)
 

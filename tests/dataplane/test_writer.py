@@ -139,7 +139,8 @@ def test_batches_of_any_size_use_a_few_statement_texts(project):
             write_request_logs([{**row, "bytes_out": size}] * size)
     for size in sizes:
         assert RequestLog.objects.filter(bytes_out=size).count() == size
-    inserts = {q["sql"].split(" VALUES ")[1].count("(") for q in captured if q["sql"].startswith("INSERT")}
+    log_insert = 'INSERT INTO "audit_requestlog" '  # not the batch id's and the rollups' (few rows each)
+    inserts = {q["sql"].split(" VALUES ")[1].count("(") for q in captured if q["sql"].startswith(log_insert)}
     if connection.vendor == "postgresql":
         assert not inserts  # COPY: no INSERT text at all
     else:
