@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     "gateways.http",
     "gateways.ai",
     "gateways.mcp",
+    "gateways.guardrails",
 ]
 
 MIDDLEWARE = [
