@@ -62,7 +62,11 @@ class Engine:
             if not rule.enabled:
                 continue
             compiled = CompiledRule(
-                rule.name, rule.level, rule.kind, rule.action, detectors.build(rule.kind, rule.config)
+                str(rule.name),
+                str(rule.level),
+                str(rule.kind),
+                str(rule.action),
+                detectors.build(rule.kind, rule.config),
             )
             if rule.stage in (INPUT, "both"):
                 self.input.append(compiled)

@@ -81,6 +81,7 @@ class GuardrailRule(models.Model):
 
     @property
     def level(self) -> str:
+        # Plain strings, not the enum: levels travel in pickled log rows to a process without Django apps.
         if self.project_id is None:
-            return Level.GLOBAL
-        return Level.ENDPOINT if self.endpoint else Level.PROJECT
+            return Level.GLOBAL.value
+        return Level.ENDPOINT.value if self.endpoint else Level.PROJECT.value
