@@ -23,6 +23,7 @@ from gateways.ai.routing import Candidate
 from gateways.common import http_client
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
+from gateways.guardrails import ai_endpoints as endpoint_guardrails
 from gateways.guardrails import chat as guardrails
 from promptgate.errors import PromptGateError
 
@@ -241,6 +242,7 @@ async def embeddings(greq: GatewayRequest) -> Response:
     greq.log["endpoint"] = "embeddings"
     if body.get("input") in (None, "", []):
         raise invalid_request("`input` is required", param="input")
+    await endpoint_guardrails.embeddings_input(greq, body)  # input guardrails: redact in place or 400
     chain = await _resolve(greq, body["model"])
     prices = await _prices(greq)
     reservation = await _admit(greq, chain, {**body, "max_tokens": 1}, prices)
