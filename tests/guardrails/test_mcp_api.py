@@ -64,7 +64,9 @@ async def test_result_blocked_carries_the_jsonrpc_error(mcp_project):
 
 
 async def test_prompt_result_and_bare_string(mcp_project):
-    await orm(add_rule)(mcp_project, name="words", kind="keywords", action="redact", config={"words": ["falcon"]})
+    await orm(add_rule)(
+        mcp_project, name="words", kind="keywords", action="redact", config={"words": ["falcon"]}
+    )
     cache = ConfigCache()
     prompt = {"messages": [{"role": "user", "content": {"type": "text", "text": "Plan Falcon"}}]}
     await service.check_payload(cache, mcp_project.id, "github", "output", prompt)
