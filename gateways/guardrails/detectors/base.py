@@ -3,7 +3,6 @@ the payload as a whole (size, injection score, schema) and can only block or war
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib; only to bound match widths
 from typing import Any
@@ -81,5 +80,31 @@ def placeholder(config: dict[str, Any], default: str) -> str:
     return value
 
 
-def regex_spans(compiled: re.Pattern[str], text: str, label: str) -> list[Span]:
-    return [Span(m.start(), m.end(), label) for m in compiled.finditer(text)]
+def re2_compile(pattern: str, case_insensitive: bool = False) -> Any:
+    """An RE2 pattern (google-re2): linear-time matching, one pass for a whole alternation."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = not case_insensitive
+    return re2.compile(pattern, options)
+
+
+def re2_finditer(pattern: Any, text: str) -> Any:
+    """RE2 matches with character offsets. ASCII text goes in as bytes: offsets are the same and the
+    binding skips its per-match byte-to-character conversion (2x faster on a 32 KB prompt)."""
+    if text.isascii():
+        return pattern.finditer(text.encode("ascii"))
+    return pattern.finditer(text)
+
+
+def is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def bounded(text: str, start: int, end: int, before: str = "", after: str = "") -> bool:
+    """No word character (nor one of `before` / `after`) right before `start` or right after `end`:
+    RE2 has no lookarounds, so detectors check their boundaries on the candidates it finds."""
+    if start > 0 and (is_word(text[start - 1]) or text[start - 1] in before):
+        return False
+    return not (end < len(text) and (is_word(text[end]) or text[end] in after))

@@ -1,7 +1,8 @@
 """`pii`: e-mail addresses, phone numbers, credit cards (Luhn), IBANs (mod-97), US SSNs, IP addresses.
 
-Candidates come from one alternation per text (stdlib `re`; every branch bounded, no nested
-quantifiers); numbers are then verified (Luhn, mod-97, `ipaddress`) so order ids and dates pass.
+Candidates come from one RE2 alternation per text (a single linear pass, ~100x faster than a stdlib
+alternation with lookarounds on a 32 KB prompt); boundaries and numbers are then verified in Python
+(Luhn, mod-97, SSN area rules, `ipaddress`), so order ids, dates and versions pass.
 """
 
 from __future__ import annotations
@@ -10,7 +11,16 @@ import ipaddress
 import re
 from typing import Any
 
-from gateways.guardrails.detectors.base import ConfigError, Span, SpanDetector, check_keys, pattern_width
+from gateways.guardrails.detectors.base import (
+    ConfigError,
+    Span,
+    SpanDetector,
+    bounded,
+    check_keys,
+    pattern_width,
+    re2_compile,
+    re2_finditer,
+)
 
 ENTITIES = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address")
 DEFAULT_PLACEHOLDERS = {
@@ -23,14 +33,26 @@ DEFAULT_PLACEHOLDERS = {
 }
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 PATTERNS = {
-    "email": rf"(?<![\w.%+-])[A-Za-z0-9._%+-]{{1,64}}@{_LABEL}(?:\.{_LABEL}){{1,6}}(?![\w-])",
+    "email": rf"[A-Za-z0-9._%+-]{{1,64}}@{_LABEL}(?:\.{_LABEL}){{1,6}}",
     # International (+CC …) or North American ((555) 123-4567, 555-123-4567, 555.123.4567).
-    "phone": r"(?<![\w+])(?:\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}|(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4})(?![\w])",
-    "credit_card": r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])",
-    "iban": r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![\w])",
-    "us_ssn": r"(?<![\w-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w-])",
-    "ip_address": r"(?<![\w.:])(?:(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(?![\w.:])",
+    "phone": r"\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}|(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4}",
+    # A run of digits and single separators; the card is found inside it (Luhn) by _card().
+    "credit_card": r"\d(?:[ -]?\d){12,40}",
+    "iban": r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}",
+    "us_ssn": r"\d{3}-\d{2}-\d{4}",
+    "ip_address": r"(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}",
 }
+# Characters that may not touch a candidate (before, after), beyond word characters. A sentence's full
+# stop may follow any of them.
+_EDGES = {
+    "email": (".%+-", "-"),
+    "phone": ("+", ""),
+    "credit_card": ("-", "-"),
+    "iban": ("", ""),
+    "us_ssn": ("-", "-"),
+    "ip_address": (".:", ":"),
+}
+_SSN = re.compile(r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}")
 
 
 def luhn(digits: str) -> bool:
@@ -43,6 +65,10 @@ def luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _is_card(digits: str) -> bool:
+    return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn(digits)
+
+
 def iban_ok(candidate: str) -> bool:
     raw = candidate.replace(" ", "")
     if not 15 <= len(raw) <= 34:
@@ -51,21 +77,53 @@ def iban_ok(candidate: str) -> bool:
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
-def _verified(entity: str, text: str) -> bool:
+def _card(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The card number inside a digit run: the whole run, or the first run of whole groups that is one."""
+    run = text[start:end]
+    if _is_card(re.sub(r"\D", "", run)):
+        return start, end
+    groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run)]
+    for i in range(len(groups)):
+        digits = ""
+        for j in range(i, len(groups)):
+            digits += run[groups[j][0] : groups[j][1]]
+            if len(digits) > 19:
+                break
+            if _is_card(digits):
+                return start + groups[i][0], start + groups[j][1]
+    return None
+
+
+def _iban(text: str, start: int, end: int) -> tuple[int, int] | None:
+    candidate = text[start:end]
+    while True:
+        if iban_ok(candidate):
+            return start, start + len(candidate)
+        if " " not in candidate:
+            return None
+        candidate = candidate.rsplit(" ", 1)[0]  # a word after the IBAN was taken for one more group
+
+
+def _verified(entity: str, text: str, start: int, end: int) -> tuple[int, int] | None:
+    if not bounded(text, start, end, *_EDGES[entity]):
+        return None
+    if entity == "ip_address" and text[end : end + 1] == "." and text[end + 1 : end + 2].isdigit():
+        return None  # 1.2.3.4.5 is not an address
+    value = text[start:end]
     if entity == "credit_card":
-        digits = re.sub(r"\D", "", text)
-        return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn(digits)
+        return _card(text, start, end)
     if entity == "iban":
-        return iban_ok(text)
+        return _iban(text, start, end)
+    if entity == "us_ssn":
+        return (start, end) if _SSN.fullmatch(value) else None
     if entity == "ip_address":
         try:
-            ipaddress.ip_address(text)
+            ipaddress.ip_address(value)
         except ValueError:
-            return False
-        return True
-    if entity == "phone":
-        return 8 <= sum(c.isdigit() for c in text) <= 15
-    return True
+            return None
+    if entity == "phone" and not 8 <= sum(c.isdigit() for c in value) <= 15:
+        return None
+    return start, end
 
 
 def validate(config: Any) -> dict[str, Any]:
@@ -85,19 +143,24 @@ class PiiDetector(SpanDetector):
     def __init__(self, config: dict[str, Any]) -> None:
         self.entities = tuple(config["entities"])
         self.placeholders = {**DEFAULT_PLACEHOLDERS, **config.get("placeholders", {})}
-        # Credit cards before phones and IBANs: a spaced card number also looks like a phone number.
+        # Leftmost-first: at one position, e-mail before card, card before SSN/phone (a spaced card
+        # number also looks like a phone number), IBAN and IP before phone.
         order = [
             e for e in ("email", "credit_card", "us_ssn", "iban", "ip_address", "phone") if e in self.entities
         ]
-        self.pattern = re.compile("|".join(f"(?P<{e}>{PATTERNS[e]})" for e in order))
+        # One capturing group per entity, none inside the patterns: the match's lastindex names it
+        # (the binding's lastgroup rebuilds its name table on every call).
+        self.pattern = re2_compile("|".join(f"({PATTERNS[e]})" for e in order))
+        self.by_group = (None, *order)
         self.max_match = max(pattern_width(PATTERNS[e]) for e in order)
 
     def find(self, text: str) -> list[Span]:
         spans = []
-        for match in self.pattern.finditer(text):
-            entity = match.lastgroup or ""
-            if _verified(entity, match.group()):
-                spans.append(Span(match.start(), match.end(), self.placeholders[entity]))
+        for match in re2_finditer(self.pattern, text):
+            entity = self.by_group[match.lastindex or 0] or ""
+            found = _verified(entity, text, match.start(), match.end())
+            if found is not None:
+                spans.append(Span(found[0], found[1], self.placeholders[entity]))
         return spans
 
 

@@ -16,6 +16,7 @@ from gateways.guardrails.detectors.base import (
     check_keys,
     pattern_width,
     placeholder,
+    re2_finditer,
 )
 
 MAX_PATTERNS = 100
@@ -78,7 +79,7 @@ class RegexDetector(SpanDetector):
     def find(self, text: str) -> list[Span]:
         return [
             Span(m.start(), m.end(), self.placeholder)
-            for m in self.pattern.finditer(text)
+            for m in re2_finditer(self.pattern, text)
             if m.end() > m.start()
         ]
 
