@@ -51,9 +51,13 @@ def upstream_headers(engine: Engine, headers: list[tuple[str, str]]) -> list[tup
     return [(name, value) for name, value in headers if name.lower() != "accept-encoding"]
 
 
-def _unchecked(greq: GatewayRequest, engine: Engine, stage: str, why: str, status: int) -> None:
+def _unchecked(
+    greq: GatewayRequest, engine: Engine, stage: str, why: str, status: int, fail_closed: bool = True
+) -> None:
+    """Record that a body passed unchecked; refuse instead (guardrail_error) when it was a readable
+    kind that could not be read, under a block rule (failing closed). Other content types pass."""
     verdict = Verdict(stage, note=f"{stage}-unchecked:{why}")
-    if _blocks(engine, stage):
+    if fail_closed and _blocks(engine, stage):
         verdict.blocked = [r.name for r in engine.rules(stage) if r.action == "block"]
         verdict.error = True
         record(greq.log, verdict)
@@ -104,7 +108,7 @@ async def check_request(
         return body
     kind = body_kind(_header(headers, "content-type"))
     if kind is None:
-        _unchecked(greq, engine, INPUT, "content-type", 400)
+        _unchecked(greq, engine, INPUT, "content-type", 400, fail_closed=False)
         return body
     if _encoded(headers):
         _unchecked(greq, engine, INPUT, "content-encoding", 400)
@@ -153,9 +157,14 @@ async def _checked_response(
     status_headers: dict[str, str],
     passed_headers: list[tuple[bytes, bytes]],
 ) -> Response | None:
-    kind = body_kind(_header(upstream.raw_headers, "content-type"))
+    content_type = _header(upstream.raw_headers, "content-type") or ""
+    if content_type.split(";", 1)[0].strip().lower() == "text/event-stream" and not _encoded(
+        upstream.raw_headers
+    ):
+        return _guarded_stream(greq, engine, upstream, status_headers, passed_headers)
+    kind = body_kind(content_type)
     if kind is None:
-        _unchecked(greq, engine, OUTPUT, "content-type", 502)
+        _unchecked(greq, engine, OUTPUT, "content-type", 502, fail_closed=False)
         return None
     if _encoded(upstream.raw_headers):
         _unchecked(greq, engine, OUTPUT, "content-encoding", 502)
@@ -180,5 +189,47 @@ async def _checked_response(
     await upstream.aclose()
     body = _check(greq, engine, OUTPUT, kind, b"".join(chunks), 502)
     response = Response(body, status=upstream.status, headers=status_headers)
+    response.raw_headers = [(n, v) for n, v in passed_headers if n.lower() != b"content-length"]
+    return response
+
+
+def _guarded_stream(
+    greq: GatewayRequest,
+    engine: Engine,
+    upstream: Any,
+    status_headers: dict[str, str],
+    passed_headers: list[tuple[bytes, bytes]],
+) -> StreamingResponse:
+    """An upstream SSE stream through the hold-back guard, as text: a match split across chunks is
+    still redacted; a refusal cuts the stream there (its status line is gone already)."""
+    import codecs
+
+    from gateways.guardrails.stream import StreamGuard
+
+    guard = StreamGuard(engine)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in upstream.aiter_raw():
+                released = guard.feed(decoder.decode(chunk))
+                if released.text:
+                    yield released.text.encode("utf-8")
+                if released.blocked:
+                    greq.log["error_code"] = "guardrail_blocked"
+                    return
+            released = guard.feed(decoder.decode(b"", final=True))
+            tail = guard.flush() if not released.blocked else released
+            text = released.text + tail.text
+            if text:
+                yield text.encode("utf-8")
+            if tail.blocked:
+                greq.log["error_code"] = "guardrail_blocked"
+        finally:
+            record(greq.log, guard.verdict())
+
+    response = StreamingResponse(
+        chunks(), status=upstream.status, headers=status_headers, on_close=upstream.aclose
+    )
     response.raw_headers = [(n, v) for n, v in passed_headers if n.lower() != b"content-length"]
     return response

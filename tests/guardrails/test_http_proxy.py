@@ -122,3 +122,37 @@ def test_endpoint_level_rule_only_on_its_endpoint(proxy, mirror):
     mirror.answer("the falcon")
     response = proxy.call("b", "GET")
     assert response.status_code == 502 and "level=endpoint" in response.headers["x-promptgate-guardrails"]
+
+
+def test_event_stream_response_guarded_across_chunks(proxy, mirror):
+    add_rule(proxy.project, name="pii", kind="pii", action="redact", stage="output")
+    events = "".join(f'data: {{"n": {i}, "to": "user{i}@example.com"}}\n\n' for i in range(30))
+    mirror.answer(events, "text/event-stream")
+    response = proxy.call("a", "GET", query="?chunked=1")  # 7-byte pieces: every address is split
+    assert response.status_code == 200
+    import re
+
+    assert response.text == re.sub(r"user\d+@example\.com", "[EMAIL]", events)
+    assert "@example.com" not in response.text and response.text.count("[EMAIL]") == 30
+    add_rule(
+        proxy.project,
+        name="words",
+        kind="keywords",
+        action="block",
+        stage="output",
+        config={"words": ["falcon"]},
+    )
+    mirror.answer("data: a\n\n" * 300 + "data: the falcon\n\n" + "data: b\n\n" * 40, "text/event-stream")
+    response = proxy.call("a", "GET", query="?chunked=1")
+    assert "falcon" not in response.text and "data: b" not in response.text
+    assert response.text.startswith("data: a\n\n")
+
+
+def test_other_types_pass_even_under_block_rules(proxy, mirror):
+    add_rule(proxy.project, name="keys", kind="secrets", action="block", stage="output")
+    mirror.answer(b"\x89PNG AKIAIOSFODNN7EXAMPLE", "image/png")
+    response = proxy.call("a", "GET")
+    assert (
+        response.status_code == 200
+        and "note=output-unchecked:content-type" in response.headers["x-promptgate-guardrails"]
+    )
