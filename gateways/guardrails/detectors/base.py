@@ -3,6 +3,7 @@ the payload as a whole (size, injection score, schema) and can only block or war
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib; only to bound match widths
 from typing import Any
@@ -90,12 +91,35 @@ def re2_compile(pattern: str, case_insensitive: bool = False) -> Any:
     return re2.compile(pattern, options)
 
 
-def re2_finditer(pattern: Any, text: str) -> Any:
-    """RE2 matches with character offsets. ASCII text goes in as bytes: offsets are the same and the
-    binding skips its per-match byte-to-character conversion (2x faster on a 32 KB prompt)."""
-    if text.isascii():
-        return pattern.finditer(text.encode("ascii"))
-    return pattern.finditer(text)
+def re2_spans(pattern: Any, text: str) -> Iterator[tuple[int, int, int]]:
+    """(start, end, index of the first group that took part) of each match, in character offsets.
+
+    For ASCII text this calls the binding's RE2::Match directly: the Python wrapper's generator and
+    match objects cost more than the matching itself on a short text (measured: ~7 µs of ~10 µs).
+    """
+    if not text.isascii():
+        for m in pattern.finditer(text):
+            spans = [m.span(i) for i in range(pattern.groups + 1)]
+            yield m.start(), m.end(), next((i for i in range(1, len(spans)) if spans[i][0] >= 0), 0)
+        return
+    import re2
+
+    data = text.encode("ascii")
+    match = pattern._regexp.Match
+    unanchored = re2._Anchor.UNANCHORED
+    pos, end = 0, len(data)
+    while pos <= end:
+        spans = match(unanchored, data, pos, end)
+        start, stop = spans[0]
+        if start < 0:
+            return
+        group = 0
+        for index in range(1, len(spans)):
+            if spans[index][0] >= 0:
+                group = index
+                break
+        yield start, stop, group
+        pos = stop if stop > start else stop + 1
 
 
 def is_word(ch: str) -> bool:

@@ -19,7 +19,7 @@ from gateways.guardrails.detectors.base import (
     check_keys,
     pattern_width,
     re2_compile,
-    re2_finditer,
+    re2_spans,
 )
 
 ENTITIES = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address")
@@ -156,9 +156,9 @@ class PiiDetector(SpanDetector):
 
     def find(self, text: str) -> list[Span]:
         spans = []
-        for match in re2_finditer(self.pattern, text):
-            entity = self.by_group[match.lastindex or 0] or ""
-            found = _verified(entity, text, match.start(), match.end())
+        for start, end, group in re2_spans(self.pattern, text):
+            entity = self.by_group[group] or ""
+            found = _verified(entity, text, start, end)
             if found is not None:
                 spans.append(Span(found[0], found[1], self.placeholders[entity]))
         return spans

@@ -16,7 +16,7 @@ from gateways.guardrails.detectors.base import (
     check_keys,
     pattern_width,
     placeholder,
-    re2_finditer,
+    re2_spans,
 )
 
 MAX_PATTERNS = 100
@@ -78,9 +78,9 @@ class RegexDetector(SpanDetector):
 
     def find(self, text: str) -> list[Span]:
         return [
-            Span(m.start(), m.end(), self.placeholder)
-            for m in re2_finditer(self.pattern, text)
-            if m.end() > m.start()
+            Span(start, end, self.placeholder)
+            for start, end, _ in re2_spans(self.pattern, text)
+            if end > start
         ]
 
 

@@ -17,7 +17,7 @@ from gateways.guardrails.detectors.base import (
     SpanDetector,
     check_keys,
     re2_compile,
-    re2_finditer,
+    re2_spans,
 )
 from projects import tokens
 
@@ -84,9 +84,8 @@ class SecretsDetector(SpanDetector):
 
     def find(self, text: str) -> list[Span]:
         spans = []
-        for m in re2_finditer(self.pattern, text):
-            kind = self.by_group[m.lastindex or 0]
-            start, end = m.start(), m.end()
+        for start, end, group in re2_spans(self.pattern, text):
+            kind = self.by_group[group]
             if not _accepted(kind, text, start, end):
                 continue
             if kind == "private_key" and end - start > WIDTHS["private_key"]:
