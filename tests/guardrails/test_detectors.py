@@ -130,3 +130,9 @@ def test_json_schema():
 def test_unknown_config_keys_are_refused():
     with pytest.raises(ConfigError, match="unknown config keys"):
         detectors.validate("pii", {"entity": ["email"]})
+
+
+def test_offsets_are_characters_in_non_ascii_text():
+    text = "Grüße an joerg@example.com, Karte 4111 1111 1111 1111 — danke"
+    assert found("pii", text) == ["joerg@example.com", "4111 1111 1111 1111"]
+    assert found("regex", "ünïcode TICKET-123456 ✓", patterns=[r"TICKET-\d{6}"]) == ["TICKET-123456"]
