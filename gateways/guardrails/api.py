@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -79,6 +85,19 @@ _EFFECTIVE = inline_serializer(
         "overrides": serializers.ListField(child=serializers.CharField(), help_text="Wider levels replaced."),
     },
 )
+_EFFECTIVE_LIST = inline_serializer(
+    "EffectiveGuardrails",
+    {"endpoint": serializers.CharField(), "results": _EFFECTIVE.__class__(many=True)},
+)
+
+
+def _writes(serializer: type) -> Any:
+    """Schema of the write actions: the rule answered, or the documented refusals."""
+    return extend_schema_view(
+        create=extend_schema(responses={201: serializer, **_WRITE_ERRORS}),
+        update=extend_schema(responses={200: serializer, **_WRITE_ERRORS}),
+        partial_update=extend_schema(responses={200: serializer, **_WRITE_ERRORS}),
+    )
 
 
 class _RuleWrites:
@@ -104,7 +123,7 @@ class _RuleWrites:
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(responses={201: GlobalGuardrailSerializer, **_WRITE_ERRORS})
+@_writes(GlobalGuardrailSerializer)
 class GlobalGuardrailViewSet(_RuleWrites, GlobalViewMixin, viewsets.ModelViewSet):
     """Global rules: apply to every project; superusers only."""
 
@@ -116,6 +135,7 @@ class GlobalGuardrailViewSet(_RuleWrites, GlobalViewMixin, viewsets.ModelViewSet
         return GuardrailRule(project=None)
 
 
+@_writes(GuardrailRuleSerializer)
 class ProjectGuardrailViewSet(_RuleWrites, ProjectScopedMixin, viewsets.ModelViewSet):
     """A project's rules (`endpoint` empty) and its endpoints' rules. Viewers read; admins write."""
 
@@ -138,7 +158,7 @@ class ProjectGuardrailViewSet(_RuleWrites, ProjectScopedMixin, viewsets.ModelVie
     @extend_schema(
         summary="The resolved rules (global → project → endpoint), each with the level it comes from",
         parameters=[OpenApiParameter("endpoint", str, description="An endpoint slug or MCP server prefix.")],
-        responses={200: _EFFECTIVE},
+        responses={200: _EFFECTIVE_LIST},
     )
     @action(detail=False, methods=["get"])
     def effective(self, request: Request, *args: Any, **kwargs: Any) -> Response:
