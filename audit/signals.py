@@ -26,7 +26,7 @@ ROLLUP_BOOKKEEPING = {
     "audit.rollupprogress",
     "audit.maintenancelease",
 }
-AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp"}
+AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp", "guardrails"}
 # Extra models we do not own but whose changes are security relevant.
 AUDITED_EXTRA = {"auth.user", "auth.group", "oauth2_provider.application"}
 # Logs are the trail itself; tables of bookkeeping rows are not state changes.

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import litellm
+from bench import guardrails, litellm
 from bench.load.result import Target
 from bench.stack import probe
 
@@ -53,6 +53,24 @@ SCENARIOS = [
         ("direct", "promptgate"),
     ),
 ]
+# Guardrails (issue 16): the same chat with a 1 KB and a 32 KB prompt, without and with the default rules.
+SCENARIOS += [
+    Scenario("chat_1k", "Chat, 1 KB prompt, no guardrails", "chat", ("promptgate",)),
+    Scenario(
+        "chat_guard_1k",
+        "Chat, 1 KB prompt, default guardrails (pii + secrets + 10 regex + 500 keywords, in and out)",
+        "chat",
+        ("promptgate",),
+    ),
+    Scenario("chat_32k", "Chat, 32 KB prompt, no guardrails", "chat", ("promptgate", "litellm")),
+    Scenario(
+        "chat_guard_32k",
+        "Chat, 32 KB prompt, default guardrails (pii + secrets + 10 regex + 500 keywords, in and out)",
+        "chat",
+        ("promptgate",),
+    ),
+]
+GUARDRAIL_SCENARIOS = {"chat_1k": "1k", "chat_guard_1k": "1k", "chat_32k": "32k", "chat_guard_32k": "32k"}
 BY_NAME = {s.name: s for s in SCENARIOS}
 # Repeated in every configuration: the numbers most of the targets hang on.
 KEY_SCENARIOS = ("http_get", "chat")
@@ -85,7 +103,9 @@ def _http(scenario: Scenario, base: str, auth: tuple[tuple[str, str], ...]) -> T
     return Target(f"{base}echo", method="POST", body=b"x" * size, headers=headers)
 
 
-def chat_body(model: str, stream: bool) -> bytes:
+def chat_body(model: str, stream: bool, scenario: str = "chat") -> bytes:
+    if scenario in GUARDRAIL_SCENARIOS:
+        return guardrails.chat_body(model, GUARDRAIL_SCENARIOS[scenario])
     body: dict[str, Any] = {"model": model, "messages": PROMPT, "max_tokens": 64}
     if stream:
         body.update({"stream": True, "stream_options": {"include_usage": True}})
@@ -212,11 +232,13 @@ def target(scenario: Scenario, side: str, ctx: Context) -> Target:
                 raise Unavailable("LiteLLM not running")
             url = f"http://127.0.0.1:{ctx.litellm_port}/v1/chat/completions"
             headers = (json_header, _bearer(litellm.MASTER_KEY))
-            return check(Target(url, "POST", chat_body(litellm.MODEL, stream), headers), expect)
-        seed = _seeded(ctx, "ai")
+            body = chat_body(litellm.MODEL, stream, scenario.name)
+            return check(Target(url, "POST", body, headers), expect)
+        seed = _seeded(ctx, "ai_guarded" if scenario.name.startswith("chat_guard") else "ai")
         url = f"{gw}/{seed['uuid']}/v1/chat/completions"
         headers = (json_header, _bearer(seed["token"]))
-        return check(Target(url, "POST", chat_body("openai:bench-model", stream), headers), expect)
+        body = chat_body("openai:bench-model", stream, scenario.name)
+        return check(Target(url, "POST", body, headers), expect)
     if scenario.kind == "ai":
         if side == "direct":
             url = f"http://127.0.0.1:{m['llm']}/v1/chat/completions"

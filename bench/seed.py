@@ -104,6 +104,17 @@ def seed_ai_slow(stamp: str, port: int) -> dict[str, Any]:
     return seed_ai(stamp, port, "ai-slow") if port else {"unavailable": "no slow LLM mock started"}
 
 
+def seed_ai_guarded(stamp: str, port: int) -> dict[str, Any]:
+    """The guardrails scenario's project: the chat project's setup plus the default rule set."""
+    try:
+        from bench import guardrails
+    except ImportError as exc:
+        return {"unavailable": f"import failed: {exc}"}
+    project = _ai_project(stamp, port, "ai-guarded")
+    guardrails.install(project)
+    return {"uuid": str(project.uuid), "token": _token(project)}
+
+
 def seed_ai_endpoint(stamp: str, port: int) -> dict[str, Any]:
     """An AI endpoint (issue 8: POST /api/{uuid}/ai/{slug}) over the same mock as the chat scenario."""
     try:
@@ -194,6 +205,7 @@ def main() -> None:
     seeders = (
         ("ai", seed_ai, args.llm_port),
         ("ai_endpoint", seed_ai_endpoint, args.llm_port),
+        ("ai_guarded", seed_ai_guarded, args.llm_port),
         ("ai_slow", seed_ai_slow, args.slow_llm_port),
         ("mcp", seed_mcp, args.mcp_port),
         ("mcp_fanout", seed_mcp_fanout, args.mcp_port),

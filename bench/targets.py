@@ -171,9 +171,31 @@ def _stream_ttfb(rows: list[Row]) -> Verdict:
     return _judge("stream: added TTFB (p50, 1 conn) < 1 ms", parts, lambda v: f"{v:+.2f} ms")
 
 
+def _guardrails(rows: list[Row]) -> list[Verdict]:
+    """Issue 16: the 1 KB chat with the default rules within 15% of the same run without them (RPS), and
+    the 32 KB chat with the rules at least 10x LiteLLM's RPS on the same 32 KB prompt."""
+    small: list[tuple[str, float, bool]] = []
+    large: list[tuple[str, float, bool]] = []
+    peer = _median(rows, "chat_32k", "litellm", "litellm-1w", 32)
+    for config in ONE_WORKER:
+        plain, guarded = (_median(rows, n, "promptgate", config, 32) for n in ("chat_1k", "chat_guard_1k"))
+        if plain is not None and guarded is not None and plain.rps:
+            loss = (1 - guarded.rps / plain.rps) * 100
+            small.append((f"{config} {guarded.rps:,.0f} vs {plain.rps:,.0f} RPS", loss, loss <= 15))
+        ours = _median(rows, "chat_guard_32k", "promptgate", config, 32)
+        if ours is not None and peer is not None and peer.rps:
+            ratio = ours.rps / peer.rps
+            large.append((f"{config} {ours.rps:,.0f} vs {peer.rps:,.0f} RPS", ratio, ratio >= 10))
+    return [
+        _judge("guardrails, chat 1 KB, 32 conns: RPS within 15% of no rules", small, lambda v: f"-{v:.1f}%"),
+        _judge("guardrails, chat 32 KB, 32 conns: ≥ 10x LiteLLM RPS", large, lambda v: f"{v:.1f}x"),
+    ]
+
+
 def judge(rows: list[Row]) -> list[Verdict]:
     return [
         *_chat_ratios(rows),
+        *_guardrails(rows),
         _ceiling(rows, "http_get", "HTTP proxy GET"),
         *_added_latency(rows, "p50_ms", 1.0),
         *_added_latency(rows, "p99_ms", 3.0),

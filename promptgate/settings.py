@@ -81,6 +81,9 @@ PROMPTGATE_MAX_PROJECTS = env_int("PROMPTGATE_MAX_PROJECTS", None)
 PROMPTGATE_AI_RESPONSE_TTL_SECONDS = env_int("PROMPTGATE_AI_RESPONSE_TTL_SECONDS", 7 * 24 * 3600)
 # Largest request body the management API and the public routes read (bytes); larger gets 413.
 PROMPTGATE_MAX_BODY_BYTES = env_int("PROMPTGATE_MAX_BODY_BYTES", 10 * 1024 * 1024)
+# Largest HTTP proxy body (request or response, JSON or text) that guardrails read and check; a larger
+# one passes unchecked (the verdict says so), or is refused (guardrail_error) under a `block` rule.
+PROMPTGATE_GUARDRAILS_MAX_BODY_BYTES = env_int("PROMPTGATE_GUARDRAILS_MAX_BODY_BYTES", 1024 * 1024)
 # Bounded queue of the batched writers (request logs, last-used stamps); beyond it rows are dropped
 # and counted rather than growing memory while the database is slow.
 PROMPTGATE_WRITER_QUEUE_SIZE = env_int("PROMPTGATE_WRITER_QUEUE_SIZE", 10_000)
@@ -134,6 +137,7 @@ INSTALLED_APPS = [
     "gateways.http",
     "gateways.ai",
     "gateways.mcp",
+    "gateways.guardrails",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ from gateways.ai.runner import Prepared, RunResult
 from gateways.common import http_client
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
+from gateways.guardrails import ai_endpoints as guardrails
 from promptgate.errors import PromptGateError
 
 BODY_FIELDS = frozenset({"variables", "session_id", "stream"})
@@ -47,9 +48,11 @@ async def handle(greq: GatewayRequest) -> Response:
     if stream and not endpoint.stream_allowed:
         raise PromptGateError("Streaming is off for this endpoint", code="stream_not_allowed", status=400)
     prepared = await runner.prepare(greq, endpoint, body.get("variables"), body.get("session_id"))
+    rules = await guardrails.endpoint_input(greq, slug, prepared)  # input guardrails (400 on refusal)
     if stream:
-        return await stream_response(greq, prepared)
+        return await stream_response(greq, prepared, rules)
     result = await runner.run(greq, prepared)
+    guardrails.endpoint_output(greq, rules, result)  # output guardrails: redact, or 502
     return JSONResponse(result.body(), headers=headers_for(prepared, result.provider))
 
 
@@ -75,11 +78,12 @@ def sse(event: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(event) + b"\n\n"
 
 
-async def stream_response(greq: GatewayRequest, prepared: Prepared) -> StreamingResponse:
+async def stream_response(greq: GatewayRequest, prepared: Prepared, rules: Any = None) -> StreamingResponse:
     run = await StreamRun.open(greq, prepared)
 
     async def chunks() -> AsyncIterator[bytes]:
-        async for event in run.events():
+        events = run.events() if rules is None else guardrails.endpoint_events(greq, rules, run.events())
+        async for event in events:
             yield sse(event)
 
     headers = {**headers_for(prepared, run.opened.candidate.target.provider), **SSE_HEADERS}

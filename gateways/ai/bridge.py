@@ -13,6 +13,8 @@ from typing import Any
 from gateways.ai import endpoints, runner
 from gateways.ai.endpoints import EndpointConfig
 from gateways.common.router import GatewayRequest
+from gateways.guardrails import ai_endpoints as guardrails
+from gateways.guardrails.verdicts import GuardrailBlocked
 from gateways.mcp import handler, protocol
 from gateways.mcp.protocol import McpError
 from gateways.mcp.source import CallContext, Page, ToolSource
@@ -72,7 +74,13 @@ class Bridge:
         greq = ctx.greq
         try:
             prepared = await runner.prepare(greq, endpoint, arguments, use_session=False)
+            rules = await guardrails.endpoint_input(greq, name, prepared)
             result = await runner.run(greq, prepared)
+            guardrails.endpoint_output(greq, rules, result)
+        except GuardrailBlocked as exc:  # MCP: a JSON-RPC error whose data.code is guardrail_blocked
+            greq.log["error_code"] = exc.code
+            error = exc.jsonrpc_error()
+            raise McpError(error["code"], error["message"], error["data"]) from None
         except PromptGateError as exc:
             greq.log["error_code"] = exc.code
             return _error_result(exc)

@@ -25,6 +25,8 @@ from gateways.ai.routing import Candidate
 from gateways.common import http_client
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
+from gateways.guardrails import ai_endpoints as endpoint_guardrails
+from gateways.guardrails import chat as guardrails
 from promptgate.errors import PromptGateError
 
 COST_PLACES = Decimal("0.00000001")  # RequestLog.cost has 8 decimal places
@@ -128,6 +130,7 @@ async def chat_completions(greq: GatewayRequest) -> Response:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid_request("`messages` must be a non-empty array", param="messages")
+    rules = await guardrails.chat_input(greq, body)  # input guardrails: redact in place or refuse (400)
     chain = await _resolve(greq, body["model"])
     prices = await _prices(greq)
     reservation = await _admit(greq, chain, body, prices)
@@ -146,7 +149,10 @@ async def chat_completions(greq: GatewayRequest) -> Response:
         await reservation.settle(0, 0)  # nothing was served: give the reservation back
         raise
     if stream:
-        return _stream_response(greq, opened, body, reservation, prices)
+        return _stream_response(
+            greq, opened, body, reservation, prices, guardrails.ChatStream.open(greq, rules)
+        )
+    result = guardrails.chat_output(greq, rules, result)  # output guardrails: redact or content_filter
     usage = usage_of(result)
     price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
     nanos = _record(greq, candidate, usage, price, "chat.completions")
@@ -169,6 +175,7 @@ def _stream_response(
     body: JSON,
     reservation: budgets.Reservation,
     prices: pricing.PriceTable,
+    guard: guardrails.ChatStream | None = None,
 ) -> StreamingResponse:
     options = body.get("stream_options")
     want_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
@@ -187,11 +194,19 @@ def _stream_response(
                         if not chunk.get("choices") and chunk.get("usage"):
                             continue  # we asked upstream for usage; the client did not
                         chunk.pop("usage", None)
-                    out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+                    for piece in guard.process(chunk) if guard is not None else (chunk,):
+                        out.append(b"data: " + orjson.dumps(piece) + b"\n\n")
                 if out:
                     yield b"".join(out)
+                if guard is not None and guard.ended:  # output guardrail refused: content_filter sent
+                    yield b"data: [DONE]\n\n"
+                    return
             if not getattr(opened.translator, "complete", True):
                 raise http_client.UpstreamError("upstream ended the stream early")
+            if guard is not None:
+                tail = [b"data: " + orjson.dumps(piece) + b"\n\n" for piece in guard.finish()]
+                if tail:
+                    yield b"".join(tail)
         except (ProviderException, http_client.UpstreamError, TimeoutError, OSError) as exc:
             error = (
                 failover.provider_error(exc.error)
@@ -236,6 +251,7 @@ async def embeddings(greq: GatewayRequest) -> Response:
     body = await _body(greq)
     greq.log["endpoint"] = "embeddings"
     encoding, token_ids = embedding_rules.check(body)
+    await endpoint_guardrails.embeddings_input(greq, body)  # input guardrails: redact in place or 400
     chain = await _resolve(greq, body["model"])
     prices = await _prices(greq)
     reservation = await _admit(greq, chain, {**body, "max_tokens": 1}, prices)

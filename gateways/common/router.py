@@ -35,6 +35,8 @@ from gateways.common.http import (
     error_response,
 )
 from gateways.common.runtime import Runtime
+from gateways.guardrails.verdicts import LOG_KEY as GUARDRAILS_LOG_KEY
+from gateways.guardrails.verdicts import header_value as guardrails_header
 from projects.tokens import display_prefix
 from promptgate.errors import PromptGateError
 
@@ -162,6 +164,8 @@ class DataPlane:
             upstream_ms = greq.upstream_ms if greq is not None else None
             overhead = (time.perf_counter() - started) * 1000 - (upstream_ms or 0.0)
             response.headers["x-request-id"] = request_id
+            if greq is not None and greq.log.get(GUARDRAILS_LOG_KEY):
+                response.headers["x-promptgate-guardrails"] = guardrails_header(greq.log[GUARDRAILS_LOG_KEY])
             response.headers["x-promptgate-overhead-ms"] = f"{max(overhead, 0.0):.3f}"
             try:
                 await response(send, receive)

@@ -16,6 +16,7 @@ from credentials.oauth import tokens as oauth_tokens
 from gateways.common import http_client, ratelimit, ssrf
 from gateways.common.http import ClientDisconnected, Receive, Response, StreamingResponse, payload_too_large
 from gateways.common.router import GatewayRequest
+from gateways.guardrails import http_bodies as guardrails
 from gateways.http import headers as header_policy
 from gateways.http.config import EndpointInfo, load_endpoint
 from gateways.http.paths import check_tail, upstream_url
@@ -227,6 +228,11 @@ async def proxy(greq: GatewayRequest) -> Response:
     headers = header_policy.request_headers(
         request.scope["headers"], endpoint, greq.request_id
     ) + await oauth_tokens.upstream_headers(greq, endpoint.oauth_connection_id)
+    rules = await guardrails.rules_for(greq, slug)
+    headers = guardrails.upstream_headers(rules, headers)
+    body: http_client.Body = content
+    if content is not None and rules.active("input"):  # input guardrails: read whole, check, maybe rewrite
+        body = await guardrails.check_request(greq, rules, request.scope["headers"], content)
     sent_at = time.perf_counter()
     try:
         await _check_upstream_host(target)
@@ -234,7 +240,7 @@ async def proxy(greq: GatewayRequest) -> Response:
             request.method,
             target,
             headers=headers,
-            content=content,
+            content=body,
             timeout=http_client.timeout(endpoint.timeout_seconds),
         )
         upstream = await _send(call, greq, content)
@@ -257,6 +263,12 @@ async def proxy(greq: GatewayRequest) -> Response:
         except BaseException:
             await upstream.aclose()
             raise
+    if rules.active("output") and request.method != "HEAD" and upstream.status not in (204, 304):
+        checked = await guardrails.check_response(
+            greq, rules, upstream, limit_headers, header_policy.response_headers(upstream.raw_headers)
+        )
+        if checked is not None:  # output guardrails read it whole: answered checked (or refused, 502)
+            return checked
     whole = _whole_answer(request.method, upstream)
     if whole is not None:
         # All of it came with the head: answer in one piece, without a streaming task pair.

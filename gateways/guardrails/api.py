@@ -1,0 +1,176 @@
+"""Management API of guardrail rules: /manage/api/v1/guardrails/ (global, superusers) and
+/manage/api/v1/projects/{uuid}/guardrails/ (project and endpoint level) with `effective/?endpoint=`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from credentials.api_providers import GlobalViewMixin
+from gateways.guardrails.models import GuardrailRule, Kind
+from gateways.guardrails.resolution import resolve_guardrails
+from gateways.guardrails.services import delete_rule, save_rule
+from projects.api.base import ErrorSerializer, JSONObjectField, StrictFieldsMixin
+from projects.api.views import ProjectScopedMixin
+
+
+class GuardrailRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    kind = serializers.ChoiceField(
+        choices=Kind.choices,
+        required=False,
+        help_text="Required, except when overriding a wider rule of the same name (its kind is kept).",
+    )
+    config = JSONObjectField(required=False, help_text="Per kind; see the README's Guardrails section.")
+    level = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = GuardrailRule
+        fields = [
+            "id",
+            "name",
+            "level",
+            "endpoint",
+            "kind",
+            "stage",
+            "action",
+            "config",
+            "enabled",
+            "locked",
+            "description",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "level", "created_at", "updated_at"]
+        validators: list[Any] = []  # uniqueness per level is checked on save
+
+
+class GlobalGuardrailSerializer(GuardrailRuleSerializer):
+    class Meta(GuardrailRuleSerializer.Meta):
+        fields = [f for f in GuardrailRuleSerializer.Meta.fields if f != "endpoint"]
+
+
+_WRITE_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="validation_error (fields name the problems)."),
+    409: OpenApiResponse(
+        ErrorSerializer, description="guardrail_locked: a wider rule of this name is locked."
+    ),
+}
+_EFFECTIVE = inline_serializer(
+    "EffectiveGuardrail",
+    {
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "kind": serializers.CharField(),
+        "stage": serializers.CharField(),
+        "action": serializers.CharField(),
+        "config": serializers.DictField(),
+        "enabled": serializers.BooleanField(),
+        "locked": serializers.BooleanField(),
+        "description": serializers.CharField(),
+        "level": serializers.CharField(help_text="global, project or endpoint: where the rule comes from."),
+        "endpoint": serializers.CharField(),
+        "overrides": serializers.ListField(child=serializers.CharField(), help_text="Wider levels replaced."),
+    },
+)
+_EFFECTIVE_LIST = inline_serializer(
+    "EffectiveGuardrails",
+    {"endpoint": serializers.CharField(), "results": _EFFECTIVE.__class__(many=True)},
+)
+
+
+def _writes(serializer: type) -> Any:
+    """Schema of the write actions: the rule answered, or the documented refusals."""
+    return extend_schema_view(
+        create=extend_schema(responses={201: serializer, **_WRITE_ERRORS}),
+        update=extend_schema(responses={200: serializer, **_WRITE_ERRORS}),
+        partial_update=extend_schema(responses={200: serializer, **_WRITE_ERRORS}),
+    )
+
+
+class _RuleWrites:
+    """create/update/destroy through services.save_rule (validation, locks, overrides)."""
+
+    def new_rule(self) -> GuardrailRule:
+        raise NotImplementedError
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)  # type: ignore[attr-defined]
+        serializer.is_valid(raise_exception=True)
+        rule = save_rule(self.new_rule(), serializer.validated_data)
+        return Response(self.get_serializer(rule).data, status=status.HTTP_201_CREATED)  # type: ignore[attr-defined]
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        rule = self.get_object()  # type: ignore[attr-defined]
+        serializer = self.get_serializer(rule, data=request.data, partial=kwargs.get("partial", False))  # type: ignore[attr-defined]
+        serializer.is_valid(raise_exception=True)
+        return Response(self.get_serializer(save_rule(rule, serializer.validated_data)).data)  # type: ignore[attr-defined]
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        delete_rule(self.get_object())  # type: ignore[attr-defined]
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@_writes(GlobalGuardrailSerializer)
+class GlobalGuardrailViewSet(_RuleWrites, GlobalViewMixin, viewsets.ModelViewSet):
+    """Global rules: apply to every project; superusers only."""
+
+    serializer_class = GlobalGuardrailSerializer
+    queryset = GuardrailRule.objects.filter(project__isnull=True).order_by("name", "id")
+    filterset_fields = ["kind", "enabled"]
+
+    def new_rule(self) -> GuardrailRule:
+        return GuardrailRule(project=None)
+
+
+@_writes(GuardrailRuleSerializer)
+class ProjectGuardrailViewSet(_RuleWrites, ProjectScopedMixin, viewsets.ModelViewSet):
+    """A project's rules (`endpoint` empty) and its endpoints' rules. Viewers read; admins write."""
+
+    serializer_class = GuardrailRuleSerializer
+    queryset = GuardrailRule.objects.none()
+    project_actions = {name: "manage_endpoints" for name in ("create", "update", "partial_update", "destroy")}
+
+    def get_queryset(self) -> QuerySet[GuardrailRule]:
+        if getattr(self, "swagger_fake_view", False):
+            return GuardrailRule.objects.none()
+        rows = GuardrailRule.objects.filter(project=self.get_project())
+        endpoint = self.request.query_params.get("endpoint")
+        if endpoint is not None:
+            rows = rows.filter(endpoint=endpoint)
+        return rows.order_by("endpoint", "name", "id")
+
+    def new_rule(self) -> GuardrailRule:
+        return GuardrailRule(project=self.get_project())
+
+    @extend_schema(
+        summary="The resolved rules (global → project → endpoint), each with the level it comes from",
+        parameters=[OpenApiParameter("endpoint", str, description="An endpoint slug or MCP server prefix.")],
+        responses={200: _EFFECTIVE_LIST},
+    )
+    @action(detail=False, methods=["get"])
+    def effective(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        project = self.get_project()
+        endpoint = request.query_params.get("endpoint", "")
+        rules = resolve_guardrails(project.pk, endpoint)
+        return Response({"endpoint": endpoint, "results": [r.as_dict() for r in rules]})
+
+
+router = SimpleRouter()
+router.register(r"guardrails", GlobalGuardrailViewSet, basename="global-guardrail")
+router.register(
+    r"projects/(?P<project_uuid>[^/.]+)/guardrails", ProjectGuardrailViewSet, basename="project-guardrail"
+)
+urlpatterns = router.urls

@@ -1,0 +1,227 @@
+"""Guardrails on the OpenAI-compatible chat surface: every message's text parts, tool-call arguments and
+tool results on the way in; the answer's content and tool-call arguments on the way out, whole (JSON)
+or through per-choice hold-back guards (SSE). The AI gateway calls these three hooks, nothing else:
+
+    engine = await chat_input(greq, body)                 # redacts in place, or raises (400)
+    result = chat_output(greq, engine, result)            # JSON answer: redact, or content_filter
+    stream = ChatStream.open(greq, engine)                # SSE: stream.process(chunk) / stream.finish()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gateways.common.router import GatewayRequest
+from gateways.guardrails.engine import INPUT, OUTPUT, Engine
+from gateways.guardrails.service import engine_for
+from gateways.guardrails.stream import StreamGuard
+from gateways.guardrails.verdicts import Verdict, record
+
+TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
+Setter = Callable[[str], None]
+
+
+def _put(container: Any, key: Any) -> Setter:
+    def put(value: str) -> None:
+        container[key] = value
+
+    return put
+
+
+def message_texts(messages: Any) -> tuple[list[str], list[Setter]]:
+    """Texts of chat messages (content strings and text parts, tool-call arguments) with setters."""
+    texts: list[str] = []
+    setters: list[Setter] = []
+
+    def add(container: Any, key: Any) -> None:
+        value = container.get(key)
+        if isinstance(value, str) and value:
+            texts.append(value)
+            setters.append(_put(container, key))
+
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            add(message, "content")
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") in TEXT_PARTS:
+                    add(part, "text")
+        for call in message.get("tool_calls") or ():
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                add(call["function"], "arguments")
+        if isinstance(message.get("function_call"), dict):
+            add(message["function_call"], "arguments")
+    return texts, setters
+
+
+def _apply(texts: list[str], new: list[str], setters: list[Setter]) -> None:
+    for old, replacement, setter in zip(texts, new, setters, strict=True):
+        if replacement is not old:
+            setter(replacement)
+
+
+def scan_messages(greq: GatewayRequest, engine: Engine, messages: Any, stage: str = INPUT) -> Verdict:
+    """Scan (and redact in place) a list of chat messages; records the verdict; raises on a refusal."""
+    texts, setters = message_texts(messages)
+    new, verdict = engine.scan(stage, texts, messages=len(messages) if isinstance(messages, list) else 0)
+    _apply(texts, new, setters)
+    record(greq.log, verdict)
+    if verdict.refused:
+        raise verdict.exception(400)
+    return verdict
+
+
+async def chat_input(greq: GatewayRequest, body: dict[str, Any], endpoint: str = "") -> Engine:
+    engine = await engine_for(greq.runtime.config, greq.project.id, endpoint)
+    if engine.active(INPUT):
+        scan_messages(greq, engine, body.get("messages"))
+    return engine
+
+
+def chat_output(greq: GatewayRequest, engine: Engine, result: dict[str, Any]) -> dict[str, Any]:
+    """The answer with output rules applied per choice; a refused choice is withheld (content_filter)."""
+    if not engine.active(OUTPUT):
+        return result
+    for choice in result.get("choices") or ():
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            continue
+        texts, setters = message_texts([message])
+        new, verdict = engine.scan(OUTPUT, texts, messages=1)
+        record(greq.log, verdict)
+        if verdict.refused:
+            message["content"] = ""
+            message.pop("tool_calls", None)
+            message.pop("function_call", None)
+            choice["finish_reason"] = "content_filter"
+            greq.log["error_code"] = verdict.exception().code
+        else:
+            _apply(texts, new, setters)
+    return result
+
+
+class ChatStream:
+    """Output rules over `chat.completion.chunk`s: one hold-back guard per choice's content and per tool
+    call's arguments. A refusal ends the stream with a `content_filter` chunk (`ended` turns True)."""
+
+    def __init__(self, greq: GatewayRequest, engine: Engine) -> None:
+        self.greq = greq
+        self.engine = engine
+        self.guards: dict[tuple[Any, ...], StreamGuard] = {}
+        self.template: dict[str, Any] = {}
+        self.choices: set[int] = set()
+        self.finished: set[int] = set()
+        self.ended = False
+
+    @classmethod
+    def open(cls, greq: GatewayRequest, engine: Engine) -> ChatStream | None:
+        return cls(greq, engine) if engine.active(OUTPUT) else None
+
+    def _guard(self, key: tuple[Any, ...]) -> StreamGuard:
+        guard = self.guards.get(key)
+        if guard is None:
+            guard = self.guards[key] = StreamGuard(self.engine)
+        return guard
+
+    def process(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.ended:
+            return []
+        choices = chunk.get("choices")
+        if not choices:
+            return [chunk]
+        self.template = {k: v for k, v in chunk.items() if k in ("id", "object", "created", "model")}
+        blocked = False
+        for choice in choices:
+            index = choice.get("index", 0)
+            self.choices.add(index)
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                delta = choice["delta"] = {}
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                released = self._guard((index, "content")).feed(delta["content"])
+                delta["content"] = released.text
+                blocked = blocked or released.blocked
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    released = self._guard((index, "tool", call.get("index", 0))).feed(function["arguments"])
+                    function["arguments"] = released.text
+                    blocked = blocked or released.blocked
+            if choice.get("finish_reason") and not blocked:
+                blocked = self._flush_into(index, delta) or blocked
+                self.finished.add(index)
+        if blocked:
+            return self._end()
+        keep = any(
+            c.get("finish_reason") or _has_payload(c.get("delta") or {}) or c.get("logprobs") for c in choices
+        )
+        return [chunk] if keep else []
+
+    def _flush_into(self, index: int, delta: dict[str, Any]) -> bool:
+        blocked = False
+        for key, guard in self.guards.items():
+            if key[0] != index:
+                continue
+            released = guard.flush()
+            blocked = blocked or released.blocked
+            if not released.text:
+                continue
+            if key[1] == "content":
+                delta["content"] = (delta.get("content") or "") + released.text
+            else:
+                delta.setdefault("tool_calls", []).append(
+                    {"index": key[2], "function": {"arguments": released.text}}
+                )
+        return blocked
+
+    def finish(self) -> list[dict[str, Any]]:
+        """The upstream stream ended: release what is held for choices that never sent a finish."""
+        out: list[dict[str, Any]] = []
+        if self.ended:
+            return out
+        for index in sorted(self.choices - self.finished):
+            delta: dict[str, Any] = {}
+            if self._flush_into(index, delta):
+                return self._end()
+            if delta:
+                out.append(self._chunk(index, delta, None))
+        self._record()
+        return out
+
+    def _end(self) -> list[dict[str, Any]]:
+        self.ended = True
+        self.greq.log["error_code"] = self._record().exception().code
+        return [self._chunk(i, {}, "content_filter") for i in sorted(self.choices - self.finished) or [0]]
+
+    def _chunk(self, index: int, delta: dict[str, Any], reason: str | None) -> dict[str, Any]:
+        base = {"object": "chat.completion.chunk", **self.template}
+        return {**base, "choices": [{"index": index, "delta": delta, "finish_reason": reason}]}
+
+    def _record(self) -> Verdict:
+        merged = Verdict(OUTPUT)
+        for guard in self.guards.values():
+            verdict = guard.verdict()
+            merged.hits.extend(verdict.hits)
+            merged.blocked.extend(n for n in verdict.blocked if n not in merged.blocked)
+            merged.error = merged.error or verdict.error
+        merged.hits = _combine(merged.hits)
+        record(self.greq.log, merged)
+        return merged
+
+
+def _has_payload(delta: dict[str, Any]) -> bool:
+    return any(v not in (None, "", []) for v in delta.values())
+
+
+def _combine(hits: list[Any]) -> list[Any]:
+    from dataclasses import replace
+
+    by_rule: dict[tuple[str, bool], Any] = {}
+    for hit in hits:
+        key = (hit.rule, hit.error)
+        by_rule[key] = replace(hit, count=by_rule[key].count + hit.count) if key in by_rule else hit
+    return list(by_rule.values())

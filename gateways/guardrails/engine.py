@@ -1,0 +1,124 @@
+"""The guardrail engine of one (project, endpoint): the resolved rules compiled once per config version.
+
+`Engine.scan(stage, texts)` runs every rule of that stage over the texts of one direction and answers
+the rewritten texts and a Verdict. Rules see the original texts; redactions of all rules are merged at
+the end, so overlapping matches of two rules redact once. A detector that raises refuses under `block`
+and `redact` rules (fail closed) and is only recorded under `warn`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateways.guardrails import detectors
+from gateways.guardrails.detectors.base import Payload, Span, SpanDetector
+from gateways.guardrails.resolution import EffectiveRule
+from gateways.guardrails.verdicts import Hit, Verdict
+
+logger = logging.getLogger(__name__)
+
+INPUT, OUTPUT = "input", "output"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    name: str
+    level: str
+    kind: str
+    action: str
+    detector: Any
+
+    @property
+    def spans(self) -> bool:
+        return isinstance(self.detector, SpanDetector)
+
+    def hit(self, stage: str, count: int, error: bool = False) -> Hit:
+        return Hit(self.name, self.level, self.kind, self.action, stage, count, error)
+
+
+def apply_spans(text: str, spans: Sequence[Span]) -> str:
+    """The text with each span replaced by its placeholder; overlapping spans merge into the first."""
+    out: list[str] = []
+    pos = 0
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if span.start < pos:
+            pos = max(pos, span.end)
+            continue
+        out.append(text[pos : span.start])
+        out.append(span.placeholder)
+        pos = span.end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+class Engine:
+    def __init__(self, rules: Sequence[EffectiveRule]) -> None:
+        self.input: list[CompiledRule] = []
+        self.output: list[CompiledRule] = []
+        for rule in rules:
+            if not rule.enabled:
+                continue
+            compiled = CompiledRule(
+                str(rule.name),
+                str(rule.level),
+                str(rule.kind),
+                str(rule.action),
+                detectors.build(rule.kind, rule.config),
+            )
+            if rule.stage in (INPUT, "both"):
+                self.input.append(compiled)
+            if rule.stage in (OUTPUT, "both"):
+                self.output.append(compiled)
+
+    def rules(self, stage: str) -> list[CompiledRule]:
+        return self.input if stage == INPUT else self.output
+
+    def active(self, stage: str) -> bool:
+        return bool(self.input if stage == INPUT else self.output)
+
+    def scan(self, stage: str, texts: Sequence[str], messages: int = 0) -> tuple[list[str], Verdict]:
+        verdict = Verdict(stage)
+        redactions: dict[int, list[Span]] = {}
+        for rule in self.rules(stage):
+            try:
+                count = self._run(rule, texts, messages, redactions)
+            except Exception as exc:  # noqa: BLE001 - fail closed; the log names the rule and the error type, no text
+                logger.error("guardrail %s (%s) failed: %s", rule.name, rule.kind, type(exc).__name__)
+                verdict.hits.append(rule.hit(stage, 0, error=True))
+                if rule.action != "warn":
+                    verdict.blocked.append(rule.name)
+                    verdict.error = True
+                continue
+            if count:
+                verdict.hits.append(rule.hit(stage, count))
+                if rule.action == "block":
+                    verdict.blocked.append(rule.name)
+        out = list(texts)
+        for index, spans in redactions.items():
+            out[index] = apply_spans(out[index], spans)
+        return out, verdict
+
+    @staticmethod
+    def _run(
+        rule: CompiledRule, texts: Sequence[str], messages: int, redactions: dict[int, list[Span]]
+    ) -> int:
+        if not rule.spans:
+            if rule.action == "redact":
+                raise TypeError("payload rules cannot redact")
+            return int(rule.detector.count(Payload(tuple(texts), messages)))
+        count = 0
+        for index, text in enumerate(texts):
+            if not text:
+                continue
+            spans = rule.detector.find(text)
+            if spans:
+                count += len(spans)
+                if rule.action == "redact":
+                    redactions.setdefault(index, []).extend(spans)
+        return count
+
+
+EMPTY = Engine(())

@@ -1,0 +1,168 @@
+"""Output rules on streams: text is released behind a hold-back window at least as long as the longest
+match any output rule can make, so a match split across chunks is still redacted (or blocks) whole.
+
+A scan runs once at least two windows are pending and releases all but the last window, so each
+character is scanned about twice however small the chunks. A match that starts inside the released
+part is complete (no match is longer than the window) and is released redacted whole; a detector may
+also hold text back from where a match is still open (a private key without its END line yet).
+Payload rules (max_size, injection, json_schema) judge the text so far (max_size, on every feed) or
+all of it (the others, at the end: by then the text is out, so a `block` there ends the stream with
+`content_filter` but cannot unsay it; the README says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateways.guardrails.detectors.base import Payload, Span
+from gateways.guardrails.detectors.max_size import MaxSizeDetector
+from gateways.guardrails.engine import OUTPUT, CompiledRule, Engine, apply_spans
+from gateways.guardrails.verdicts import Hit, Verdict
+
+CONTEXT = 16  # released characters kept so boundaries (\b, lookbehinds) see what came before
+
+
+@dataclass(slots=True)
+class Released:
+    text: str
+    blocked: bool = False
+
+
+@dataclass
+class StreamGuard:
+    engine: Engine
+    stage: str = OUTPUT
+    pending: str = ""
+    context: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: set[str] = field(default_factory=set)
+    blocked: list[str] = field(default_factory=list)
+    whole: list[str] = field(default_factory=list)  # kept only when an end-of-stream payload rule needs it
+    chars: int = 0
+
+    def __post_init__(self) -> None:
+        rules = self.engine.rules(self.stage)
+        self.span_rules: list[CompiledRule] = [r for r in rules if r.spans]
+        self.size_rules = [r for r in rules if isinstance(r.detector, MaxSizeDetector)]
+        self.end_rules = [r for r in rules if not r.spans and not isinstance(r.detector, MaxSizeDetector)]
+        self.window = max((int(r.detector.max_match) for r in self.span_rules), default=0)
+        self.rules_by_name = {r.name: r for r in rules}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.span_rules or self.size_rules or self.end_rules)
+
+    def feed(self, text: str) -> Released:
+        if self.blocked:
+            return Released("", True)
+        self.chars += len(text)
+        if self.end_rules:
+            self.whole.append(text)
+        if self.size_rules and self._check_size():
+            return Released("", True)
+        if not self.span_rules:
+            return Released(text)
+        self.pending += text
+        if len(self.pending) < 2 * self.window:
+            return Released("")
+        return self._scan(final=False)
+
+    def flush(self) -> Released:
+        """End of the stream: release what is held (redacted), run the end-of-stream rules."""
+        if self.blocked:
+            return Released("", True)
+        released = self._scan(final=True) if self.span_rules and self.pending else Released("")
+        if released.blocked:
+            return released
+        if self.end_rules:
+            payload = Payload(("".join(self.whole),))
+            for rule in self.end_rules:
+                self._count(rule, lambda r=rule: int(r.detector.count(payload)))
+        return Released(released.text, bool(self.blocked))
+
+    def verdict(self) -> Verdict:
+        verdict = Verdict(self.stage, blocked=list(self.blocked), error=bool(self.errors & set(self.blocked)))
+        for name, count in self.counts.items():
+            rule = self.rules_by_name[name]
+            verdict.hits.append(Hit(rule.name, rule.level, rule.kind, rule.action, self.stage, count))
+        for name in sorted(self.errors):
+            rule = self.rules_by_name[name]
+            verdict.hits.append(Hit(rule.name, rule.level, rule.kind, rule.action, self.stage, 0, True))
+        return verdict
+
+    # --- internals ---
+
+    def _count(self, rule: CompiledRule, run: object) -> int:
+        try:
+            count = run()  # type: ignore[operator]
+        except Exception:  # noqa: BLE001 - fail closed, as Engine.scan does
+            self.errors.add(rule.name)
+            if rule.action != "warn" and rule.name not in self.blocked:
+                self.blocked.append(rule.name)
+            return 0
+        if count:
+            self.counts[rule.name] = self.counts.get(rule.name, 0) + count
+            if rule.action == "block" and rule.name not in self.blocked:
+                self.blocked.append(rule.name)
+        return count
+
+    def _check_size(self) -> bool:
+        for rule in self.size_rules:
+            detector = rule.detector
+            if rule.name in self.counts:
+                continue
+            over = detector.max_chars is not None and self.chars > detector.max_chars
+            over = over or (detector.max_tokens is not None and (self.chars + 3) // 4 > detector.max_tokens)
+            if over:
+                self._count(rule, lambda: 1)
+        return bool(self.blocked)
+
+    def _scan(self, final: bool) -> Released:
+        text = self.context + self.pending
+        offset = len(self.context)
+        found: list[tuple[CompiledRule, Span]] = []
+        boundary = len(text) if final else len(text) - self.window
+        for rule in self.span_rules:
+            spans: Sequence[Span] = ()
+
+            def run(r: CompiledRule = rule) -> int:
+                nonlocal spans
+                spans = r.detector.find(text)
+                return 0
+
+            self._count(rule, run)
+            found.extend((rule, s) for s in spans if s.end > offset and s.start >= offset)
+            if not final:
+                opened = rule.detector.open_at(text)
+                if opened is not None:
+                    boundary = min(boundary, opened)
+        if self.blocked and self.errors:
+            return Released("", True)
+        # Spans starting before the boundary are complete: take them whole (this may settle more).
+        settled: list[tuple[CompiledRule, Span]] = []
+        changed = True
+        while changed:
+            changed = False
+            for item in found:
+                if item not in settled and item[1].start < boundary:
+                    settled.append(item)
+                    if item[1].end > boundary:
+                        boundary = item[1].end
+                        changed = True
+        boundary = max(boundary, offset)
+        redact: list[Span] = []
+        for rule, span in settled:
+            self.counts[rule.name] = self.counts.get(rule.name, 0) + 1
+            if rule.action == "block" and rule.name not in self.blocked:
+                self.blocked.append(rule.name)
+            elif rule.action == "redact":
+                redact.append(Span(span.start - offset, span.end - offset, span.placeholder))
+        if self.blocked:
+            return Released("", True)
+        cut = boundary - offset
+        out = self.pending[:cut]
+        released = apply_spans(out, redact) if redact else out
+        self.context = (self.context + out)[-CONTEXT:]
+        self.pending = self.pending[cut:]
+        return Released(released)

@@ -1,0 +1,124 @@
+"""What a guardrail check decided: the hits (rule, level, kind, action, stage, count; never the matched
+text), the refusals they make, and how a verdict is logged and announced in X-PromptGate-Guardrails.
+
+    PromptGateError
+     ├── GuardrailBlocked   code guardrail_blocked: a `block` rule matched
+     └── GuardrailFailed    code guardrail_error: a detector failed, or a body it had to read could
+                            not be parsed, under a rule that may not let it pass (fail closed)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptgate.errors import PromptGateError
+
+HEADER = "X-PromptGate-Guardrails"
+LOG_KEY = "guardrails"
+# JSON-RPC error code for MCP callers (implementation-defined server error range).
+JSONRPC_CODE = -32003
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule: str
+    level: str
+    kind: str
+    action: str
+    stage: str
+    count: int
+    error: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "rule": self.rule,
+            "level": self.level,
+            "kind": self.kind,
+            "action": self.action,
+            "stage": self.stage,
+            "count": self.count,
+        }
+        if self.error:
+            data["error"] = True
+        return data
+
+
+@dataclass(slots=True)
+class Verdict:
+    stage: str
+    hits: list[Hit] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)  # names of the rules that refuse
+    error: bool = False  # a refusal because a detector failed (fail closed)
+    value: Any = None  # check_payload: the (possibly redacted) value
+    note: str = ""  # e.g. "skipped: binary body" on the HTTP proxy
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.blocked)
+
+    @property
+    def redacted(self) -> bool:
+        return any(h.action == "redact" and not h.error for h in self.hits)
+
+    def exception(self, status: int = 400) -> GuardrailBlocked | GuardrailFailed:
+        if self.error:
+            return GuardrailFailed(self, status)
+        return GuardrailBlocked(self, status)
+
+
+def _names(verdict: Verdict) -> str:
+    return ", ".join(verdict.blocked)
+
+
+class GuardrailBlocked(PromptGateError):
+    """A `block` rule matched. `jsonrpc_error()` gives MCP callers their JSON-RPC error object."""
+
+    code_name = "guardrail_blocked"
+
+    def __init__(self, verdict: Verdict, status: int = 400) -> None:
+        which = "request" if verdict.stage == "input" else "response"
+        super().__init__(
+            f"The {which} was blocked by guardrail rules: {_names(verdict)}",
+            code=self.code_name,
+            status=status,
+        )
+        self.verdict = verdict
+
+    def jsonrpc_error(self) -> dict[str, Any]:
+        return {
+            "code": JSONRPC_CODE,
+            "message": self.message,
+            "data": {"code": self.code, "stage": self.verdict.stage, "rules": list(self.verdict.blocked)},
+        }
+
+
+class GuardrailFailed(GuardrailBlocked):
+    code_name = "guardrail_error"
+
+    def __init__(self, verdict: Verdict, status: int = 400) -> None:
+        super().__init__(verdict, status)
+        self.message = f"Guardrail rules could not check the {'request' if verdict.stage == 'input' else 'response'} and refuse it: {_names(verdict)}"
+
+
+def record(log: dict[str, Any], verdict: Verdict | None) -> None:
+    """Merge a verdict into a request's log row (`RequestLog.guardrails`)."""
+    if verdict is None or not (verdict.hits or verdict.note):
+        return
+    entry = log.setdefault(LOG_KEY, {"blocked": False, "hits": []})
+    entry["hits"].extend(h.as_dict() for h in verdict.hits)
+    if verdict.refused:
+        entry["blocked"] = True
+    if verdict.note:
+        entry.setdefault("notes", []).append(verdict.note)
+
+
+def header_value(entry: dict[str, Any]) -> str:
+    """`rule;stage=input;action=redact;count=2, …` (names never hold commas, semicolons or spaces)."""
+    parts = [
+        f"{h['rule']};level={h['level']};stage={h['stage']};action={h['action']};count={h['count']}"
+        + (";error" if h.get("error") else "")
+        for h in entry.get("hits", ())
+    ]
+    parts.extend(f"note={n}" for n in entry.get("notes", ()))
+    return ", ".join(parts)
