@@ -18,6 +18,8 @@ from typing import Any
 from django.core import signing
 
 from gateways.common import db, ratelimit, versioning
+from gateways.guardrails import service as guardrails
+from gateways.guardrails import verdicts
 from gateways.mcp import conf, health, inflight, protocol, upstream
 from gateways.mcp.models import SEPARATOR
 from gateways.mcp.protocol import McpError
@@ -306,6 +308,11 @@ class Aggregator:
             except PromptGateError as exc:  # 429 or limiter down: JSON-RPC needs its own shape
                 _outcome(ctx, server, "refused", 0.0, exc.code)
                 raise McpError(protocol.UPSTREAM_ERROR, f"Rate limit of {server.prefix!r} exceeded") from None
+        try:
+            await _guard(ctx, server, "input", arguments)
+        except McpError:
+            _outcome(ctx, server, "refused", 0.0, ctx.greq.log.get("error_code", ""))
+            raise
         params: dict[str, Any] = {"name": item["name"], "arguments": arguments}
         if ctx.meta:
             params["_meta"] = ctx.meta
@@ -347,6 +354,11 @@ class Aggregator:
             _outcome(ctx, server, "tool_error", started, "tool_error")
         else:
             _outcome(ctx, server, "ok", started, "")
+        try:
+            await _guard(ctx, server, "output", result)
+        except McpError:
+            _outcome(ctx, server, "refused", started, ctx.greq.log.get("error_code", ""))
+            raise
         return result
 
     async def _upstream_call(
@@ -399,7 +411,9 @@ class Aggregator:
             params["arguments"] = arguments
         if ctx.meta:
             params["_meta"] = ctx.meta
-        return await self._upstream_call(ctx, server, "prompts/get", params, on_event=ctx.notify)
+        result = await self._upstream_call(ctx, server, "prompts/get", params, on_event=ctx.notify)
+        await _guard(ctx, server, "output", result)
+        return result
 
     async def end_session(self, upstream_sessions: dict[str, str]) -> None:
         by_id = {str(server.id): server for server in self.servers}
@@ -411,6 +425,21 @@ class Aggregator:
     async def cancel(self, ctx: CallContext, request_id: Any, reason: str) -> None:
         key = inflight.call_key(self.project_uuid, ctx.greq.token.id, ctx.session_id, request_id)
         await inflight.cancel(key, reason, self.servers)
+
+
+async def _guard(ctx: CallContext, server: ServerConfig, stage: str, value: dict[str, Any]) -> None:
+    """Guardrails of the project and of this server (its prefix is the endpoint key), in place."""
+    greq = ctx.greq
+    try:
+        verdict = await guardrails.check_payload(
+            greq.runtime.config, greq.project.id, server.prefix, stage, value
+        )
+    except guardrails.GuardrailBlocked as exc:
+        verdicts.record(greq.log, exc.verdict)
+        greq.log["error_code"] = exc.code
+        error = exc.jsonrpc_error()
+        raise McpError(error["code"], error["message"], error["data"]) from None
+    verdicts.record(greq.log, verdict)
 
 
 def _outcome(ctx: CallContext, server: ServerConfig, outcome: str, started: float, error_code: str) -> None:

@@ -13,7 +13,9 @@ from functools import lru_cache
 from gateways.common.config import TokenInfo
 from gateways.mcp.protocol import McpError
 
-TOOL_NOT_ALLOWED = -32003  # implementation-defined server error: this token may not use the tool
+TOOL_NOT_ALLOWED = (
+    -32004
+)  # implementation-defined server error: this token may not use the tool (-32003: guardrails)
 
 
 @lru_cache(maxsize=1024)

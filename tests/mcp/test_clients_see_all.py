@@ -142,7 +142,7 @@ def test_token_tool_policy_in_both_eras(gateways, mcp_project):
     refused = call(gateways[1], narrow, "beta__echo", {"text": "x"})
     assert refused.status_code == 200
     error = refused.json()["error"]
-    assert error["code"] == -32003 and "beta__echo" in error["message"]
+    assert error["code"] == -32004 and "beta__echo" in error["message"]
     assert error["data"] == {"code": "tool_not_allowed", "tool": "beta__echo"}
     assert call(gateways[1], narrow, "gamma__t2", {}).json()["result"]["content"][0]["text"] == "gamma ran t2"
     session, _ = initialize(gateways[1], narrow)
