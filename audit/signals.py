@@ -17,11 +17,19 @@ from audit import context
 from audit.services import record
 from audit.snapshots import changed_secrets, diff, snapshot
 
-AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp"}
+AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp", "webhooks"}
 # Extra models we do not own but whose changes are security relevant.
 AUDITED_EXTRA = {"auth.user", "auth.group", "oauth2_provider.application"}
 # Logs are the trail itself; tables of bookkeeping rows are not state changes.
-NOT_AUDITED = {"audit.auditlog", "audit.requestlog", "common.configversion"}
+NOT_AUDITED = {
+    "audit.auditlog",
+    "audit.requestlog",
+    "common.configversion",
+    # The outbox and its delivery log are records of what was sent, not configuration.
+    "webhooks.event",
+    "webhooks.delivery",
+    "webhooks.deliveryattempt",
+}
 
 
 def is_audited(model: type[models.Model]) -> bool:
