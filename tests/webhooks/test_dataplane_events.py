@@ -1,0 +1,71 @@
+"""Data-plane events: `emit` queues (no database on the caller's path); budget alerts once per window."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateways.ai.budget_store import Counter
+from gateways.common import db
+from webhooks import budget_alerts, emit
+from webhooks.models import Event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def counter(window: str = "2026-12-02", cap: int = 1_000) -> Counter:
+    return Counter(f"ai:budget:p1:d:{window}", cap, 2_000_000_000, "budget", "project", "daily")
+
+
+@pytest.fixture
+def writer(monkeypatch):
+    """The batched writer, flushed on demand by the test (its thread is not started)."""
+    queued: list[emit.PendingEvent] = []
+    monkeypatch.setattr(
+        emit, "emit", lambda *a, **k: queued.append(emit.PendingEvent(a[0], a[1], **k)) or True
+    )
+    monkeypatch.setattr(budget_alerts, "emit", emit.emit)
+    monkeypatch.setattr(budget_alerts, "_announced", {})
+
+    def flush() -> list[emit.PendingEvent]:
+        batch = list(queued)
+        queued.clear()
+        emit.write_events(batch)
+        return batch
+
+    return flush
+
+
+def test_thresholds_once_per_window_and_again_in_the_next(writer):
+    budget_alerts.observe(counter(), 400)
+    assert writer() == []
+    budget_alerts.observe(counter(), 850)  # 50 and 80 crossed together
+    budget_alerts.observe(counter(), 900)
+    assert sorted(e.data["threshold_percent"] for e in writer()) == [50, 80]
+    budget_alerts.observe(counter(), 1_050)
+    assert sorted(e.type for e in writer()) == ["budget.exhausted", "budget.threshold_crossed"]
+    budget_alerts.observe(counter("2026-12-03"), 600)  # the next day starts afresh
+    [next_day] = writer()
+    assert next_day.data["window"] == "2026-12-03" and next_day.data["threshold_percent"] == 50
+    keys = set(Event.objects.values_list("dedupe_key", flat=True))
+    assert "ai:budget:p1:d:2026-12-02:80" in keys and len(keys) == 5
+
+
+def test_a_second_process_cannot_send_it_again(writer):
+    budget_alerts.observe(counter(), 600)
+    writer()
+    budget_alerts._announced.clear()  # another process: it never announced anything
+    budget_alerts.observe(counter(), 700)
+    assert len(writer()) == 1  # it tries...
+    assert Event.objects.filter(type="budget.threshold_crossed").count() == 1  # ...the outbox refuses
+
+
+def test_emit_touches_no_database_on_the_callers_path(monkeypatch):
+    calls = db.counter.calls
+    queued: list = []
+    monkeypatch.setattr(emit.writer(), "submit", queued.append)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        emit.emit("upstream.down", {"kind": "mcp_server", "id": 1}, project_id=1)
+    assert len(queries) == 0 and db.counter.calls == calls and len(queued) == 1

@@ -1,0 +1,107 @@
+"""Events from the data plane: `emit(...)` hands them to a bounded batched writer, never to the database.
+
+The request path (or a settler thread) calls `emit`, which is a `deque.append` (BatchedWriter.submit:
+never blocks, never raises, drops and counts when full). The writer's thread records each event
+through the outbox, one transaction per event, off the request path. `dedupe_key` makes an event
+"once" across every process: the outbox's unique key refuses the second writer.
+
+For other data-plane producers (guardrails: `guardrail.blocked`; AI failover: `upstream.down`):
+
+    from webhooks.emit import emit
+    emit("guardrail.blocked", {"rule": name, "level": level, "stage": stage, "count": n,
+         "window_start": iso}, project_id=project.id, dedupe_key=f"guardrail:{rule_id}:{minute}")
+
+`data` gets a `project` object ({"uuid", "name"}) added by the writer when `project_id` is given.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from gateways.common.db import release_connections
+from gateways.common.writer import BatchedWriter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    project_id: int | None = None
+    dedupe_key: str | None = None
+    subject: str = ""  # a budget subject ("p12", "t34", "e5") whose project the writer looks up
+
+
+def _project_of_subject(subject: str) -> int | None:
+    kind, raw = subject[:1], subject[1:]
+    if not raw.isdigit():
+        return None
+    pk = int(raw)
+    if kind == "p":
+        return pk
+    if kind == "t":
+        from projects.models import ApiToken
+
+        return ApiToken.objects.filter(pk=pk).values_list("project_id", flat=True).first()
+    if kind == "e":
+        from gateways.ai.models import AIEndpoint
+
+        return AIEndpoint.objects.filter(pk=pk).values_list("project_id", flat=True).first()
+    return None
+
+
+def write_events(batch: list[PendingEvent]) -> None:
+    """The writer thread's flush: each event through the outbox in its own transaction."""
+    from projects.models import Project
+    from webhooks import outbox
+
+    try:
+        for item in batch:
+            try:
+                project_id = item.project_id
+                if project_id is None and item.subject:
+                    project_id = _project_of_subject(item.subject)
+                project = Project.objects.filter(pk=project_id).first() if project_id else None
+                data = dict(item.data)
+                if project is not None:
+                    data.setdefault("project", {"uuid": str(project.uuid), "name": project.name})
+                with transaction.atomic():
+                    outbox.record(item.type, data, project=project, dedupe_key=item.dedupe_key)
+            except Exception:  # one bad event must not cost the rest of the batch
+                logger.warning("could not record a %s webhook event", item.type, exc_info=True)
+    finally:
+        release_connections()
+
+
+@functools.cache
+def writer() -> BatchedWriter[PendingEvent]:
+    """This process's event writer (one per process), drained at exit."""
+    events = BatchedWriter(
+        "webhook-events",
+        write_events,
+        max_queue=settings.PROMPTGATE_WRITER_QUEUE_SIZE,
+        batch_size=100,
+        interval=settings.PROMPTGATE_WRITER_FLUSH_SECONDS,
+    )
+    atexit.register(events.stop)
+    return events
+
+
+def emit(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    project_id: int | None = None,
+    dedupe_key: str | None = None,
+    subject: str = "",
+) -> bool:
+    """Queue a data-plane event; False when the buffer is full (dropped and counted). Never blocks."""
+    return writer().submit(PendingEvent(event_type, data, project_id, dedupe_key, subject))
