@@ -37,7 +37,10 @@ class PendingEvent:
     data: dict[str, Any] = field(default_factory=dict)
     project_id: int | None = None
     dedupe_key: str | None = None
-    subject: str = ""  # a budget subject ("p12", "t34", "e5") whose project the writer looks up
+    subject: str = (
+        ""  # "p12", "t34", "e5" (budget subjects), "m7" (an MCP server): the writer finds the project
+    )
+    state: str = ""  # a stateful subject ("mcp:7"): only a change of its state is sent, once
 
 
 def _project_of_subject(subject: str) -> int | None:
@@ -55,7 +58,28 @@ def _project_of_subject(subject: str) -> int | None:
         from gateways.ai.models import AIEndpoint
 
         return AIEndpoint.objects.filter(pk=pk).values_list("project_id", flat=True).first()
+    if kind == "m":
+        from gateways.mcp.models import McpServer
+
+        return McpServer.objects.filter(pk=pk).values_list("project_id", flat=True).first()
     return None
+
+
+def _state_key(item: PendingEvent) -> str | None:
+    """The dedupe key of a state change (`state:<subject>:<n>`), or None when it is no change.
+
+    Every process that sees the same change computes the same next key, so the outbox keeps one.
+    """
+    from webhooks.models import Event
+
+    prefix = f"state:{item.state}:"
+    last = Event.objects.filter(dedupe_key__startswith=prefix).order_by("-created_at").first()
+    if last is None:
+        # Nothing announced yet: a first "down" is news, a first "recovered" is not.
+        return None if item.type.endswith(".recovered") else f"{prefix}1"
+    if last.type == item.type:
+        return None
+    return f"{prefix}{int(str(last.dedupe_key).rsplit(':', 1)[1]) + 1}"
 
 
 def write_events(batch: list[PendingEvent]) -> None:
@@ -73,8 +97,13 @@ def write_events(batch: list[PendingEvent]) -> None:
                 data = dict(item.data)
                 if project is not None:
                     data.setdefault("project", {"uuid": str(project.uuid), "name": project.name})
+                dedupe_key = item.dedupe_key
+                if item.state:
+                    dedupe_key = _state_key(item)
+                    if dedupe_key is None:
+                        continue
                 with transaction.atomic():
-                    outbox.record(item.type, data, project=project, dedupe_key=item.dedupe_key)
+                    outbox.record(item.type, data, project=project, dedupe_key=dedupe_key)
             except Exception:  # one bad event must not cost the rest of the batch
                 logger.warning("could not record a %s webhook event", item.type, exc_info=True)
     finally:
@@ -105,3 +134,19 @@ def emit(
 ) -> bool:
     """Queue a data-plane event; False when the buffer is full (dropped and counted). Never blocks."""
     return writer().submit(PendingEvent(event_type, data, project_id, dedupe_key, subject))
+
+
+def upstream_changed(kind: str, upstream_id: int, name: str, *, ok: bool, error: str = "") -> bool:
+    """upstream.down / upstream.recovered for an upstream whose health changed as this process sees it.
+
+    `kind`: "mcp_server" (gateways/mcp/health.py calls this) or "ai_provider" (for AI failover).
+    `error` must be a safe, address-free message (the data plane's upstream error messages are).
+    """
+    data: dict[str, Any] = {"kind": kind, "name": name, "id": upstream_id}
+    if not ok:
+        data["error"] = error[:200]
+    subject = f"m{upstream_id}" if kind == "mcp_server" else ""
+    event = PendingEvent(
+        "upstream.recovered" if ok else "upstream.down", data, subject=subject, state=f"{kind}:{upstream_id}"
+    )
+    return writer().submit(event)
