@@ -5,11 +5,11 @@ never blocks, never raises, drops and counts when full). The writer's thread rec
 through the outbox, one transaction per event, off the request path. `dedupe_key` makes an event
 "once" across every process: the outbox's unique key refuses the second writer.
 
-For other data-plane producers (guardrails: `guardrail.blocked`; AI failover: `upstream.down`):
+Producers: budget_alerts (budgets), `upstream_changed` (MCP health; AI failover can call it with
+kind="ai_provider"), `guardrail_blocked` (for the guardrail engine, aggregated per rule and minute):
 
-    from webhooks.emit import emit
-    emit("guardrail.blocked", {"rule": name, "level": level, "stage": stage, "count": n,
-         "window_start": iso}, project_id=project.id, dedupe_key=f"guardrail:{rule_id}:{minute}")
+    from webhooks.emit import guardrail_blocked
+    guardrail_blocked(rule.name, level=rule.level, stage="input", project_id=project.id)
 
 `data` gets a `project` object ({"uuid", "name"}) added by the writer when `project_id` is given.
 """
@@ -17,8 +17,11 @@ For other data-plane producers (guardrails: `guardrail.blocked`; AI failover: `u
 from __future__ import annotations
 
 import atexit
+import datetime
 import functools
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,3 +153,64 @@ def upstream_changed(kind: str, upstream_id: int, name: str, *, ok: bool, error:
         "upstream.recovered" if ok else "upstream.down", data, subject=subject, state=f"{kind}:{upstream_id}"
     )
     return writer().submit(event)
+
+
+class GuardrailBlocks:
+    """`guardrail.blocked`, aggregated: at most one event per rule per minute, carrying the count.
+
+    `blocked(...)` is a dict increment under a lock (request path safe). A small thread wakes every
+    few seconds and emits one event per (project, rule, level, stage) for each minute that has ended;
+    the dedupe key (rule + minute) keeps it to one across processes. With several serving processes
+    the count is the reporting process's own (the others' blocks of that minute are not added).
+    """
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self._counts: dict[tuple[int | None, str, str, str, int], int] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def blocked(
+        self, rule: str, *, level: str, stage: str, project_id: int | None, at: float | None = None
+    ) -> None:
+        key = (project_id, rule, level, stage, int(time.time() if at is None else at) // 60)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="guardrail-blocks", daemon=True)
+                self._thread.start()
+
+    def drain(self, now: float | None = None, *, everything: bool = False) -> int:
+        """Emit the minutes that have ended (all of them at shutdown); returns how many events."""
+        current = int(time.time() if now is None else now) // 60
+        with self._lock:
+            done = {k: n for k, n in self._counts.items() if everything or k[4] < current}
+            for key in done:
+                del self._counts[key]
+        for (project_id, rule, level, stage, minute), count in done.items():
+            window = datetime.datetime.fromtimestamp(minute * 60, datetime.UTC).isoformat()
+            data = {"rule": rule, "level": level, "stage": stage, "count": count, "window_start": window}
+            emit(
+                "guardrail.blocked",
+                data,
+                project_id=project_id,
+                dedupe_key=f"guardrail.blocked:{project_id}:{level}:{rule}:{stage}:{minute}",
+            )
+        return len(done)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.every)
+            self.drain()
+
+
+@functools.cache
+def guardrail_blocks() -> GuardrailBlocks:
+    blocks = GuardrailBlocks()
+    atexit.register(lambda: (blocks.drain(everything=True), writer().stop()))
+    return blocks
+
+
+def guardrail_blocked(rule: str, *, level: str, stage: str, project_id: int | None) -> None:
+    """For the guardrail engine (issue 16): count one block; sent aggregated per rule and minute."""
+    guardrail_blocks().blocked(rule, level=level, stage=stage, project_id=project_id)

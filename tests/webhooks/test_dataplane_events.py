@@ -69,3 +69,25 @@ def test_emit_touches_no_database_on_the_callers_path(monkeypatch):
     with CaptureQueriesContext(connection) as queries:
         emit.emit("upstream.down", {"kind": "mcp_server", "id": 1}, project_id=1)
     assert len(queries) == 0 and db.counter.calls == calls and len(queued) == 1
+
+
+def test_guardrail_blocks_are_aggregated_per_rule_and_minute(writer, make_project, monkeypatch):
+    project = make_project(name="Guarded")
+    monkeypatch.setattr(emit, "emit", emit.emit)  # drain() calls the module's emit: the fixture's queue
+    minute = 29_000_000 * 60
+    blocks = emit.GuardrailBlocks()
+    monkeypatch.setattr(blocks, "_thread", object())  # no background thread: the test drains
+    for at in (minute + 1, minute + 20, minute + 59):
+        blocks.blocked("no-secrets", level="project", stage="input", project_id=project.pk, at=at)
+    blocks.blocked("no-secrets", level="project", stage="input", project_id=project.pk, at=minute + 61)
+    assert blocks.drain(now=minute + 30) == 0  # the minute has not ended
+    assert blocks.drain(now=minute + 65) == 1
+    [sent] = writer()
+    assert sent.data["count"] == 3 and sent.project_id == project.pk
+    other = emit.GuardrailBlocks()  # another process, same rule and minute
+    monkeypatch.setattr(other, "_thread", object())
+    other.blocked("no-secrets", level="project", stage="input", project_id=project.pk, at=minute + 5)
+    other.drain(now=minute + 65)
+    writer()
+    [event] = Event.objects.filter(type="guardrail.blocked")
+    assert event.payload["data"]["count"] == 3 and event.payload["data"]["project"]["name"] == "Guarded"
