@@ -30,6 +30,7 @@ SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)  # seconds
 JITTER = 0.1
 MAX_RETRY_AFTER = 86400
 DISABLE_AFTER = datetime.timedelta(days=3)
+PENDING_GRACE = datetime.timedelta(minutes=10)
 
 jitter = random.Random()  # noqa: S311 (spreading retries, not a secret); tests seed or replace it
 
@@ -114,12 +115,12 @@ def _record(
     delivery.attempt_count += 1
     delivery.last_status_code = answer.status_code
     delivery.lease_until = None
-    webhook = Webhook.objects.select_for_update().get(pk=delivery.webhook_id)
     if ok:
         delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
-        if webhook.failing_since is not None:
-            Webhook.objects.filter(pk=webhook.pk).update(failing_since=None)
+        if delivery.webhook.failing_since is not None:
+            Webhook.objects.filter(pk=delivery.webhook_id).update(failing_since=None)
     else:
+        webhook = Webhook.objects.select_for_update().get(pk=delivery.webhook_id)
         if webhook.failing_since is None:
             Webhook.objects.filter(pk=webhook.pk).update(failing_since=started)
             webhook.failing_since = started
@@ -204,13 +205,17 @@ def sweep(now: datetime.datetime | None = None) -> int:
     now = now or clock.now()
     from webhooks import tasks
 
-    # Grace of one lease: a task queued that long ago and still not run is presumed lost (a dead
-    # worker's, or one a queue dropped). Re-queueing too early costs only a task that claims nothing.
-    grace = now - datetime.timedelta(seconds=lease_seconds())
-    lost = models.Q(status=DeliveryStatus.DELIVERING, lease_until__lt=now) | models.Q(
-        status=DeliveryStatus.PENDING, next_attempt_at__lte=grace
+    # A lease that ran out: its worker died mid-delivery. A pending delivery overdue by PENDING_GRACE
+    # whose task was queued that long ago: its task was lost (a worker died between taking the task
+    # and claiming the delivery). A backlog longer than that only costs a spare task claiming nothing.
+    lease_grace = now - datetime.timedelta(seconds=lease_seconds())
+    pending_grace = now - PENDING_GRACE
+    lost = models.Q(
+        status=DeliveryStatus.DELIVERING, lease_until__lt=now, enqueued_at__lt=lease_grace
+    ) | models.Q(
+        status=DeliveryStatus.PENDING, next_attempt_at__lte=pending_grace, enqueued_at__lt=pending_grace
     )
-    stale = Delivery.objects.filter(lost, enqueued_at__lt=grace)
+    stale = Delivery.objects.filter(lost)
     ids = list(stale.values_list("pk", flat=True)[:1000])
     for delivery_id in ids:
         with transaction.atomic():

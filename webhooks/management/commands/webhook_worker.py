@@ -12,7 +12,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django_tasks_db.management.commands import db_worker
 
 from gateways.common.db import release_connections
@@ -41,6 +41,11 @@ class Command(db_worker.Command):
         parser.set_defaults(queue_name="webhooks", reload=False)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        connection = connections["default"]
+        if connection.vendor == "sqlite":
+            # Keep the worker's one SQLite connection: reopening it for every task (CONN_MAX_AGE = 0,
+            # right for ASGI) cost more than the delivery. PostgreSQL connections come from the pool.
+            connection.settings_dict["CONN_MAX_AGE"] = None
         stop = threading.Event()
         thread = threading.Thread(
             target=_upkeep_loop,
