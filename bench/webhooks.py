@@ -52,7 +52,9 @@ def main(argv: list[str]) -> None:
     env.update(DEBUG="true", PROMPTGATE_VAR_DIR=str(VAR), PROMPTGATE_SSRF_ALLOW="127.0.0.0/8")
     if args.pg:
         env["DATABASE_URL"] = PG_URL
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "promptgate_bench_webhooks"], check=False)
+        subprocess.run(
+            ["createdb", "-h", "127.0.0.1", "-U", "postgres", "promptgate_bench_webhooks"], check=False
+        )
     else:
         (VAR / "promptgate.sqlite3").unlink(missing_ok=True)
     os.environ.update(env)
@@ -82,7 +84,16 @@ def main(argv: list[str]) -> None:
         for i in range(args.events):
             outbox.record("webhook.test", {"webhook": {"id": 0}, "message": f"bench {i}"})
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "webhook_worker", "--interval", "0.05", "--no-startup-delay", "-v", "0"],
+        [
+            sys.executable,
+            "manage.py",
+            "webhook_worker",
+            "--interval",
+            "0.05",
+            "--no-startup-delay",
+            "-v",
+            "0",
+        ],
         cwd=REPO,
         env=env,
     )

@@ -72,7 +72,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "webhook.disabled": {
         "webhook": {"id": 3, "url": "https://hooks.example.com/promptgate", "description": "ops"},
-        "reason": "failing for 3 days",
+        "reason": "every attempt failed for 3 days",
+        "project": {"uuid": _PROJECT["uuid"], "name": _PROJECT["name"]},
     },
     "webhook.test": {"webhook": {"id": 3}, "message": "PromptGate test event"},
 }
