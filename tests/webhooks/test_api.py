@@ -162,3 +162,25 @@ def test_deliveries_log_and_redelivery(root, project, receiver, make_token):
     assert bad.status_code == 400
     missing = root.post(hooks_url(project, f"{body['id']}/deliveries/999999/redeliver/"))
     assert missing.status_code == 404 and missing.json()["error"]["code"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_test_action_holds_no_transaction_while_it_waits(root, project, receiver, make_project):
+    import threading
+
+    body = create(root, project, receiver).json()
+    hold = threading.Event()
+    receiver.replies.append(Reply(200, hold=hold))
+    answers = []
+    caller = threading.Thread(
+        target=lambda: answers.append(root.post(hooks_url(project, f"{body['id']}/test/")))
+    )
+    caller.start()
+    try:
+        receiver.wait_for(1)
+        make_project(name="Written meanwhile")  # on SQLite this would wait for a request-long transaction
+        assert caller.is_alive() and not answers  # ...and the receiver still holds the test POST
+    finally:
+        hold.set()
+        caller.join(30)
+    assert answers[0].status_code == 200 and answers[0].json()["succeeded"]
