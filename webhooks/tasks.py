@@ -57,9 +57,25 @@ def warn_expiring_tokens(now: datetime.datetime | None = None) -> int:
     return sent
 
 
+def prune_task_results(now: datetime.datetime | None = None) -> int:
+    """Delete finished task rows after an hour, and rows of dead workers after a day (the Delivery rows
+    are the record; django-tasks-db keeps one row per attempt otherwise, forever)."""
+    from django.db.models import Q
+    from django_tasks_db.models import DBTaskResult
+
+    now = now or clock.now()
+    old = Q(status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=now - datetime.timedelta(hours=1)) | Q(
+        status="RUNNING", started_at__lt=now - datetime.timedelta(days=1)
+    )
+    ids = list(DBTaskResult.objects.filter(old).values_list("pk", flat=True)[:5000])
+    DBTaskResult.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
 def upkeep() -> None:
     """One round of the worker's housekeeping; each part is safe to run in several workers at once."""
     swept = delivery.sweep()
     if swept:
         logger.info("re-queued %d webhook deliveries whose worker or task was lost", swept)
     warn_expiring_tokens()
+    prune_task_results()

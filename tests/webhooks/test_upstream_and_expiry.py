@@ -71,3 +71,19 @@ def test_token_expiring_once_per_token_and_threshold(make_project, make_token, m
     events = Event.objects.filter(type="token.expiring").order_by("created_at")
     assert [e.payload["data"]["days_left"] for e in events] == [4, 0]
     assert [e.dedupe_key for e in events] == [f"token.expiring:{token.pk}:7", f"token.expiring:{token.pk}:1"]
+
+
+def test_upkeep_prunes_old_task_rows(make_webhook, make_project, receiver):
+    from django_tasks_db.models import DBTaskResult
+
+    from tests.webhooks.conftest import run_due
+
+    make_webhook(events=["project.created"])
+    make_project(name="Pruned")
+    run_due()
+    assert DBTaskResult.objects.count() == 1
+    DBTaskResult.objects.update(
+        status="SUCCESSFUL", finished_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    )
+    tasks.upkeep()
+    assert DBTaskResult.objects.count() == 0
