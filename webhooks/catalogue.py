@@ -71,7 +71,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "id": 7,
     },
     "webhook.disabled": {
-        "webhook": {"id": 3, "url": "https://hooks.example.com/promptgate", "description": "ops"},
+        "webhook": {"id": 3, "description": "ops"},
         "reason": "every attempt failed for 3 days",
         "project": {"uuid": _PROJECT["uuid"], "name": _PROJECT["name"]},
     },

@@ -156,7 +156,8 @@ def _record(
 
 
 def describe(webhook: Webhook) -> dict[str, Any]:
-    return {"id": webhook.pk, "url": webhook.url, "description": webhook.description}
+    # Not the URL: many receivers (Slack's, for one) carry their credential in it.
+    return {"id": webhook.pk, "description": webhook.description}
 
 
 def disable(webhook: Webhook, reason: str) -> None:

@@ -54,8 +54,8 @@ def record(
         targets = [only_webhook]
     else:
         targets = [w for w in subscribers(event_type, project_id) if w.pk != exclude_webhook]
-    if not targets and dedupe_key is None:
-        return None  # nobody to tell; a dedupe key is still claimed, so "once" holds for later webhooks
+    if not targets:
+        return None  # nobody to tell: nothing written (a "once" key is claimed by the first real send)
     at = clock.now()
     event = Event(
         type=event_type,

@@ -27,6 +27,14 @@ def wait_for_events(count: int, timeout: float = 20.0) -> list[Event]:
         time.sleep(0.05)
 
 
+def listening() -> None:
+    """A global webhook for every event (no worker runs here: its deliveries only wait)."""
+    from webhooks.models import Webhook
+    from webhooks.signing import generate_secret
+
+    Webhook.objects.create(url="https://hooks.example.com/x", events=["*"], secret=generate_secret())
+
+
 def wait_until_quiet(gateway, timeout: float = 20.0) -> None:
     """Until the process's budget and webhook-event writers have written everything submitted."""
     deadline = time.monotonic() + timeout
@@ -40,6 +48,7 @@ def wait_until_quiet(gateway, timeout: float = 20.0) -> None:
 
 
 def test_each_threshold_fires_once_across_processes(world, gateway_pair, mock_llm):
+    listening()
     price("openai", "priced", 20_000)  # 30 tokens a call: $0.60
     limits(world, daily_budget=Decimal("2"))
     statuses = [post(gateway_pair[i % len(gateway_pair)], world).status_code for i in range(6)]

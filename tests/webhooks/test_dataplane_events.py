@@ -17,8 +17,9 @@ def counter(window: str = "2026-12-02", cap: int = 1_000) -> Counter:
 
 
 @pytest.fixture
-def writer(monkeypatch):
+def writer(monkeypatch, make_webhook):
     """The batched writer, flushed on demand by the test (its thread is not started)."""
+    make_webhook(project=None, events=["*"])  # somebody listens: events without one are not written
     queued: list[emit.PendingEvent] = []
     monkeypatch.setattr(
         emit, "emit", lambda *a, **k: queued.append(emit.PendingEvent(a[0], a[1], **k)) or True

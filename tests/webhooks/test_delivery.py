@@ -145,6 +145,7 @@ def test_410_disables_the_webhook_audits_and_announces(receiver, make_webhook, m
     run_due()
     announced = verified(other_secret, receiver.wait_for(2)[1])
     assert announced["type"] == "webhook.disabled" and announced["data"]["webhook"]["id"] == gone.pk
+    assert "url" not in announced["data"]["webhook"]  # a receiver URL can carry its credential
     assert Delivery.objects.get(webhook=gone).status == DeliveryStatus.FAILED
 
 
@@ -209,3 +210,9 @@ def test_redelivery_sends_again_with_the_same_id(receiver, make_webhook, make_pr
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert verified(secret, second)["type"] == "project.created"
     assert item.attempts.count() == 2
+
+
+def test_nothing_is_written_when_nobody_listens(make_project, make_webhook):
+    make_webhook(events=["token.created"])
+    make_project(name="Unheard")
+    assert not Event.objects.exists() and not Delivery.objects.exists()
