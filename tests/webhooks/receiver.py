@@ -36,6 +36,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with receiver.arrived:
