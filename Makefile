@@ -1,4 +1,5 @@
-# PromptGate: `make run` serves on 127.0.0.1:8000, `make test` runs the suite.
+# PromptGate: `make run` serves on 127.0.0.1:8000 (gunicorn, which also starts the webhook worker:
+# promptgate/gunicorn_conf.py), `make test` runs the suite.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3

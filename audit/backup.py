@@ -34,7 +34,15 @@ CHUNK_SIZE = 500
 # management API (their secrets are stored hashed by django-oauth-toolkit).
 EXTRA_MODELS = ("auth.group", "auth.user", "oauth2_provider.application")
 # Traffic history (can be huge, and is not configuration) and runtime bookkeeping rows.
-NOT_BACKED_UP = {"audit.requestlog", "common.configversion", *ROLLUP_BOOKKEEPING}
+NOT_BACKED_UP = {
+    "audit.requestlog",
+    "common.configversion",
+    # Webhook history (the outbox and its delivery log); the webhooks themselves are configuration.
+    "webhooks.event",
+    "webhooks.delivery",
+    "webhooks.deliveryattempt",
+    *ROLLUP_BOOKKEEPING,
+}
 
 
 class BackupError(Exception):

@@ -26,11 +26,20 @@ ROLLUP_BOOKKEEPING = {
     "audit.rollupprogress",
     "audit.maintenancelease",
 }
-AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp", "guardrails"}
+AUDITED_APPS = {"projects", "credentials", "audit", "common", "ai", "http", "mcp", "guardrails", "webhooks"}
 # Extra models we do not own but whose changes are security relevant.
 AUDITED_EXTRA = {"auth.user", "auth.group", "oauth2_provider.application"}
 # Logs are the trail itself; tables of bookkeeping rows are not state changes.
-NOT_AUDITED = {"audit.auditlog", "audit.requestlog", "common.configversion", *ROLLUP_BOOKKEEPING}
+NOT_AUDITED = {
+    "audit.auditlog",
+    "audit.requestlog",
+    "common.configversion",
+    # The outbox and its delivery log are records of what was sent, not configuration.
+    "webhooks.event",
+    "webhooks.delivery",
+    "webhooks.deliveryattempt",
+    *ROLLUP_BOOKKEEPING,
+}
 
 
 def is_audited(model: type[models.Model]) -> bool:

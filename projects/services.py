@@ -17,6 +17,7 @@ from gateways.common import versioning
 from projects import tokens
 from projects.models import ApiToken, Membership, Project, Role, Scope
 from promptgate.errors import PromptGateError
+from webhooks import services as webhooks
 
 DURATIONS: dict[str, datetime.timedelta | None] = {
     "1h": datetime.timedelta(hours=1),
@@ -89,6 +90,7 @@ def create_project(
     project.save()
     if owner is not None and getattr(owner, "is_authenticated", False):
         Membership.objects.create(user=owner, project=project, role=Role.OWNER)
+    webhooks.project_event("project.created", project)
     versioning.bump()
     return project
 
@@ -98,6 +100,7 @@ def update_project(project: Project, changes: dict[str, Any]) -> Project:
     immutable = {f: ["This field cannot be changed."] for f in Project.IMMUTABLE_FIELDS if f in changes}
     if immutable:
         raise PromptGateError("Immutable field", code="immutable_field", status=400, fields=immutable)
+    was_active = project.is_active
     for field, value in changes.items():
         setattr(project, field, value)
     try:
@@ -105,6 +108,9 @@ def update_project(project: Project, changes: dict[str, Any]) -> Project:
     except ValidationError as exc:
         raise validation_error(exc) from exc
     project.save()
+    webhooks.project_event("project.updated", project, changed=sorted(changes))
+    if project.is_active != was_active:
+        webhooks.project_event("project.activated" if project.is_active else "project.deactivated", project)
     versioning.bump()
     return project
 
@@ -115,6 +121,7 @@ def set_active(project: Project, active: bool) -> Project:
         project.is_active = active
         project._audit_action = "activate" if active else "deactivate"
         project.save(update_fields=["is_active", "updated_at"])
+        webhooks.project_event("project.activated" if active else "project.deactivated", project)
         versioning.bump()
     return project
 
@@ -129,7 +136,9 @@ def delete_project(project: Project, confirm: str | None) -> None:
             status=400,
             fields={"confirm": [f"Must equal the project's slug: {project.slug}"]},
         )
+    announce = webhooks.project_deleted(project)
     project.delete()
+    announce()
     versioning.bump()
 
 
@@ -205,6 +214,7 @@ def issue_token(
         raise validation_error(exc) from exc
     token._audit_action = "token_issue"
     token.save()
+    webhooks.token_event("token.created", token)
     versioning.bump()
     return token, issued.plaintext
 
@@ -215,6 +225,7 @@ def revoke_token(token: ApiToken) -> ApiToken:
         token.revoked_at = timezone.now()
         token._audit_action = "token_revoke"
         token.save(update_fields=["revoked_at"])
+        webhooks.token_event("token.revoked", token)
         versioning.bump()
     return token
 
@@ -222,15 +233,17 @@ def revoke_token(token: ApiToken) -> ApiToken:
 @transaction.atomic
 def revoke_all_tokens(project: Project) -> int:
     """Revoke every live token of a project in one statement, with one audit event carrying the count."""
-    count = ApiToken.objects.filter(project=project, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    live = ApiToken.objects.select_for_update().filter(project=project, revoked_at__isnull=True)
+    ids = list(live.values_list("pk", flat=True))
+    count = ApiToken.objects.filter(pk__in=ids).update(revoked_at=timezone.now())
     record(
         "tokens_bulk_revoke",
         instance=project,
         object_type="projects.project",
         extra={"revoked": count},
     )
+    for token in ApiToken.objects.filter(pk__in=ids).select_related("project"):
+        webhooks.token_event("token.revoked", token)
     versioning.bump()
     return count
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("gateways.mcp.api")),
     path("", include("gateways.ai.api_endpoints")),
     path("", include("gateways.guardrails.api")),
+    path("", include("webhooks.api")),
     # Last: any other management path is a JSON 404, even with DEBUG on. Only paths ending in a
     # slash, so CommonMiddleware can still redirect "/projects" to "/projects/".
     re_path(r"^.*/$", unknown_route),

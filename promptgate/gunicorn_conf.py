@@ -1,6 +1,10 @@
 """gunicorn settings for `make run` and the image: uvicorn workers serving promptgate.asgi."""
 
 import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 worker_class = "uvicorn_worker.UvicornWorker"
 graceful_timeout = 30
@@ -21,3 +25,26 @@ def on_starting(server: object) -> None:
             f"Refusing to start {workers} workers without a shared cache: set REDIS_URL "
             "(limits, budgets and token caps must be shared), or run one worker."
         )
+
+
+# Webhook workers (`manage.py webhook_worker`) run beside the server, so `make run` serves everything.
+_webhook_workers: list[subprocess.Popen[bytes]] = []
+
+
+def when_ready(server: object) -> None:
+    count = int(os.environ.get("PROMPTGATE_WEBHOOK_WORKERS", "1") or 0)
+    base = Path(__file__).resolve().parent.parent
+    for _ in range(max(0, count)):
+        command = [sys.executable, str(base / "manage.py"), "webhook_worker", "-v", "0"]
+        _webhook_workers.append(subprocess.Popen(command, cwd=base))  # noqa: S603 (our own command)
+
+
+def on_exit(server: object) -> None:
+    for proc in _webhook_workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in _webhook_workers:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -118,6 +118,22 @@ PROMPTGATE_SSRF_ALLOW = env_list("PROMPTGATE_SSRF_ALLOW", [])
 PROMPTGATE_RATE_LIMIT_FAILURE_MODE = os.environ.get("PROMPTGATE_RATE_LIMIT_FAILURE_MODE", "closed")
 if PROMPTGATE_RATE_LIMIT_FAILURE_MODE not in ("open", "closed"):
     raise ImproperlyConfigured("PROMPTGATE_RATE_LIMIT_FAILURE_MODE must be 'open' or 'closed'")
+# Webhooks (webhooks/): how many `webhook_worker` processes gunicorn starts beside the server (0: run
+# them yourself), the per-attempt timeout, how long a worker holds a delivery before another may take
+# it (must exceed the timeout), how often each worker runs its upkeep, when `token.expiring` is sent
+# (days before expires_at) and the budget percentages that send `budget.threshold_crossed`.
+PROMPTGATE_WEBHOOK_WORKERS = env_int("PROMPTGATE_WEBHOOK_WORKERS", 1)
+PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS", "15"))
+PROMPTGATE_WEBHOOK_LEASE_SECONDS = float(
+    os.environ.get("PROMPTGATE_WEBHOOK_LEASE_SECONDS", str(PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS + 15))
+)
+PROMPTGATE_WEBHOOK_UPKEEP_SECONDS = float(os.environ.get("PROMPTGATE_WEBHOOK_UPKEEP_SECONDS", "10"))
+PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS = [
+    int(d) for d in env_list("PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS", ["7", "1"])
+]
+PROMPTGATE_BUDGET_ALERT_PERCENTS = [
+    int(p) for p in env_list("PROMPTGATE_BUDGET_ALERT_PERCENTS", ["50", "80", "100"])
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -138,7 +154,14 @@ INSTALLED_APPS = [
     "gateways.ai",
     "gateways.mcp",
     "gateways.guardrails",
+    "django_tasks",
+    "django_tasks_db",
+    "webhooks",
 ]
+
+# Background work (webhook deliveries) through Django's Tasks API: task rows in the main database,
+# run by `manage.py webhook_worker` processes (an RQ or Celery backend is a setting away).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "webhooks"]}}
 
 MIDDLEWARE = [
     "audit.middleware.RequestContextMiddleware",

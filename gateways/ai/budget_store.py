@@ -25,6 +25,8 @@ from django.conf import settings
 from gateways.common import db, redis_clients
 from gateways.common.db import release_connections
 from gateways.common.writer import BatchedWriter
+from webhooks import budget_alerts
+from webhooks import emit as webhook_events
 
 if TYPE_CHECKING:
     from gateways.common.runtime import Runtime
@@ -135,6 +137,7 @@ class LocalStore:
         """Add each difference between actual and reserved (pure memory; never raises)."""
         now = self.clock()
         dirty: list[str] = []
+        changed: list[tuple[Counter, int]] = []
         with self._lock:
             for counter, delta in zip(counters, deltas, strict=True):
                 entry = self._values.get(counter.key)
@@ -142,7 +145,11 @@ class LocalStore:
                     continue  # the window closed (or was never counted): nothing left to correct
                 entry[0] += delta
                 self._mark(counter, dirty)
+                if counter.kind == "budget":
+                    changed.append((counter, entry[0]))
         self._queue(dirty)
+        for counter, value in changed:  # webhook alerts: a comparison, and a deque append when crossed
+            budget_alerts.observe(counter, value)
 
     async def _load_missing(self, missing: list[Counter]) -> None:
         loop = asyncio.get_running_loop()
@@ -294,12 +301,14 @@ def persist_counters(rows: list[Row], prune: bool) -> None:
 
 
 # Add each settled difference and keep the window's expiry (a negative delta returns unused estimate).
+# Returns the new values, for the budget alerts (webhooks.budget_alerts).
 LUA_SETTLE = """
+local values = {}
 for i = 1, #KEYS do
-  redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  values[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
   redis.call('EXPIREAT', KEYS[i], ARGV[2 * i])
 end
-return 1
+return values
 """
 SETTLE_SHA = hashlib.sha1(LUA_SETTLE.encode(), usedforsecurity=False).hexdigest()
 
@@ -323,6 +332,7 @@ class RedisSettler:
     ) -> None:
         self._client = client
         self._carry: dict[str, list[int]] = {}  # the writer thread's only
+        self._budgets: dict[str, Counter] = {}  # key -> its budget counter, for the alerts after a send
         self._last_log = 0.0
         self.sends = 0
         self.failed_sends = 0
@@ -334,6 +344,8 @@ class RedisSettler:
         for counter, delta in zip(counters, deltas, strict=True):
             if delta:
                 self.writer.submit((counter.key, delta, counter.expires_at))
+                if counter.kind == "budget":
+                    self._budgets[counter.key] = counter
 
     def _send(self, batch: list[Settle]) -> None:
         sums, self._carry = self._carry, {}
@@ -352,9 +364,9 @@ class RedisSettler:
         try:
             client = self._client()
             try:
-                client.evalsha(SETTLE_SHA, len(keys), *keys, *args)
+                values = client.evalsha(SETTLE_SHA, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
-                client.eval(LUA_SETTLE, len(keys), *keys, *args)
+                values = client.eval(LUA_SETTLE, len(keys), *keys, *args)
         except (redis.exceptions.RedisError, OSError) as exc:
             self._carry = live
             self.failed_sends += 1
@@ -363,6 +375,12 @@ class RedisSettler:
                 logger.warning("could not settle AI budgets in Redis (%s); kept for the next try", exc)
             return
         self.sends += 1
+        for key, value in zip(live, values or (), strict=False):
+            counter = self._budgets.get(key)
+            if counter is not None:
+                budget_alerts.observe(counter, int(value))
+        if len(self._budgets) > 10_000:  # windows roll over: forget counters whose window closed
+            self._budgets = {k: c for k, c in self._budgets.items() if c.expires_at > now}
 
 
 @functools.cache
@@ -384,6 +402,8 @@ def attach(runtime: Runtime) -> None:
     writer = redis_settler().writer if redis_clients.enabled() else local_store().writer
     if writer not in runtime.extra_writers:
         runtime.extra_writers.append(writer)
+        # After the budget writer, so the alerts of its last settlements are drained too.
+        runtime.extra_writers.append(webhook_events.writer())
 
 
 async def reserve(counters: Sequence[Counter], amounts: Sequence[int]) -> int | None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from gateways.common import db
 from gateways.mcp.upstream import ServerConfig
+from webhooks.emit import upstream_changed
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def record(server: ServerConfig, *, ok: bool, error: str = "") -> None:
     if _last.get(server.id) == status:
         return
     _last[server.id] = status
+    upstream_changed("mcp_server", server.id, server.prefix, ok=ok, error=error)  # webhooks (batched)
     task = asyncio.get_running_loop().create_task(_write(server.id, status, error))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)

@@ -1,0 +1,8 @@
+"""App config for webhooks: destinations, the event outbox, deliveries and their attempts."""
+
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
