@@ -241,7 +241,20 @@ class DataPlane:
         }
         if greq is not None:
             row.update(greq.log)
+            _announce_blocks(greq)
         self.runtime.request_logs.submit(row)
+
+
+def _announce_blocks(greq: GatewayRequest) -> None:
+    """A guardrail refusal on any gateway counts toward `guardrail.blocked` (sent per rule and minute)."""
+    entry = greq.log.get("guardrails")
+    if not entry or not entry.get("blocked"):
+        return
+    from webhooks.emit import guardrail_blocked
+
+    for hit in entry.get("hits") or ():
+        if hit.get("action") == "block":
+            guardrail_blocked(hit["rule"], level=hit["level"], stage=hit["stage"], project_id=greq.project.id)
 
 
 def json_ok(data: Any, status: int = 200) -> JSONResponse:

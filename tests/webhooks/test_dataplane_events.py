@@ -92,3 +92,28 @@ def test_guardrail_blocks_are_aggregated_per_rule_and_minute(writer, make_projec
     writer()
     [event] = Event.objects.filter(type="guardrail.blocked")
     assert event.payload["data"]["count"] == 3 and event.payload["data"]["project"]["name"] == "Guarded"
+
+
+def test_a_guardrail_refusal_on_any_gateway_counts_toward_the_event(make_project, monkeypatch):
+    """The router announces every `block` hit of a refused request (rule, level, stage, project)."""
+    from types import SimpleNamespace
+
+    from gateways.common import router
+
+    project = make_project(name="Routed")
+    seen: list[tuple] = []
+    monkeypatch.setattr(
+        emit, "guardrail_blocked", lambda rule, **where: seen.append((rule, where["level"], where["stage"]))
+    )
+    hits = [
+        {"rule": "no-keys", "level": "project", "stage": "input", "action": "block", "count": 1},
+        {"rule": "pii", "level": "global", "stage": "input", "action": "redact", "count": 2},
+    ]
+    greq = SimpleNamespace(
+        project=SimpleNamespace(id=project.pk), log={"guardrails": {"blocked": True, "hits": hits}}
+    )
+    router._announce_blocks(greq)
+    assert seen == [("no-keys", "project", "input")]
+    greq.log["guardrails"]["blocked"] = False  # a redaction alone is no refusal
+    router._announce_blocks(greq)
+    assert len(seen) == 1
