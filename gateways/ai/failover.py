@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,39 @@ class Attempts:
         upstream = (self.greq.upstream_ms or 0.0) + (time.perf_counter() - started) * 1000
         self.greq.upstream_ms = upstream
         self.greq.log["upstream_ms"] = round(upstream, 3)
+        provider_health.observe(candidate.target.provider, status, error)
+
+
+class ProviderHealth:
+    """AI providers as this process sees them, for webhooks' upstream.down / upstream.recovered.
+
+    A 429, a 5xx or no answer marks a provider down, a success marks it up; a 4xx is the request's
+    fault and changes nothing. Only a change is announced (a provider healthy from the start is not),
+    through the events' batched writer: a dict lookup on the request path.
+    """
+
+    def __init__(self) -> None:
+        self.up: dict[str, bool] = {}
+
+    def observe(self, provider: str, status: int, error: str = "") -> None:
+        if status == 200:
+            ok = True
+        elif status == 0 or status == 429 or status >= 500:
+            ok = False
+        else:
+            return
+        known = self.up.get(provider)
+        if known is ok or (known is None and ok):
+            self.up[provider] = ok
+            return
+        self.up[provider] = ok
+        from webhooks.emit import upstream_changed
+
+        reason = error or (f"HTTP {status}" if status else "no answer")
+        upstream_changed("ai_provider", zlib.crc32(provider.encode()), provider, ok=ok, error=reason)
+
+
+provider_health = ProviderHealth()
 
 
 def _send(upstream: UpstreamRequest, timeout: float) -> Coroutine[Any, Any, http_client.UpstreamResponse]:

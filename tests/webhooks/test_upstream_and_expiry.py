@@ -87,3 +87,28 @@ def test_upkeep_prunes_old_task_rows(make_webhook, make_project, receiver):
     )
     tasks.upkeep()
     assert DBTaskResult.objects.count() == 0
+
+
+def test_ai_provider_health_changes_are_announced_once_each(monkeypatch):
+    """Failover's attempts feed upstream.down / upstream.recovered for AI providers: changes only."""
+    from gateways.ai.failover import ProviderHealth
+    from webhooks import emit
+
+    sent: list[tuple[str, str, bool, str]] = []
+    monkeypatch.setattr(
+        emit,
+        "upstream_changed",
+        lambda kind, _id, name, *, ok, error="": sent.append((kind, name, ok, error)) or True,
+    )
+    health = ProviderHealth()
+    health.observe("openai", 200)  # healthy from the start: nothing to say
+    health.observe("openai", 400, "invalid_request")  # the request's fault, not the provider's
+    health.observe("openai", 503, "provider_error")
+    health.observe("openai", 0)  # still down: said once
+    health.observe("anthropic", 429)
+    health.observe("openai", 200)
+    assert sent == [
+        ("ai_provider", "openai", False, "provider_error"),
+        ("ai_provider", "anthropic", False, "HTTP 429"),
+        ("ai_provider", "openai", True, "HTTP 200"),
+    ]
