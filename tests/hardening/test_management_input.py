@@ -1,12 +1,15 @@
 """Issue 17, point 6: management API input that used to break it (500s, lost bodies, 502 later, enumeration)."""
 
 import pytest
+from django.test import override_settings
 from drf_spectacular.generators import SchemaGenerator
 
+from audit import context
 from gateways.http.models import ApiEndpoint
 from projects.models import Membership, Project, Role
 from tests.api.conftest import BASE, projects_url
 from tests.http_control.conftest import body, endpoints_url
+from webhooks import services as webhook_services
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +29,15 @@ def paged_lists() -> list[str]:
 
 def test_a_huge_limit_offset_or_page_size_pages_instead_of_failing(root_client, make_project):
     project = make_project("Paged one")
+    # Nested lists (a webhook's deliveries) need their parent: one project webhook, no delivery.
+    with context.bind(actor=context.SYSTEM), override_settings(PROMPTGATE_SSRF_ALLOW=["127.0.0.0/8"]):
+        hook, _ = webhook_services.create_webhook(project, url="http://127.0.0.1:9/hook", events=["*"])
+        global_hook, _ = webhook_services.create_webhook(None, url="http://127.0.0.1:9/hook", events=["*"])
     lists = paged_lists()
     assert len(lists) >= 10
     for path in lists:
-        path = path.replace("{project_uuid}", str(project.uuid))
+        parent = hook if "{project_uuid}" in path else global_hook
+        path = path.replace("{project_uuid}", str(project.uuid)).replace("{id}", str(parent.pk))
         for query in (f"limit={HUGE}", f"offset={HUGE}", f"limit={HUGE}&offset={HUGE}", f"page_size={HUGE}"):
             response = root_client.get(f"{path}?{query}")
             assert response.status_code == 200, (path, query, response.content[:200])

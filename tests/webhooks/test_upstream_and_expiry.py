@@ -20,7 +20,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def config(server: McpServer) -> ServerConfig:
     return ServerConfig(
-        server.pk, server.prefix, server.upstream_url, "", True, 5.0, "auto", frozenset(), frozenset(), None
+        server.pk,
+        server.prefix,
+        server.upstream_url,
+        "",
+        True,
+        5.0,
+        120.0,
+        "auto",
+        frozenset(),
+        frozenset(),
+        None,
     )
 
 
