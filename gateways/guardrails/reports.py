@@ -1,5 +1,5 @@
 """Hits per rule per day, for the admin: summed from the request logs' guardrail verdicts over a bounded
-window (the newest PROMPTGATE_GUARDRAILS_REPORT_ROWS rows with a verdict at most), never the matched text."""
+window (the newest MAX_ROWS rows with a verdict at most), never the matched text."""
 
 from __future__ import annotations
 

@@ -147,10 +147,9 @@ async def _legacy(greq: GatewayRequest, payload: Any, sse: bool, make_source: So
     if not session_id:
         error = McpError(INVALID_REQUEST, "Missing Mcp-Session-Id header: send initialize first")
         return _fail(greq, error, None, modern=False)
-    session = await sessions.lookup(session_id)
-    if session is None or session.project_uuid != greq.project.uuid or session.token_id != greq.token.id:
-        greq.log["error_code"] = "session_not_found"
-        return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
+    session = await _own_session(greq, session_id)
+    if session is None:
+        return _session_not_found(greq)
     header_version = greq.request.headers.get("mcp-protocol-version")
     if header_version is not None and header_version != session.protocol_version:
         error = McpError(
@@ -238,9 +237,9 @@ async def _delete(greq: GatewayRequest, make_source: SourceFactory) -> Response:
     session_id = greq.request.headers.get(SESSION_HEADER)
     if not session_id:
         return protocol.error_response(McpError(INVALID_REQUEST, "Missing Mcp-Session-Id header"), status=400)
-    session = await sessions.lookup(session_id)
-    if session is None or session.project_uuid != greq.project.uuid or session.token_id != greq.token.id:
-        return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
+    session = await _own_session(greq, session_id)
+    if session is None:
+        return _session_not_found(greq)
     await sessions.store().delete(session_id)
     greq.log["endpoint"] = "session_end"
     if session.upstream:
@@ -249,6 +248,19 @@ async def _delete(greq: GatewayRequest, make_source: SourceFactory) -> Response:
         _background.add(task)  # upstream sessions end in the background; they expire anyway
         task.add_done_callback(_background.discard)
     return Response(b"", 200)
+
+
+async def _own_session(greq: GatewayRequest, session_id: str) -> sessions.GatewaySession | None:
+    """The session, if it exists and belongs to this project and the token that opened it."""
+    session = await sessions.lookup(session_id)
+    if session is None or session.project_uuid != greq.project.uuid or session.token_id != greq.token.id:
+        return None
+    return session
+
+
+def _session_not_found(greq: GatewayRequest) -> Response:
+    greq.log["error_code"] = "session_not_found"
+    return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
 
 
 async def _listen(greq: GatewayRequest, make_source: SourceFactory) -> Response:
@@ -260,10 +272,9 @@ async def _listen(greq: GatewayRequest, make_source: SourceFactory) -> Response:
     if not protocol.accepts_sse(greq.request.headers.get("accept", "")):
         error = McpError(INVALID_REQUEST, "Accept must include text/event-stream")
         return protocol.error_response(error, status=406)
-    session = await sessions.lookup(session_id)
-    if session is None or session.project_uuid != greq.project.uuid or session.token_id != greq.token.id:
-        greq.log["error_code"] = "session_not_found"
-        return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
+    session = await _own_session(greq, session_id)
+    if session is None:
+        return _session_not_found(greq)
     greq.log["endpoint"] = "listen"
     return await listen.stream(greq, make_source, session.id)
 
