@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import litellm, memory
+from bench import litellm, memory, portkey
 from bench.measure import Row
 from bench.scenarios import BY_NAME, SCENARIOS
 from bench.targets import Verdict
@@ -66,6 +66,7 @@ def machine_facts(repo: Path) -> list[tuple[str, str]]:
         ("packages", ", ".join(versions)),
         ("wrk", _first_line(["wrk", "-v"])),
         ("LiteLLM", litellm.VERSION if litellm.installed() else "not installed"),
+        ("Portkey gateway", portkey.VERSION if portkey.installed() else "not installed"),
         ("commit", f"{_first_line(['git', '-C', str(repo), 'rev-parse', '--short', 'HEAD'])}{_dirty(repo)}"),
         ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
     ]

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import litellm, memory, report, stack, targets
+from bench import litellm, memory, portkey, report, stack, targets
 from bench.load import wrk
 from bench.load.result import LoadResult, Target
 from bench.load.stream import StreamResult
@@ -58,6 +58,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM")
     parser.add_argument("--litellm", action="store_true", help="run LiteLLM even with --quick")
+    parser.add_argument("--no-portkey", action="store_true", help="skip Portkey's gateway (node)")
+    parser.add_argument("--portkey", action="store_true", help="run Portkey even with --quick")
     parser.add_argument(
         "--name", help="report name under bench/results/ (default latest; memory for memory-only runs)"
     )
@@ -322,6 +324,27 @@ class Bench:
             self.procs.stop(managed)
             ctx.litellm_port = None
 
+    def portkey(self, workers: int, ctx: Context) -> None:
+        chat = [s for s in self.args.scenarios if "portkey" in s.sides]
+        if not chat:
+            return
+        if not portkey.installed():
+            self.log("installing Portkey's gateway into bench/.portkey (once; npm)")
+            if not portkey.install(stack.VAR / "logs" / "portkey-install.log"):
+                self.notes.append("Portkey could not be installed: see bench/var/logs/portkey-install.log")
+                return
+        try:
+            managed, ctx.portkey_port = portkey.start(self.procs, workers)
+        except RuntimeError as exc:
+            self.notes.append(f"Portkey did not start: {str(exc)[:600]}")
+            return
+        try:
+            for scenario in chat:
+                self.side(scenario, "portkey", f"portkey-{workers}w", ctx, managed.pid)
+        finally:
+            self.procs.stop(managed)
+            ctx.portkey_port = None
+
 
 def write_report(
     bench: Bench, command: str, facts: list[tuple[str, str]], partial: bool, stamp: bool = True
@@ -451,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_litellm and (not args.quick or args.litellm):
             for workers in sorted({c.workers for c in args.gateway_configs}):
                 bench.litellm(workers, ctx)
+        if not args.no_portkey and (not args.quick or args.portkey):
+            # Portkey's node server is one process: it is measured once, beside the 1-worker rows.
+            bench.portkey(1, ctx)
         if "memory_streams" in args.memory_scenarios:
             for config in args.gateway_configs:
                 bench.memory_streams(config, ctx)

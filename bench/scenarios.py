@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import guardrails, litellm
+from bench import guardrails, litellm, portkey
 from bench.load.result import Target
 from bench.stack import probe
 
@@ -29,13 +29,16 @@ SCENARIOS = [
     Scenario("http_post_1k", "HTTP proxy POST 1 KB", "http", ("direct", "bare-proxy", "promptgate")),
     Scenario("http_post_1m", "HTTP proxy POST 1 MB", "http", ("direct", "promptgate")),
     Scenario(
-        "chat", "Chat completion, non-stream", "chat", ("direct", "bare-proxy", "promptgate", "litellm")
+        "chat",
+        "Chat completion, non-stream",
+        "chat",
+        ("direct", "bare-proxy", "promptgate", "litellm", "portkey"),
     ),
     Scenario(
         "chat_stream",
         "Chat completion, SSE stream (20 chunks)",
         "stream",
-        ("direct", "bare-proxy", "promptgate", "litellm"),
+        ("direct", "bare-proxy", "promptgate", "litellm", "portkey"),
     ),
     # OpenAI's Responses API, natively to the mock's /v1/responses; stored (the default), so each call
     # also writes its response to Redis or the database for previous_response_id.
@@ -84,6 +87,7 @@ class Context:
     gateway_port: int | None = None
     seed: dict[str, Any] = field(default_factory=dict)
     litellm_port: int | None = None
+    portkey_port: int | None = None
     bare_port: int | None = None
 
 
@@ -233,6 +237,13 @@ def target(scenario: Scenario, side: str, ctx: Context) -> Target:
             url = f"http://127.0.0.1:{ctx.litellm_port}/v1/chat/completions"
             headers = (json_header, _bearer(litellm.MASTER_KEY))
             body = chat_body(litellm.MODEL, stream, scenario.name)
+            return check(Target(url, "POST", body, headers), expect)
+        if side == "portkey":
+            if ctx.portkey_port is None:
+                raise Unavailable("Portkey not running")
+            url = f"http://127.0.0.1:{ctx.portkey_port}/v1/chat/completions"
+            headers = (json_header, *portkey.headers(m["llm"]))
+            body = chat_body(portkey.MODEL, stream, scenario.name)
             return check(Target(url, "POST", body, headers), expect)
         seed = _seeded(ctx, "ai_guarded" if scenario.name.startswith("chat_guard") else "ai")
         url = f"{gw}/{seed['uuid']}/v1/chat/completions"

@@ -40,8 +40,10 @@ def _judge(target: str, parts: list[tuple[str, float, bool]], fmt: Callable[[flo
 def _chat_ratios(rows: list[Row]) -> list[Verdict]:
     vs_litellm: list[tuple[str, float, bool]] = []
     vs_direct: list[tuple[str, float, bool]] = []
+    vs_portkey: list[tuple[str, float, bool]] = []
     direct = _median(rows, "chat", "direct", "mock", 32)
     peer = _median(rows, "chat", "litellm", "litellm-1w", 32)
+    second = _median(rows, "chat", "portkey", "portkey-1w", 32)
     for config in ONE_WORKER:
         ours = _median(rows, "chat", "promptgate", config, 32)
         if ours is None:
@@ -49,6 +51,9 @@ def _chat_ratios(rows: list[Row]) -> list[Verdict]:
         if peer is not None and peer.rps:
             ratio = ours.rps / peer.rps
             vs_litellm.append((f"{config} {ours.rps:,.0f} vs {peer.rps:,.0f} RPS", ratio, ratio >= 15))
+        if second is not None and second.rps:
+            ratio = ours.rps / second.rps
+            vs_portkey.append((f"{config} {ours.rps:,.0f} vs {second.rps:,.0f} RPS", ratio, ratio >= 1))
         if direct is not None and direct.rps:
             share = ours.rps / direct.rps
             vs_direct.append(
@@ -57,6 +62,10 @@ def _chat_ratios(rows: list[Row]) -> list[Verdict]:
     return [
         _judge("chat non-stream, 1 worker, 32 conns: ≥ 15x LiteLLM RPS", vs_litellm, lambda v: f"{v:.1f}x"),
         _judge("chat non-stream, 1 worker, 32 conns: ≥ 30% of direct RPS", vs_direct, lambda v: f"{v:.0f}%"),
+        # Issue 16's second peer; no target was set for it beyond "not slower than Portkey's node gateway".
+        _judge(
+            "chat non-stream, 1 worker, 32 conns: at least Portkey's RPS", vs_portkey, lambda v: f"{v:.1f}x"
+        ),
         _ceiling(rows, "chat", "chat non-stream"),
     ]
 
