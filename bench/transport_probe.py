@@ -61,7 +61,7 @@ async def probe(port: int) -> None:
     import aiohttp
     import httpx
 
-    from gateways.common import http_client
+    from gateways.common.transport import http_client
 
     url = f"http://127.0.0.1:{port}/"
     default = httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=64))

@@ -12,7 +12,8 @@ from asgiref.sync import async_to_sync
 from credentials.models import Credential
 from gateways.ai.providers.base import Target, UpstreamRequest
 from gateways.ai.providers.registry import get_adapter, make_target
-from gateways.common import http_client, ssrf
+from gateways.common import ssrf
+from gateways.common.transport import http_client
 
 CHECK_TIMEOUT = http_client.Timeout(15.0, connect=5.0)
 INVALID_KEY = "Invalid API key format"

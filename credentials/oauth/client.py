@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import httpx
 
 from credentials.oauth.protocol import HttpCall, OAuthError
-from gateways.common import http_client, ssrf
+from gateways.common import ssrf
+from gateways.common.transport import http_client
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 ASYNC_TIMEOUT = http_client.Timeout(15.0, connect=5.0)

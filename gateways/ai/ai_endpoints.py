@@ -16,9 +16,9 @@ from django.conf import settings
 from gateways.ai import budgets, endpoints, failover, runner, structured
 from gateways.ai.providers.base import ProviderException, Usage
 from gateways.ai.runner import Prepared, RunResult
-from gateways.common import http_client
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
+from gateways.common.transport import http_client
 from gateways.guardrails import ai_endpoints as guardrails
 from promptgate.errors import PromptGateError
 

@@ -28,8 +28,8 @@ from gateways.ai import budget_store
 from gateways.ai.budget_store import Counter, CountersUnavailable
 from gateways.ai.errors import OpenAIError, budget_exceeded
 from gateways.common import ratelimit, redis_clients
-from gateways.common.resp import Script
 from gateways.common.router import GatewayRequest
+from gateways.common.transport.resp import Script
 from promptgate.errors import PromptGateError
 
 __all__ = ["Counter", "LimitSet", "Reservation", "admit", "estimate_tokens", "load_limits"]

@@ -27,8 +27,8 @@ from gateways.ai.providers.base import (
     UpstreamRequest,
 )
 from gateways.ai.routing import Candidate
-from gateways.common import http_client
 from gateways.common.router import GatewayRequest
+from gateways.common.transport import http_client
 from promptgate.errors import PromptGateError
 
 # Long enough for a long non-streamed completion; a stream only needs its first chunk within it.

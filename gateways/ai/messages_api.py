@@ -29,9 +29,9 @@ from gateways.ai.providers.base import (
     usage_of,
 )
 from gateways.ai.routing import Candidate
-from gateways.common import http_client
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
+from gateways.common.transport import http_client
 from promptgate.errors import PromptGateError
 
 NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /messages

@@ -22,9 +22,9 @@ from gateways.ai.providers.base import (
     usage_of,
 )
 from gateways.ai.routing import Candidate
-from gateways.common import http_client
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
+from gateways.common.transport import http_client
 from gateways.guardrails import ai_endpoints as endpoint_guardrails
 from gateways.guardrails import chat as guardrails
 from promptgate.errors import PromptGateError

@@ -29,9 +29,9 @@ from gateways.ai.providers.base import (
 )
 from gateways.ai.responses_stream import FINAL_TYPES, ChatToResponses, NativeResponses
 from gateways.ai.routing import Candidate
-from gateways.common import http_client
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
+from gateways.common.transport import http_client
 
 NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /responses
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gateways.common import ratelimit, redis_clients
 from gateways.common.config import TokenInfo
-from gateways.common.resp import Script
+from gateways.common.transport.resp import Script
 
 # Seeds the shared counter from the database count once, then counts atomically.
 _INCR_SEEDED = Script("""

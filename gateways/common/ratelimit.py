@@ -16,7 +16,7 @@ import redis.exceptions
 from django.conf import settings
 
 from gateways.common import redis_clients
-from gateways.common.resp import Script
+from gateways.common.transport.resp import Script
 from promptgate.errors import PromptGateError
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Redis connections, when REDIS_URL is set: one sync client per process, two async clients per loop.
 
 redis-py's async client serves MULTI pipelines and the control plane's few calls; the hot path's
-scripts and reads go through `lean_client()` (gateways/common/resp.py), several times cheaper per call.
+scripts and reads go through `lean_client()` (gateways/common/transport/resp.py), several times cheaper per call.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from gateways.common.resp import PipelinedRedis
+from gateways.common.transport.resp import PipelinedRedis
 
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
     weakref.WeakKeyDictionary()

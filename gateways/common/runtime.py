@@ -104,7 +104,7 @@ class Runtime:
     async def startup(self) -> None:
         for writer in self.writers:
             writer.start()
-        from gateways.common import http_client
+        from gateways.common.transport import http_client
 
         await http_client.open_client()
         self._stopping = asyncio.Event()  # created here: an Event belongs to the loop that serves
@@ -123,7 +123,7 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._poller
             self._poller = None
-        from gateways.common import http_client
+        from gateways.common.transport import http_client
 
         await http_client.close_client()
         for writer in self.writers:

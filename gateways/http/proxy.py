@@ -13,9 +13,10 @@ import yarl
 from django.conf import settings
 
 from credentials.oauth import tokens as oauth_tokens
-from gateways.common import http_client, ratelimit, ssrf
+from gateways.common import ratelimit, ssrf
 from gateways.common.http import ClientDisconnected, Receive, Response, StreamingResponse, payload_too_large
 from gateways.common.router import GatewayRequest
+from gateways.common.transport import http_client
 from gateways.guardrails import http_bodies as guardrails
 from gateways.http import headers as header_policy
 from gateways.http.config import EndpointInfo, load_endpoint

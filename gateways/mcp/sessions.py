@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from gateways.common import db, redis_clients
-from gateways.common.resp import Script
+from gateways.common.transport.resp import Script
 from gateways.mcp import conf
 
 _UPSTREAM = "u:"

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateways.common import http_client, ssrf
+from gateways.common import ssrf
+from gateways.common.transport import http_client
 from gateways.mcp import protocol
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024

@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from gateways.ai import budgets
 from gateways.ai.budget_store import Counter, RedisSettler
 from gateways.common import ratelimit, redis_clients
-from gateways.common.resp import PipelinedRedis
+from gateways.common.transport.resp import PipelinedRedis
 from promptgate.errors import PromptGateError
 
 pytestmark = pytest.mark.skipif(not django_settings.REDIS_URL, reason="REDIS_URL not set")

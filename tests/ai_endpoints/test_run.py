@@ -250,7 +250,7 @@ async def test_endpoint_limits_ride_the_one_admission_call(gateway, ai, monkeypa
 
     from django.conf import settings
 
-    from gateways.common import resp
+    from gateways.common.transport import resp
 
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL (CI's second run)")

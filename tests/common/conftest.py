@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from gateways.common import http_client, ratelimit, redis_clients
+from gateways.common import ratelimit, redis_clients
+from gateways.common.transport import http_client
 
 GZIP_BODY = gzip.compress(b'{"hello": "compressed"}' * 20)
 

@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateways.common import h1, http_client, ssrf
-from gateways.common.http_client import (
+from gateways.common import ssrf
+from gateways.common.ssrf import SsrfBlocked
+from gateways.common.transport import h1, http_client
+from gateways.common.transport.http_client import (
     InvalidRequestHeader,
     Timeout,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from gateways.common.ssrf import SsrfBlocked
 
 from .test_http_client import _tls_material
 

@@ -13,8 +13,10 @@ import aiohttp
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
-from gateways.common import http_client, ssrf
-from gateways.common.http_client import (
+from gateways.common import ssrf
+from gateways.common.ssrf import SsrfBlocked
+from gateways.common.transport import http_client
+from gateways.common.transport.http_client import (
     Timeout,
     UpstreamError,
     UpstreamTimeout,
@@ -24,7 +26,6 @@ from gateways.common.http_client import (
     send,
     strip_hop_by_hop,
 )
-from gateways.common.ssrf import SsrfBlocked
 
 from .conftest import GZIP_BODY, _start_upstream
 

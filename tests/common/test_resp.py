@@ -11,7 +11,7 @@ import redis
 import redis.exceptions
 from django.conf import settings as django_settings
 
-from gateways.common.resp import Endpoint, PipelinedRedis, Script
+from gateways.common.transport.resp import Endpoint, PipelinedRedis, Script
 
 needs_redis = pytest.mark.skipif(not django_settings.REDIS_URL, reason="REDIS_URL not set")
 

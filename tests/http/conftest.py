@@ -14,7 +14,8 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from gateways.common import http_client, ratelimit, redis_clients
+from gateways.common import ratelimit, redis_clients
+from gateways.common.transport import http_client
 from gateways.http.models import ApiEndpoint
 from tests.servers import GatewayProcess
 from tests.upstreams import UpstreamServer

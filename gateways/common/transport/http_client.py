@@ -24,9 +24,10 @@ import yarl
 from django.conf import settings
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateways.common import h1, h1_head, h1_pool, ssrf
+from gateways.common import ssrf
 from gateways.common.http import HOP_BY_HOP, strip_hop_by_hop  # noqa: F401  # re-exported
-from gateways.common.upstream_errors import (  # re-exported: callers catch them as http_client.X
+from gateways.common.transport import h1, h1_head, h1_pool
+from gateways.common.transport.upstream_errors import (  # re-exported: callers catch them as http_client.X
     BodyTooLarge,
     InvalidRequestHeader,
     InvalidUpstreamURL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 
-from gateways.common.upstream_errors import InvalidRequestHeader
+from gateways.common.transport.upstream_errors import InvalidRequestHeader
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 Body = bytes | AsyncIterable[bytes] | None

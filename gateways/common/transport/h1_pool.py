@@ -8,9 +8,9 @@ import ssl
 from collections.abc import Hashable
 
 from gateways.common import ssrf
-from gateways.common.h1 import Connection, Response
-from gateways.common.h1_head import Body
-from gateways.common.upstream_errors import (
+from gateways.common.transport.h1 import Connection, Response
+from gateways.common.transport.h1_head import Body
+from gateways.common.transport.upstream_errors import (
     StaleConnection,
     UpstreamTimeout,
     UpstreamUnreachable,

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from gateways.common.h1_head import Body
-from gateways.common.h1_response import Response, expire_waiter
-from gateways.common.upstream_errors import StaleConnection, UpstreamError
+from gateways.common.transport.h1_head import Body
+from gateways.common.transport.h1_response import Response, expire_waiter
+from gateways.common.transport.upstream_errors import StaleConnection, UpstreamError
 
 if TYPE_CHECKING:
-    from gateways.common.h1_pool import Pool
+    from gateways.common.transport.h1_pool import Pool
 
 __all__ = ["Connection", "Response"]
 

@@ -6,10 +6,10 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING
 
-from gateways.common.upstream_errors import UpstreamError, UpstreamTimeout
+from gateways.common.transport.upstream_errors import UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
-    from gateways.common.h1 import Connection
+    from gateways.common.transport.h1 import Connection
 
 
 def expire_waiter(waiter: asyncio.Future[None]) -> None:
