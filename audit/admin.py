@@ -17,25 +17,11 @@ from projects import admin_roles
 from projects.models import Project
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Logs are written by the system only: nobody adds, changes or deletes them here."""
+class LogAdmin(admin_roles.ReadOnlyAdmin):
+    """Logs hold their project as values (uuid, name), not a key: scoped by the project's uuid."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return admin_roles.can(request, None, "read_logs")
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is None or request.user.is_superuser:
-            return admin_roles.can(request, None, "read_logs")
-        return obj.project_uuid in admin_roles.project_uuids_where(request, "read_logs")
+    def may_read(self, request: HttpRequest, obj: Any) -> bool:
+        return obj.project_uuid in admin_roles.project_uuids_where(request, self.view_action)
 
     def scoped(self, request: HttpRequest, qs: QuerySet) -> QuerySet:
         # Non-superusers see rows of their projects only; global rows (logins, credentials) stay hidden.
@@ -65,7 +51,7 @@ def _pretty(value: Any) -> str:
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdmin):
+class AuditLogAdmin(LogAdmin):
     date_hierarchy = "time"
     list_display = (
         "time",
@@ -160,20 +146,12 @@ class StatusFilter(FixedChoicesFilter):
 
 
 @admin.register(LogRetention)
-class LogRetentionAdmin(admin.ModelAdmin):
+class LogRetentionAdmin(admin_roles.SuperuserAdmin):
     """A project's shorter retention (days; empty: the global PROMPTGATE_*_RETENTION_DAYS). Superusers;
     project admins use the management API (projects/{uuid}/log-retention/)."""
 
     list_display = ("project_uuid", "log_days", "rollup_days")
     search_fields = ("project_uuid",)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_superuser
-
-    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -190,7 +168,7 @@ class LogRetentionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RequestLog)
-class RequestLogAdmin(ReadOnlyAdmin):
+class RequestLogAdmin(LogAdmin):
     # No date hierarchy and no value-listing filters: both scan the whole table (100 M rows at scale).
     show_full_result_count = False
     list_display = (

@@ -11,7 +11,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -20,7 +19,6 @@ from django.views.decorators.http import require_POST
 from credentials.models import OAuthConnection
 from credentials.oauth import flow, presets, services
 from projects import admin_roles
-from projects.models import Project
 from promptgate.errors import PromptGateError
 
 ACTION = "manage_endpoints"
@@ -93,8 +91,11 @@ class OAuthConnectionForm(forms.ModelForm):
 
 
 @admin.register(OAuthConnection)
-class OAuthConnectionAdmin(admin.ModelAdmin):
+class OAuthConnectionAdmin(admin_roles.ProjectScopedAdmin):
     form = OAuthConnectionForm
+    # Project admins and owners only, for reading too: the page drives the provider's consent flow.
+    view_action = change_action = ACTION
+    project_types = ("api_gateway",)
     change_form_template = "oauth/admin_change_form.html"
     list_display = ("name", "project", "provider", "status", "expires_at", "last_refreshed_at")
     list_filter = ("provider", "status")
@@ -119,40 +120,11 @@ class OAuthConnectionAdmin(admin.ModelAdmin):
         ("State", {"fields": readonly_fields}),
     )
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[OAuthConnection]:
-        qs = super().get_queryset(request).select_related("project")
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(project_id__in=admin_roles.project_ids_where(request, ACTION))
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "project":
-            projects = Project.objects.filter(project_type="api_gateway")
-            if not request.user.is_superuser:
-                projects = projects.filter(pk__in=admin_roles.project_ids_where(request, ACTION))
-            kwargs["queryset"] = projects
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
     def get_readonly_fields(
         self, request: HttpRequest, obj: OAuthConnection | None = None
     ) -> tuple[str, ...]:
         # Project and provider are fixed once created: tokens belong to that provider and project.
         return (*self.readonly_fields, "project", "provider") if obj is not None else self.readonly_fields
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return admin_roles.can(request, None, ACTION)
-
-    def has_view_permission(self, request: HttpRequest, obj: OAuthConnection | None = None) -> bool:
-        return admin_roles.can(request, obj.project if obj else None, ACTION)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return admin_roles.can(request, None, ACTION)
-
-    def has_change_permission(self, request: HttpRequest, obj: OAuthConnection | None = None) -> bool:
-        return self.has_view_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: OAuthConnection | None = None) -> bool:
-        return self.has_view_permission(request, obj)
 
     # --- flow buttons -----------------------------------------------------------------------------
     def get_urls(self) -> list[URLPattern]:

@@ -10,64 +10,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from credentials import providers
+from credentials.api_providers import AI_PROJECT_TYPES
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
 from gateways.ai.providers.registry import PROVIDER_CHOICES, get_adapter, requires_base_url
 from gateways.common import ssrf
-from projects import admin_roles
-from projects.models import Project
+from projects.admin_roles import ProjectScopedAdmin, SuperuserAdmin, check_project_type
 from promptgate.errors import PromptGateError
-
-
-class SuperuserAdmin(admin.ModelAdmin):
-    """Global resources: visible and editable by superusers only."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return self.has_module_permission(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.has_module_permission(request)
-
-
-class ProjectScopedAdmin(admin.ModelAdmin):
-    """Rows of a project: seen by its members, changed by its admins (the `manage_endpoints` action)."""
-
-    change_action = "manage_endpoints"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        rows = super().get_queryset(request).select_related("project")
-        if request.user.is_superuser:
-            return rows
-        return rows.filter(project_id__in=admin_roles.project_ids_where(request, "view"))
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "project" and not request.user.is_superuser:
-            ids = admin_roles.project_ids_where(request, self.change_action)
-            kwargs["queryset"] = Project.objects.filter(pk__in=ids)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return admin_roles.can(request, None, "view")
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return admin_roles.can(request, obj.project if obj else None, "view")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return admin_roles.can(request, None, self.change_action)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return admin_roles.can(request, obj.project if obj else None, self.change_action)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return admin_roles.can(request, obj.project if obj else None, self.change_action)
 
 
 class CredentialForm(forms.ModelForm):
@@ -163,15 +111,14 @@ class AssignmentForm(ProviderChoiceForm):
             error = providers.assignment_error(provider, credential)
             if error:
                 self.add_error("credential", error)
-        project = data.get("project")
-        if project is not None and project.project_type not in ("ai_gateway", "ai_wrapper"):
-            self.add_error("project", "Provider assignments belong to ai_gateway and ai_wrapper projects.")
+        check_project_type(self, AI_PROJECT_TYPES, "Provider assignments")
         return data
 
 
 @admin.register(ProviderAssignment)
 class ProviderAssignmentAdmin(ProjectScopedAdmin):
     form = AssignmentForm
+    project_types = AI_PROJECT_TYPES
     list_display = ("project", "provider", "credential", "created_at")
     list_filter = ("provider",)
     search_fields = ("project__name", "provider", "credential__name")

@@ -254,19 +254,20 @@ class ProjectAdmin(admin.ModelAdmin):
             self.message_user(request, f"Skipped (your role does not allow it): {skipped}", messages.WARNING)
         return allowed
 
-    @admin.action(description="Activate selected projects", permissions=["edit"])
-    def activate_projects(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+    def _set_active(self, request: HttpRequest, queryset: QuerySet[Project], active: bool) -> None:
         projects = self._permitted(request, queryset, "edit")
         for project in projects:
-            services.set_active(project, True)
-        self.message_user(request, f"Activated {len(projects)} project(s).", messages.SUCCESS)
+            services.set_active(project, active)
+        done = "Activated" if active else "Deactivated"
+        self.message_user(request, f"{done} {len(projects)} project(s).", messages.SUCCESS)
+
+    @admin.action(description="Activate selected projects", permissions=["edit"])
+    def activate_projects(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+        self._set_active(request, queryset, True)
 
     @admin.action(description="Deactivate selected projects", permissions=["edit"])
     def deactivate_projects(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
-        projects = self._permitted(request, queryset, "edit")
-        for project in projects:
-            services.set_active(project, False)
-        self.message_user(request, f"Deactivated {len(projects)} project(s).", messages.SUCCESS)
+        self._set_active(request, queryset, False)
 
     @admin.action(description="Revoke all tokens of selected projects", permissions=["revoke_tokens"])
     def revoke_all_tokens(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
@@ -302,7 +303,9 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin_roles.ProjectScopedAdmin):
+    # Seen by the project's members; renamed by those who may issue tokens.
+    change_action = "issue_tokens"
     list_display = (
         "prefix",
         "name",
@@ -335,10 +338,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     actions = ("revoke_tokens",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
-        qs = super().get_queryset(request).defer("digest")
-        if not request.user.is_superuser:
-            qs = qs.filter(project__in=projects_visible_to(request.user).values("pk"))
-        return qs
+        return super().get_queryset(request).defer("digest")
 
     @admin.display(description="Scopes")
     def scope_list(self, obj: ApiToken) -> str:
@@ -348,18 +348,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def status(self, obj: ApiToken) -> str:
         return obj.status
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return admin_roles.can(request, None, "view")
-
-    def has_view_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
-        return admin_roles.can(request, obj.project if obj else None, "view")
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Tokens are issued from their project's page, where the plaintext can be shown once.
         return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
-        return admin_roles.can(request, obj.project if obj else None, "issue_tokens")
 
     def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         # Revoke, never delete: a revoked token keeps its row for the logs that name its prefix.

@@ -19,7 +19,6 @@ from django.utils.safestring import mark_safe
 
 from gateways.common import ssrf
 from projects import admin_roles
-from projects.models import Project
 from promptgate.errors import PromptGateError
 from webhooks import delivery as deliveries
 from webhooks import services, signing
@@ -50,7 +49,7 @@ class WebhookForm(forms.ModelForm):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin_roles.ProjectScopedAdminMixin, admin.ModelAdmin):
+class WebhookAdmin(admin_roles.ProjectScopedAdmin):
     form = WebhookForm
     list_display = ("__str__", "project", "url", "enabled", "state", "created_at")
     list_select_related = ("project",)
@@ -72,12 +71,8 @@ class WebhookAdmin(admin_roles.ProjectScopedAdminMixin, admin.ModelAdmin):
         return not self._global_refused(request, obj) and super().has_delete_permission(request, obj)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "project":
-            projects = Project.objects.all()
-            if not request.user.is_superuser:
-                projects = projects.filter(pk__in=admin_roles.project_ids_where(request, "manage_endpoints"))
-                kwargs["required"] = True
-            kwargs["queryset"] = projects
+        if db_field.name == "project" and not request.user.is_superuser:
+            kwargs["required"] = True  # a global webhook (no project) is the superusers' alone
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Webhook | None = None) -> list[str]:

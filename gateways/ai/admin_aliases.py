@@ -8,11 +8,10 @@ from django import forms
 from django.contrib import admin
 
 from credentials import providers
-from credentials.admin_providers import ProjectScopedAdmin
+from gateways.ai.api_endpoints import AI_PROJECT_TYPES
 from gateways.ai.models import ModelAlias, UsageLimit
 from gateways.ai.providers.registry import split_model
-
-AI_TYPES = ("ai_gateway", "ai_wrapper")
+from projects.admin_roles import ProjectScopedAdmin, check_project_type
 
 
 class AliasForm(forms.ModelForm):
@@ -22,21 +21,21 @@ class AliasForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        target, alias, project = data.get("target"), data.get("alias"), data.get("project")
+        target, alias = data.get("target"), data.get("alias")
         if target:
             error = providers.alias_target_error(target)
             if error:
                 self.add_error("target", error)
         if alias and split_model(alias) is not None:
             self.add_error("alias", "An alias cannot have the form provider:model.")
-        if project is not None and project.project_type not in AI_TYPES:
-            self.add_error("project", "Model aliases belong to ai_gateway and ai_wrapper projects.")
+        check_project_type(self, AI_PROJECT_TYPES, "Model aliases")
         return data
 
 
 @admin.register(ModelAlias)
 class ModelAliasAdmin(ProjectScopedAdmin):
     form = AliasForm
+    project_types = AI_PROJECT_TYPES
     list_display = ("alias", "target", "project", "created_at")
     search_fields = ("alias", "target", "project__name")
 
@@ -66,6 +65,7 @@ class UsageLimitAdmin(ProjectScopedAdmin):
     form = UsageLimitForm
     # Budgets are money: the project's admins set them, like its other settings.
     change_action = "edit"
+    project_types = AI_PROJECT_TYPES
     list_display = (
         "project",
         "token",

@@ -13,11 +13,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from credentials.admin_providers import ProjectScopedAdmin
 from gateways.ai import playground
 from gateways.ai.api_endpoints import AI_PROJECT_TYPES
 from gateways.ai.models import AIEndpoint, Session
 from projects import admin_roles
+from projects.admin_roles import ProjectScopedAdmin, ReadOnlyAdmin, check_project_type
+from projects.models import Project
 
 
 class AIEndpointForm(forms.ModelForm):
@@ -45,15 +46,14 @@ class AIEndpointForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        project = data.get("project")
-        if project is not None and project.project_type not in AI_PROJECT_TYPES:
-            self.add_error("project", "AI endpoints belong to ai_gateway and ai_wrapper projects.")
+        check_project_type(self, AI_PROJECT_TYPES, "AI endpoints")
         return data
 
 
 @admin.register(AIEndpoint)
 class AIEndpointAdmin(ProjectScopedAdmin):
     form = AIEndpointForm
+    project_types = AI_PROJECT_TYPES
     list_display = (
         "slug",
         "project",
@@ -66,12 +66,6 @@ class AIEndpointAdmin(ProjectScopedAdmin):
     list_filter = (("project", admin.RelatedOnlyFieldListFilter), "enabled", "mcp_tool", "sessions_enabled")
     search_fields = ("slug", "description", "project__name")
     readonly_fields = ("playground_link",)
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "project":
-            field.queryset = field.queryset.filter(project_type__in=AI_PROJECT_TYPES)
-        return field
 
     def get_readonly_fields(self, request: HttpRequest, obj: AIEndpoint | None = None) -> tuple[str, ...]:
         return (*self.readonly_fields, "project") if obj is not None else ()
@@ -112,7 +106,7 @@ class AIEndpointAdmin(ProjectScopedAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(ReadOnlyAdmin):
     """Conversations: read by the project's developers and above, deleted by its admins; never edited."""
 
     list_display = ("key", "endpoint", "project", "message_count", "updated_at", "expires_at")
@@ -136,17 +130,8 @@ class SessionAdmin(admin.ModelAdmin):
             return rows
         return rows.filter(endpoint__project_id__in=admin_roles.project_ids_where(request, "read_logs"))
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return admin_roles.can(request, None, "read_logs")
-
-    def has_view_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
-        return admin_roles.can(request, obj.endpoint.project if obj else None, "read_logs")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
-        return False
+    def project_of(self, obj: Session) -> Project:
+        return obj.endpoint.project
 
     def has_delete_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
         return admin_roles.can(request, obj.endpoint.project if obj else None, "manage_endpoints")

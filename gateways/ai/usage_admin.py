@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 
 from gateways.ai import usage
 from gateways.ai.models import PriceOverride, UsageReport
-from projects import admin_roles
+from projects.admin_roles import ReadOnlyAdmin
 
 CHART_WIDTH, CHART_HEIGHT, CHART_DAYS = 720, 160, 30
 
@@ -45,23 +45,8 @@ def chart(days: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @admin.register(UsageReport)
-class UsageReportAdmin(admin.ModelAdmin):
+class UsageReportAdmin(ReadOnlyAdmin):
     """Not a list of rows: one page of aggregates, scoped to the projects the user may read logs of."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return admin_roles.can(request, None, "read_logs")
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return admin_roles.can(request, None, "read_logs")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -63,7 +63,7 @@ class GuardrailRuleForm(forms.ModelForm):
 
 
 @admin.register(GuardrailRule)
-class GuardrailRuleAdmin(admin_roles.ProjectScopedAdminMixin, admin.ModelAdmin):
+class GuardrailRuleAdmin(admin_roles.ProjectScopedAdmin):
     form = GuardrailRuleForm
     list_display = (
         "name",
@@ -119,10 +119,7 @@ class GuardrailRuleAdmin(admin_roles.ProjectScopedAdminMixin, admin.ModelAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "project" and not request.user.is_superuser:
-            kwargs["queryset"] = Project.objects.filter(
-                pk__in=admin_roles.project_ids_where(request, "manage_endpoints")
-            )
-            kwargs["required"] = True
+            kwargs["required"] = True  # a global rule (no project) is the superusers' alone
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # --- extra pages -------------------------------------------------------------------------------------

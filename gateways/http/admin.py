@@ -122,8 +122,9 @@ class ApiEndpointForm(forms.ModelForm):
 
 
 @admin.register(ApiEndpoint)
-class ApiEndpointAdmin(admin_roles.ProjectScopedAdminMixin, admin.ModelAdmin):
+class ApiEndpointAdmin(admin_roles.ProjectScopedAdmin):
     form = ApiEndpointForm
+    project_types = (API_GATEWAY,)
     list_display = ("slug", "project", "upstream_url", "enabled", "timeout_seconds", "updated_at")
     list_select_related = ("project",)
     list_filter = (("project", admin.RelatedOnlyFieldListFilter), "enabled")
@@ -150,11 +151,7 @@ class ApiEndpointAdmin(admin_roles.ProjectScopedAdminMixin, admin.ModelAdmin):
         return ", ".join(sorted(obj.inject_headers)) or "(none)"
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "project":
-            kwargs["queryset"] = self._manageable(
-                request, Project.objects.filter(project_type=API_GATEWAY), "pk"
-            )
-        elif db_field.name == "oauth_connection":
+        if db_field.name == "oauth_connection":
             kwargs["queryset"] = self._manageable(request, OAuthConnection.objects.all(), "project_id")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

@@ -16,7 +16,6 @@ from gateways.common import ssrf
 from gateways.mcp.api import PREFIX_TAKEN, test_connection
 from gateways.mcp.models import MCP_GATEWAY, McpServer
 from projects import admin_roles
-from projects.models import Project
 from promptgate.errors import PromptGateError
 
 
@@ -74,8 +73,9 @@ class McpServerForm(forms.ModelForm):
 
 
 @admin.register(McpServer)
-class McpServerAdmin(admin_roles.ProjectScopedAdminMixin, admin.ModelAdmin):
+class McpServerAdmin(admin_roles.ProjectScopedAdmin):
     form = McpServerForm
+    project_types = (MCP_GATEWAY,)
     list_display = ("prefix", "project", "upstream_url", "enabled", "health", "updated_at")
     list_select_related = ("project",)
     list_filter = (("project", admin.RelatedOnlyFieldListFilter), "enabled", "last_status")
@@ -110,14 +110,6 @@ class McpServerAdmin(admin_roles.ProjectScopedAdminMixin, admin.ModelAdmin):
         return format_html(
             '<button type="submit" formaction="{}" formmethod="post">Test connection</button>', url
         )
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "project":
-            projects = Project.objects.filter(project_type=MCP_GATEWAY)
-            if not request.user.is_superuser:
-                projects = projects.filter(pk__in=admin_roles.project_ids_where(request, "manage_endpoints"))
-            kwargs["queryset"] = projects
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # --- test connection ------------------------------------------------------------------------------
     def get_urls(self) -> list[Any]:
