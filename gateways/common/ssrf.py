@@ -100,8 +100,12 @@ class SsrfBlocked(PromptGateError):
     def public_message(self) -> str:
         """The message callers see: names the class, never the internal address a name resolves to."""
         if self.address_class in CLASS_LABELS:
-            return f"upstream resolves to {CLASS_LABELS[self.address_class]} address"
+            return _wording(self.address_class)
         return self.message
+
+    def public_message_for(self, subject: str) -> str:
+        """The public message naming what was refused ("webhook URL resolves to a loopback address")."""
+        return self.public_message.replace("upstream", subject, 1)
 
     def for_request(self) -> SsrfBlocked:
         """The same refusal as the data plane answers it (502, address withheld)."""
@@ -110,9 +114,14 @@ class SsrfBlocked(PromptGateError):
         return blocked
 
 
-def _blocked(address_class: str, address: str) -> SsrfBlocked:
+def _wording(address_class: str) -> str:
+    """The one wording of a refusal by address class (every API, form and data-plane answer uses it)."""
     label = CLASS_LABELS.get(address_class, f"a {address_class}")
-    return SsrfBlocked(f"upstream resolves to {label} address", address_class, address=address)
+    return f"upstream resolves to {label} address"
+
+
+def _blocked(address_class: str, address: str) -> SsrfBlocked:
+    return SsrfBlocked(_wording(address_class), address_class, address=address)
 
 
 def _parse_ipv4_part(part: str) -> int | None:
@@ -374,6 +383,20 @@ def refusal(url: str) -> SsrfBlocked | None:
         if exc.address_class in CLASS_LABELS:
             return exc
     return None
+
+
+def refusal_error(
+    url: str, field: str, fields: dict[str, list[str]] | None = None, *, subject: str = "upstream"
+) -> PromptGateError | None:
+    """400 `ssrf_blocked` naming `field` (beside the other `fields`) when `url` names a blocked class.
+
+    None when the URL is fine or merely malformed: the caller reports that as its own validation error.
+    """
+    blocked = refusal(url)
+    if blocked is None:
+        return None
+    message = blocked.public_message_for(subject)
+    return PromptGateError(message, code="ssrf_blocked", fields={**(fields or {}), field: [message]})
 
 
 def check_saved_url(url: str, field: str) -> None:

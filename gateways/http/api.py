@@ -38,11 +38,9 @@ def _refuse(endpoint: ApiEndpoint, exc: ValidationError) -> PromptGateError:
     if "project" in fields:
         ensure_api_gateway(endpoint.project)
     if "upstream_url" in fields:
-        blocked = ssrf.refusal(endpoint.upstream_url)
+        blocked = ssrf.refusal_error(endpoint.upstream_url, "upstream_url", fields)
         if blocked is not None:
-            # Name the class, never the address a host name resolved to (no internal DNS probing).
-            fields["upstream_url"] = [blocked.public_message]
-            return PromptGateError(blocked.public_message, code="ssrf_blocked", fields=fields)
+            return blocked
     return PromptGateError("Invalid input", code="validation_error", fields=fields)
 
 

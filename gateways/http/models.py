@@ -11,28 +11,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from credentials.fields import EncryptedTextField
+from gateways.common.http import HOP_BY_HOP
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Never forwarded upstream, whatever an endpoint says: our own credentials, the client's identity
 # with us, framing the proxy recomputes, and hop-by-hop headers (RFC 9110 section 7.6.1).
-ALWAYS_BLOCKED = frozenset(
-    {
-        "host",
-        "authorization",
-        "x-api-key",
-        "cookie",
-        "content-length",
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+ALWAYS_BLOCKED = frozenset({"host", "authorization", "x-api-key", "cookie", "content-length"}) | HOP_BY_HOP
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # RFC 9110 field values: no control character but TAB (the h1 writer refuses the same set at send time,
 # so a value it would refuse must be refused at save, not fail every request with 502).

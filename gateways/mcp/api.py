@@ -53,10 +53,13 @@ def save_server(server: McpServer, changes: dict[str, Any]) -> McpServer:
     if errors:
         if "project" in errors:
             ensure_mcp_gateway(server.project)
-        blocked = ssrf.refusal(server.upstream_url) if "upstream_url" in errors else None
+        blocked = (
+            ssrf.refusal_error(server.upstream_url, "upstream_url", errors)
+            if "upstream_url" in errors
+            else None
+        )
         if blocked is not None:
-            errors["upstream_url"] = [blocked.public_message]  # the class, never a resolved address
-            raise PromptGateError(blocked.public_message, code="ssrf_blocked", fields=errors)
+            raise blocked
         raise PromptGateError("Invalid input", code="validation_error", fields=errors)
     try:
         with transaction.atomic():
