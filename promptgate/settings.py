@@ -145,6 +145,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "audit",
     "projects",
@@ -288,6 +289,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/manage/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's scripts, styles and favicon from our own static files, not a CDN: the docs page
+    # works on a machine without internet (issue 21 point 6).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several resources have a `provider` or `status` field with different choices: name each set.
     "ENUM_NAME_OVERRIDES": {
         "AIProviderEnum": "gateways.ai.providers.registry.PROVIDER_CHOICES",
