@@ -32,7 +32,9 @@ _webhook_workers: list[subprocess.Popen[bytes]] = []
 
 
 def when_ready(server: object) -> None:
-    count = int(os.environ.get("PROMPTGATE_WEBHOOK_WORKERS", "1") or 0)
+    from promptgate import settings  # the one reader of the environment (plain module: no Django set-up)
+
+    count = settings.PROMPTGATE_WEBHOOK_WORKERS
     base = Path(__file__).resolve().parent.parent
     for _ in range(max(0, count)):
         command = [sys.executable, str(base / "manage.py"), "webhook_worker", "-v", "0"]

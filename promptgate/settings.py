@@ -1,29 +1,41 @@
-"""Django settings for PromptGate, read from the environment (django-environ) with typed helpers."""
+"""Django settings for PromptGate: every environment variable the project reads is read here, once.
+
+Each goes through one small typed helper (`env_bool`, `env_int`, `env_float`, `env_str`, `env_list`,
+`env_ints`), so junk fails at start with the variable's name, and each is documented in the README's
+settings table. Code reads `settings.PROMPTGATE_…`, never the environment.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import overload
 
 import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("PROMPTGATE_VAR_DIR", BASE_DIR / "var"))
 
 env = environ.Env()
 
 
 def env_bool(name: str, default: bool) -> bool:
+    """A boolean variable (true/false/1/0/yes/no); junk fails at start rather than meaning False."""
     try:
-        return env.bool(name, default=default)
+        return bool(env.bool(name, default=default))
     except ValueError as exc:  # django-environ raises on junk like DEBUG=maybe
         raise ImproperlyConfigured(f"{name} must be a boolean (true/false/1/0)") from exc
 
 
+@overload
+def env_int(name: str, default: int) -> int: ...
+@overload
+def env_int(name: str, default: None) -> int | None: ...
 def env_int(name: str, default: int | None) -> int | None:
+    """An integer variable; unset or empty gives the default, junk fails at start."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -33,14 +45,44 @@ def env_int(name: str, default: int | None) -> int | None:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    """A number of seconds (or any float); unset or empty gives the default, junk fails at start."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+
+
+def env_str(name: str, default: str) -> str:
+    """A string variable, as set (empty included), else the default."""
+    return os.environ.get(name, default)
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list; blanks between commas are dropped."""
     raw = os.environ.get(name)
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def dev_secret(filename: str, make: callable) -> str:
+def env_ints(name: str, default: list[int]) -> list[int]:
+    """A comma-separated list of integers (days, percentages)."""
+    items = env_list(name, [str(d) for d in default])
+    try:
+        return [int(item) for item in items]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be comma-separated integers, got {items!r}") from exc
+
+
+# Where the embedded SQLite database and the generated development secrets live.
+VAR_DIR = Path(env_str("PROMPTGATE_VAR_DIR", "") or BASE_DIR / "var")
+
+
+def dev_secret(filename: str, make: Callable[[], str]) -> str:
     """A secret generated once into var/ for development runs, so a fresh clone just works."""
     path = VAR_DIR / filename
     if path.exists():
@@ -54,7 +96,7 @@ def dev_secret(filename: str, make: callable) -> str:
 
 DEBUG = env_bool("DEBUG", False)
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
@@ -88,7 +130,7 @@ PROMPTGATE_GUARDRAILS_MAX_BODY_BYTES = env_int("PROMPTGATE_GUARDRAILS_MAX_BODY_B
 # and counted rather than growing memory while the database is slow.
 PROMPTGATE_WRITER_QUEUE_SIZE = env_int("PROMPTGATE_WRITER_QUEUE_SIZE", 10_000)
 PROMPTGATE_WRITER_BATCH_SIZE = env_int("PROMPTGATE_WRITER_BATCH_SIZE", 500)
-PROMPTGATE_WRITER_FLUSH_SECONDS = float(os.environ.get("PROMPTGATE_WRITER_FLUSH_SECONDS", "1.0"))
+PROMPTGATE_WRITER_FLUSH_SECONDS = env_float("PROMPTGATE_WRITER_FLUSH_SECONDS", 1.0)
 # Request logs are written by a child process of each serving process (gateways/common/log_process.py),
 # off the serving process's GIL; false writes them from a thread of the serving process.
 PROMPTGATE_REQUEST_LOG_PROCESS = env_bool("PROMPTGATE_REQUEST_LOG_PROCESS", True)
@@ -111,11 +153,11 @@ for _name in ("PROMPTGATE_LOG_RETENTION_DAYS", "PROMPTGATE_ROLLUP_RETENTION_DAYS
 PROMPTGATE_GC_GEN0_THRESHOLD = env_int("PROMPTGATE_GC_GEN0_THRESHOLD", 20_000)
 # How often each process re-reads the shared config version (a revoked token is refused everywhere
 # within this delay plus one flush).
-PROMPTGATE_CONFIG_POLL_SECONDS = float(os.environ.get("PROMPTGATE_CONFIG_POLL_SECONDS", "0.5"))
+PROMPTGATE_CONFIG_POLL_SECONDS = env_float("PROMPTGATE_CONFIG_POLL_SECONDS", 0.5)
 # CIDRs and host names admitted past the SSRF guard (for private upstreams you mean to reach).
 PROMPTGATE_SSRF_ALLOW = env_list("PROMPTGATE_SSRF_ALLOW", [])
 # When Redis is configured but down: "closed" refuses limited traffic (503), "open" lets it through.
-PROMPTGATE_RATE_LIMIT_FAILURE_MODE = os.environ.get("PROMPTGATE_RATE_LIMIT_FAILURE_MODE", "closed")
+PROMPTGATE_RATE_LIMIT_FAILURE_MODE = env_str("PROMPTGATE_RATE_LIMIT_FAILURE_MODE", "closed")
 if PROMPTGATE_RATE_LIMIT_FAILURE_MODE not in ("open", "closed"):
     raise ImproperlyConfigured("PROMPTGATE_RATE_LIMIT_FAILURE_MODE must be 'open' or 'closed'")
 # Webhooks (webhooks/): how many `webhook_worker` processes gunicorn starts beside the server (0: run
@@ -123,17 +165,39 @@ if PROMPTGATE_RATE_LIMIT_FAILURE_MODE not in ("open", "closed"):
 # it (must exceed the timeout), how often each worker runs its upkeep, when `token.expiring` is sent
 # (days before expires_at) and the budget percentages that send `budget.threshold_crossed`.
 PROMPTGATE_WEBHOOK_WORKERS = env_int("PROMPTGATE_WEBHOOK_WORKERS", 1)
-PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS", "15"))
-PROMPTGATE_WEBHOOK_LEASE_SECONDS = float(
-    os.environ.get("PROMPTGATE_WEBHOOK_LEASE_SECONDS", str(PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS + 15))
+PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS = env_float("PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS", 15.0)
+PROMPTGATE_WEBHOOK_LEASE_SECONDS = env_float(
+    "PROMPTGATE_WEBHOOK_LEASE_SECONDS", PROMPTGATE_WEBHOOK_TIMEOUT_SECONDS + 15
 )
-PROMPTGATE_WEBHOOK_UPKEEP_SECONDS = float(os.environ.get("PROMPTGATE_WEBHOOK_UPKEEP_SECONDS", "10"))
-PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS = [
-    int(d) for d in env_list("PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS", ["7", "1"])
-]
-PROMPTGATE_BUDGET_ALERT_PERCENTS = [
-    int(p) for p in env_list("PROMPTGATE_BUDGET_ALERT_PERCENTS", ["50", "80", "100"])
-]
+PROMPTGATE_WEBHOOK_UPKEEP_SECONDS = env_float("PROMPTGATE_WEBHOOK_UPKEEP_SECONDS", 10.0)
+PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS = env_ints("PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS", [7, 1])
+PROMPTGATE_BUDGET_ALERT_PERCENTS = env_ints("PROMPTGATE_BUDGET_ALERT_PERCENTS", [50, 80, 100])
+
+# AI gateway: one provider attempt's timeout before failover moves on (a template's `timeout` option
+# wins), and the largest AI endpoint variable and rendered prompt (characters).
+PROMPTGATE_AI_ATTEMPT_TIMEOUT = env_float("PROMPTGATE_AI_ATTEMPT_TIMEOUT", 120.0)
+PROMPTGATE_AI_MAX_VARIABLE_CHARS = env_int("PROMPTGATE_AI_MAX_VARIABLE_CHARS", 100_000)
+PROMPTGATE_AI_MAX_PROMPT_CHARS = env_int("PROMPTGATE_AI_MAX_PROMPT_CHARS", 400_000)
+
+# MCP gateway: the largest JSON-RPC message (or batch) accepted on POST (413 past it); how long an
+# unused session lives; how long an upstream's list pages are reused (config changes drop them at
+# once); the most items one list answer holds before the gateway pages with its own cursor; browser
+# origins allowed besides the gateway's own host.
+PROMPTGATE_MCP_MAX_MESSAGE_BYTES = env_int("PROMPTGATE_MCP_MAX_MESSAGE_BYTES", 1024 * 1024)
+PROMPTGATE_MCP_SESSION_TTL_SECONDS = env_int("PROMPTGATE_MCP_SESSION_TTL_SECONDS", 3600)
+PROMPTGATE_MCP_LIST_CACHE_SECONDS = env_float("PROMPTGATE_MCP_LIST_CACHE_SECONDS", 30.0)
+PROMPTGATE_MCP_LIST_MAX_ITEMS = max(1, env_int("PROMPTGATE_MCP_LIST_MAX_ITEMS", 1000))
+PROMPTGATE_MCP_ALLOWED_ORIGINS = frozenset(
+    origin.rstrip("/").lower() for origin in env_list("PROMPTGATE_MCP_ALLOWED_ORIGINS", [])
+)
+
+# The upstream HTTP client's connection pool, per process: all hosts (0: unbounded) and per host.
+PROMPTGATE_UPSTREAM_MAX_CONNECTIONS = env_int("PROMPTGATE_UPSTREAM_MAX_CONNECTIONS", 0)
+PROMPTGATE_UPSTREAM_MAX_PER_HOST = env_int("PROMPTGATE_UPSTREAM_MAX_PER_HOST", 1024)
+
+# OAuth presets' provider URLs rebased onto local stand-ins, {preset: base URL}. Not read from the
+# environment: the test suite sets it, so the OAuth flows run against a local provider.
+PROMPTGATE_OAUTH_PRESET_OVERRIDES: dict[str, str] = {}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -198,7 +262,15 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DATABASE_URL = env_str("DATABASE_URL", "")
+# PostgreSQL connections in each process's pool.
+PROMPTGATE_DB_POOL_SIZE = env_int("PROMPTGATE_DB_POOL_SIZE", 10)
+# Tests: the test database's name (PostgreSQL), or its file under var/ (SQLite), so two suites can
+# share one server.
+PROMPTGATE_TEST_DB_NAME = env_str("PROMPTGATE_TEST_DB_NAME", "")
+# Set by a serving process for its request-log child (gateways/common/log_process.py): the database
+# the parent writes to, which under tests is the test database the parent was switched to.
+PROMPTGATE_LOG_PROCESS_DB_NAME = env_str("PROMPTGATE_LOG_PROCESS_DB_NAME", "")
 if DATABASE_URL:
     try:
         _db = env.db_url_config(DATABASE_URL)
@@ -213,10 +285,10 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["ENGINE"] = "django.db.backends.postgresql"
     _db.setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env_int("PROMPTGATE_DB_POOL_SIZE", 10),
+        "max_size": PROMPTGATE_DB_POOL_SIZE,
         "timeout": 10,
     }
-    _db["TEST"] = {"NAME": os.environ.get("PROMPTGATE_TEST_DB_NAME", "test_promptgate")}
+    _db["TEST"] = {"NAME": PROMPTGATE_TEST_DB_NAME or "test_promptgate"}
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the data plane read while the writer flushes; the timeout rides out short locks.
     _db.setdefault("OPTIONS", {}).update(
@@ -227,16 +299,18 @@ elif _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     # A file (not :memory:) so threads and helper processes in the tests see one database.
-    _db["TEST"] = {"NAME": str(VAR_DIR / os.environ.get("PROMPTGATE_TEST_DB_NAME", "test.sqlite3"))}
+    _db["TEST"] = {"NAME": str(VAR_DIR / (PROMPTGATE_TEST_DB_NAME or "test.sqlite3"))}
+if PROMPTGATE_LOG_PROCESS_DB_NAME:
+    _db["NAME"] = PROMPTGATE_LOG_PROCESS_DB_NAME
 # Every management request is one transaction: nothing is half written.
 _db["ATOMIC_REQUESTS"] = True
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Redis ------------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env_str("REDIS_URL", "")
 # Prefix for every key PromptGate writes to Redis, so tests and several installs can share one.
-PROMPTGATE_REDIS_PREFIX = os.environ.get("PROMPTGATE_REDIS_PREFIX", "pg")
+PROMPTGATE_REDIS_PREFIX = env_str("PROMPTGATE_REDIS_PREFIX", "pg")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -317,7 +391,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # httpx logs every URL it calls at INFO, query strings included: those may carry secrets.

@@ -122,7 +122,7 @@ def resolved_urls(provider: str, client_id: str, options: dict[str, Any]) -> dic
     preset = PRESETS[provider]
     tenant = str((options or {}).get("tenant") or "common")
     values = {"tenant": quote(tenant, safe=""), "client_id": quote(client_id, safe="")}
-    override = (getattr(settings, "PROMPTGATE_OAUTH_PRESET_OVERRIDES", None) or {}).get(provider)
+    override = settings.PROMPTGATE_OAUTH_PRESET_OVERRIDES.get(provider)
     urls = {}
     for name in ("authorize_url", "token_url", "revoke_url"):
         url = getattr(preset, name).format(**values)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,22 +20,14 @@ MAX_CHAIN = 10
 NANO = Decimal(1_000_000_000)
 
 
-def _limit(name: str, default: int) -> int:
-    raw = getattr(settings, name, None) or os.environ.get(name)
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        return default
-
-
 def max_variable_chars() -> int:
     """Longest value (as prompt text) one variable may carry."""
-    return _limit("PROMPTGATE_AI_MAX_VARIABLE_CHARS", 100_000)
+    return settings.PROMPTGATE_AI_MAX_VARIABLE_CHARS
 
 
 def max_prompt_chars() -> int:
     """Longest rendered prompt (system + user + history) an endpoint sends."""
-    return _limit("PROMPTGATE_AI_MAX_PROMPT_CHARS", 400_000)
+    return settings.PROMPTGATE_AI_MAX_PROMPT_CHARS
 
 
 @dataclass(frozen=True, slots=True)

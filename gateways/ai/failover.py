@@ -8,7 +8,6 @@ before its first byte reached the client. Every attempt is appended to the reque
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -32,7 +31,6 @@ from gateways.common.transport import http_client
 from promptgate.errors import PromptGateError
 
 # Long enough for a long non-streamed completion; a stream only needs its first chunk within it.
-DEFAULT_ATTEMPT_TIMEOUT = 120.0
 MAX_ERROR_BODY = 64 * 1024
 MAX_RESPONSE_BODY = 64 * 1024 * 1024
 
@@ -44,11 +42,7 @@ def attempt_timeout(candidate: Candidate) -> float:
             return max(0.1, float(raw))
     except ValueError:
         pass  # a malformed option falls back to the default rather than failing every call
-    return float(
-        getattr(settings, "PROMPTGATE_AI_ATTEMPT_TIMEOUT", None)
-        or os.environ.get("PROMPTGATE_AI_ATTEMPT_TIMEOUT")
-        or DEFAULT_ATTEMPT_TIMEOUT
-    )
+    return settings.PROMPTGATE_AI_ATTEMPT_TIMEOUT
 
 
 class _Retryable(Exception):

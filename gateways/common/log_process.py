@@ -195,9 +195,7 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
     from django.conf import settings
 
-    database = settings.DATABASES["default"]
-    if os.environ.get(DB_NAME_ENV):
-        database["NAME"] = os.environ[DB_NAME_ENV]
+    database = settings.DATABASES["default"]  # its NAME is the parent's (settings.py reads DB_NAME_ENV)
     # One thread, one connection, kept: no pool to hold idle connections in this process.
     database.get("OPTIONS", {}).pop("pool", None)
     database["CONN_MAX_AGE"] = None

@@ -233,7 +233,7 @@ _REDIS_DOWN = (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
 
 
 def failure_mode() -> str:
-    return getattr(settings, "PROMPTGATE_RATE_LIMIT_FAILURE_MODE", "closed")
+    return settings.PROMPTGATE_RATE_LIMIT_FAILURE_MODE
 
 
 def health() -> tuple[str, str]:

@@ -251,12 +251,12 @@ def _parse_allowlist(
 
 def allowlist() -> tuple[str, ...]:
     """The allowlist as configured now: pooled connections are keyed by it, so a change checks anew."""
-    return tuple(getattr(settings, "PROMPTGATE_SSRF_ALLOW", ()) or ())
+    return tuple(settings.PROMPTGATE_SSRF_ALLOW)
 
 
 def _allowlist() -> tuple[tuple[IPNetwork, ...], frozenset[str], tuple[str, ...]]:
     # Read at call time so override_settings and live reconfiguration take effect.
-    return _parse_allowlist(tuple(getattr(settings, "PROMPTGATE_SSRF_ALLOW", ()) or ()))
+    return _parse_allowlist(tuple(settings.PROMPTGATE_SSRF_ALLOW))
 
 
 def host_allowed(name: str) -> bool:
@@ -293,7 +293,7 @@ def _literal(name: str) -> IPAddress | None:
 def check_host(host: str) -> str | None:
     """Checks that need no DNS: returns the normalised literal address, or None for a name to resolve."""
     # Runs on every upstream request: passing verdicts are cached per allowlist (refusals are not).
-    return _check_host(host, tuple(getattr(settings, "PROMPTGATE_SSRF_ALLOW", ()) or ()))
+    return _check_host(host, tuple(settings.PROMPTGATE_SSRF_ALLOW))
 
 
 @lru_cache(maxsize=4096)

@@ -15,12 +15,13 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 
 from gateways.common import db, ratelimit, versioning
 from gateways.guardrails import service as guardrails
 from gateways.guardrails import verdicts
-from gateways.mcp import conf, health, inflight, protocol, upstream
+from gateways.mcp import health, inflight, protocol, upstream
 from gateways.mcp.models import SEPARATOR
 from gateways.mcp.protocol import McpError
 from gateways.mcp.source import CallContext, Page
@@ -177,7 +178,12 @@ class Aggregator:
         next_cursor = result.get("nextCursor") if isinstance(result.get("nextCursor"), str) else None
         if len(_pages) >= _CACHE_MAX:
             _pages.clear()
-        _pages[key] = (version, time.monotonic() + conf.list_cache_seconds(), items, next_cursor or None)
+        _pages[key] = (
+            version,
+            time.monotonic() + settings.PROMPTGATE_MCP_LIST_CACHE_SECONDS,
+            items,
+            next_cursor or None,
+        )
         return items, next_cursor or None
 
     # --- lists ---------------------------------------------------------------------------------------
@@ -205,7 +211,7 @@ class Aggregator:
         else:
             positions = self._decode_cursor(kind, cursor)
         active = [server for server in self.servers if server.prefix in positions]
-        cap = conf.list_max_items()
+        cap = settings.PROMPTGATE_MCP_LIST_MAX_ITEMS
         limit = asyncio.Semaphore(_FAN_OUT)
 
         async def walk(server: ServerConfig) -> tuple[list[_Entry], str | None]:

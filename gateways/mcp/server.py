@@ -22,11 +22,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from django.conf import settings
 
 from gateways.common import cors
 from gateways.common.http import ClientDisconnected, Request, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
-from gateways.mcp import conf, listen, policy, protocol, sessions
+from gateways.mcp import listen, policy, protocol, sessions
 from gateways.mcp.protocol import INVALID_REQUEST, McpError
 from gateways.mcp.source import LIST_METHODS, CallContext, ToolSource
 from promptgate.errors import PromptGateError
@@ -44,7 +45,7 @@ def origin_allowed(greq: GatewayRequest) -> bool:
     if origin is None:
         return True
     normalised = origin.strip().rstrip("/").lower()
-    if normalised in conf.allowed_origins() or cors.origin_allowed(greq.project, origin):
+    if normalised in settings.PROMPTGATE_MCP_ALLOWED_ORIGINS or cors.origin_allowed(greq.project, origin):
         return True
     parts = urlsplit(normalised)
     host = greq.request.headers.get("host", "").lower()
@@ -67,7 +68,7 @@ async def serve(greq: GatewayRequest, make_source: SourceFactory) -> Response:
     if not protocol.accepts_any(accept):
         error = McpError(INVALID_REQUEST, "Accept must include application/json or text/event-stream")
         return protocol.error_response(error, status=406)
-    limit = conf.max_message_bytes()
+    limit = settings.PROMPTGATE_MCP_MAX_MESSAGE_BYTES
     try:
         body = await request.body(limit)
     except PromptGateError as exc:

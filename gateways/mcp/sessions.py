@@ -19,11 +19,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils import timezone
 
 from gateways.common import db, redis_clients
 from gateways.common.transport.resp import Script
-from gateways.mcp import conf
 
 _UPSTREAM = "u:"
 _TOUCH_EVERY = datetime.timedelta(seconds=60)  # DB store: refresh last_seen at most this often
@@ -59,13 +59,13 @@ class RedisSessions:
         key = self._key(session.id)
         async with redis_clients.async_client().pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"p": project_uuid, "t": str(token_id), "v": version})
-            pipe.expire(key, conf.session_ttl_seconds())
+            pipe.expire(key, settings.PROMPTGATE_MCP_SESSION_TTL_SECONDS)
             await pipe.execute()
         return session
 
     async def get(self, session_id: str) -> GatewaySession | None:
         flat = await redis_clients.lean_client().run(
-            _GET_AND_TOUCH, [self._key(session_id)], [conf.session_ttl_seconds()]
+            _GET_AND_TOUCH, [self._key(session_id)], [settings.PROMPTGATE_MCP_SESSION_TTL_SECONDS]
         )
         return _from_hash(session_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
@@ -128,7 +128,7 @@ class _SessionCache:
             return None
         session, used, touched = entry
         now = time.monotonic()
-        if now - used > conf.session_ttl_seconds():
+        if now - used > settings.PROMPTGATE_MCP_SESSION_TTL_SECONDS:
             del self._entries[key]
             return None
         self._entries[key] = (session, now, touched)
@@ -198,7 +198,7 @@ def _copy(session: GatewaySession) -> GatewaySession:
 
 
 def _cutoff() -> datetime.datetime:
-    return timezone.now() - datetime.timedelta(seconds=conf.session_ttl_seconds())
+    return timezone.now() - datetime.timedelta(seconds=settings.PROMPTGATE_MCP_SESSION_TTL_SECONDS)
 
 
 def _db_create(session: GatewaySession) -> None:

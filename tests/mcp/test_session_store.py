@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.utils import timezone
 
 from gateways.common import db, redis_clients
@@ -74,7 +75,7 @@ def test_an_idle_session_expires_from_the_cache(store):
     session = async_to_sync(store.create)(PROJECT, 1, "2025-11-25")
     key = sessions.digest(session.id)
     cached, used, touched = store.cache._entries[key]
-    idle = sessions.conf.session_ttl_seconds() + 1
+    idle = settings.PROMPTGATE_MCP_SESSION_TTL_SECONDS + 1
     store.cache._entries[key] = (cached, used - idle, touched)  # last used longer ago than the TTL
     assert store.cache.get(key) is None and key not in store.cache._entries
 

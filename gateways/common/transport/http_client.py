@@ -339,8 +339,8 @@ def build_client(ssl_context: ssl.SSLContext | None = None) -> Client:
     session = _Session(
         # The environment's CA settings (SSL_CERT_FILE...) are ignored, like every other env setting.
         ssl_context or ssl.create_default_context(cafile=certifi.where()),
-        limit=getattr(settings, "PROMPTGATE_UPSTREAM_MAX_CONNECTIONS", 0),
-        limit_per_host=getattr(settings, "PROMPTGATE_UPSTREAM_MAX_PER_HOST", 1024),
+        limit=settings.PROMPTGATE_UPSTREAM_MAX_CONNECTIONS,
+        limit_per_host=settings.PROMPTGATE_UPSTREAM_MAX_PER_HOST,
         keepalive=30.0,
         response_class=UpstreamResponse,
     )
