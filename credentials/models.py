@@ -117,6 +117,8 @@ class OAuthConnection(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "OAuth connection"
+        verbose_name_plural = "OAuth connections"
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="unique_oauth_connection_name")
         ]

@@ -149,6 +149,8 @@ class ApiToken(models.Model):
     SECRET_FIELDS = ("digest",)
 
     class Meta:
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["project", "revoked_at"])]
 

@@ -200,7 +200,7 @@ PROMPTGATE_UPSTREAM_MAX_PER_HOST = env_int("PROMPTGATE_UPSTREAM_MAX_PER_HOST", 1
 PROMPTGATE_OAUTH_PRESET_OVERRIDES: dict[str, str] = {}
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "console.apps.ConsoleAdminConfig",  # Django's admin with PromptGate's site (console/site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -252,6 +252,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # The console's filters (console/ is the admin app's config, not an app of its own).
+            "libraries": {"humanize_console": "console.templatetags.humanize_console"},
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -338,6 +340,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the console's own style (no CDN: served by the gateway)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PROMPTGATE_MAX_BODY_BYTES
 
 # --- Management API -------------------------------------------------------------------------

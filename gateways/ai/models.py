@@ -17,6 +17,8 @@ class ModelAlias(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "model alias"
+        verbose_name_plural = "model aliases"
         constraints = [models.UniqueConstraint(fields=["project", "alias"], name="unique_model_alias")]
         ordering = ["project_id", "alias"]
 
@@ -38,6 +40,8 @@ class UsageLimit(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "budget and rate limit"
+        verbose_name_plural = "budgets and rate limits"
         constraints = [
             models.UniqueConstraint(fields=["project", "token"], name="unique_usage_limit"),
             models.UniqueConstraint(

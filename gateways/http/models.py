@@ -91,6 +91,8 @@ class ApiEndpoint(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "API endpoint"
+        verbose_name_plural = "API endpoints"
         constraints = [models.UniqueConstraint(fields=["project", "slug"], name="unique_api_endpoint_slug")]
         ordering = ["project_id", "slug"]
 

@@ -77,6 +77,8 @@ class McpServer(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "MCP server"
+        verbose_name_plural = "MCP servers"
         constraints = [models.UniqueConstraint(fields=["project", "prefix"], name="unique_mcp_server_prefix")]
         ordering = ["project_id", "prefix"]
 

@@ -1,0 +1,1 @@
+"""The operator's console: Django's admin site dressed as PromptGate (navigation by task, a dashboard home, project overviews)."""

@@ -1,0 +1,111 @@
+"""A project's overview content: copyable snippets to call it, and the objects of its type."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from projects.models import Project, ProjectType
+
+AI_TYPES = (ProjectType.AI_GATEWAY, ProjectType.AI_WRAPPER)
+
+
+def for_project(project: Project, base_url: str) -> list[dict[str, str]]:
+    """[{title, code}] for the project's type; tokens are placeholders (they are shown once, at issue)."""
+    token = "pg_live_…" if project.env != "dev" else "pg_test_…"
+    out: list[dict[str, str]] = []
+    kind = project.project_type
+    if kind == ProjectType.AI_GATEWAY:
+        model = _first_model(project)
+        out.append(
+            {
+                "title": "curl: chat completion",
+                "code": f"curl {base_url}/v1/chat/completions \\\n"
+                f'  -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\\n'
+                f'  -d \'{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello"}}]}}\'',
+            }
+        )
+        out.append(
+            {
+                "title": "Python: the openai SDK",
+                "code": "from openai import OpenAI\n\n"
+                f'client = OpenAI(base_url="{base_url}/v1", api_key="{token}")\n'
+                f'reply = client.chat.completions.create(model="{model}", '
+                'messages=[{"role": "user", "content": "Hello"}])\n'
+                "print(reply.choices[0].message.content)",
+            }
+        )
+    if kind in AI_TYPES:
+        endpoint = project.ai_endpoints.order_by("slug").first()
+        slug = endpoint.slug if endpoint else "SLUG"
+        out.append(
+            {
+                "title": "curl: run an AI endpoint",
+                "code": f"curl {base_url}/ai/{slug} \\\n"
+                f'  -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\\n'
+                "  -d '{\"variables\": {}}'",
+            }
+        )
+    if kind == ProjectType.API_GATEWAY:
+        endpoint = project.api_endpoints.order_by("slug").first()
+        slug = endpoint.slug if endpoint else "SLUG"
+        out.append(
+            {
+                "title": "curl: call an API endpoint",
+                "code": f'curl {base_url}/proxy/{slug}/PATH -H "Authorization: Bearer {token}"',
+            }
+        )
+    if kind in (*AI_TYPES, ProjectType.MCP_GATEWAY):
+        config = {
+            "mcpServers": {
+                project.slug: {"url": f"{base_url}/mcp", "headers": {"Authorization": f"Bearer {token}"}}
+            }
+        }
+        out.append({"title": "MCP client configuration (JSON)", "code": json.dumps(config, indent=2)})
+    return out
+
+
+def _first_model(project: Project) -> str:
+    alias = project.model_aliases.order_by("alias").first()
+    return alias.alias if alias else "openai:gpt-4o-mini"
+
+
+def objects_of(project: Project, with_tools: bool = False) -> dict[str, Any]:
+    """The type's own objects, the project's tokens, effective guardrails and webhooks."""
+    from gateways.guardrails.resolution import resolve_guardrails
+
+    kind = project.project_type
+    context: dict[str, Any] = {
+        "tokens": list(project.tokens.order_by("-created_at")[:20]),
+        "guardrails": resolve_guardrails(project.pk),
+        "webhooks": list(project.webhooks.order_by("url")),
+    }
+    if kind in AI_TYPES:
+        context["ai_endpoints"] = list(project.ai_endpoints.order_by("slug"))
+        context["assignments"] = list(project.provider_assignments.select_related("credential"))
+    if kind == ProjectType.AI_GATEWAY:
+        context["aliases"] = list(project.model_aliases.order_by("alias"))
+    if kind == ProjectType.API_GATEWAY:
+        context["api_endpoints"] = list(project.api_endpoints.order_by("slug"))
+        context["oauth_connections"] = list(project.oauth_connections.order_by("name"))
+    if kind == ProjectType.MCP_GATEWAY:
+        servers = list(project.mcp_servers.order_by("prefix"))
+        if with_tools:
+            for server in servers:
+                server.catalogue, server.catalogue_error = _tools(server)
+        context["mcp_servers"] = servers
+        context["with_tools"] = with_tools
+    return context
+
+
+def _tools(server: Any) -> tuple[list[dict[str, Any]], str]:
+    """The upstream's tools as clients see them, listed now (this also records the server's health)."""
+    from gateways.mcp.api import test_connection
+    from promptgate.errors import PromptGateError
+
+    if not server.enabled:
+        return [], "disabled"
+    try:
+        return test_connection(server)["tools"], ""
+    except PromptGateError as exc:
+        return [], exc.message
