@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.validators import MaxValueValidator
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
+from rest_framework.exceptions import ValidationError
 
+from audit.api.filters import RequestLogFilter
 from audit.models import AuditLog, LogRetention, RequestLog
 from projects import admin_roles
 from projects.models import Project
@@ -167,36 +173,151 @@ class LogRetentionAdmin(admin_roles.SuperuserAdmin):
         return form
 
 
+SEARCH_PARAMS = tuple(RequestLogFilter.base_filters)  # the management API's names: project, status, since, …
+
+
+class RequestLogChangeList(ChangeList):
+    """Keeps the API's search parameters in every link it builds (pages, sorting), but out of Django's
+    own field lookups: RequestLogAdmin.get_queryset applies them through the API's filter set."""
+
+    def get_filters_params(self, params: Any = None) -> dict[str, Any]:
+        lookups = super().get_filters_params(params)
+        for name in SEARCH_PARAMS:
+            lookups.pop(name, None)
+        return lookups
+
+
 @admin.register(RequestLog)
 class RequestLogAdmin(LogAdmin):
     # No date hierarchy and no value-listing filters: both scan the whole table (100 M rows at scale).
     show_full_result_count = False
+    change_list_template = "admin/audit/requestlog/change_list.html"
     list_display = (
-        "time",
-        "project_name",
+        "time_ms",
+        "project_link",
         "gateway",
         "method",
-        "path",
+        "path_short",
         "status",
         "latency_ms",
-        "token_prefix",
+        "token_link",
+        "endpoint_link",
         "model",
         "tokens_in",
         "tokens_out",
         "error_code",
     )
+    list_display_links = ("time_ms",)
     list_filter = (GatewayFilter, StatusFilter, ProjectFilter)
     search_fields = ("path", "endpoint", "token_prefix", "model", "provider", "request_id", "error_code")
     list_per_page = 100
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "time_ms",
+                    "request_id",
+                    "project_link",
+                    ("gateway", "method", "status", "error_code"),
+                    "path",
+                )
+            },
+        ),
+        ("Caller and upstream", {"fields": ("token_link", "endpoint_link", ("provider", "model"))}),
+        (
+            "Figures",
+            {
+                "fields": (
+                    ("latency_ms", "upstream_ms"),
+                    ("bytes_in", "bytes_out"),
+                    ("tokens_in", "tokens_out"),
+                    "cost",
+                )
+            },
+        ),
+        ("Attempts", {"fields": ("attempts_table",)}),
+        ("Guardrail verdicts", {"fields": ("guardrails_table",)}),
+    )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return RequestLogChangeList
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RequestLog]:
         # The project's current name, looked up in the same query (the log holds only its uuid).
         name = Project.objects.filter(uuid=OuterRef("project_uuid")).values("name")[:1]
-        return self.scoped(request, super().get_queryset(request)).annotate(project_name=Subquery(name))
+        rows = self.scoped(request, super().get_queryset(request)).annotate(project_name=Subquery(name))
+        params = {k: request.GET[k] for k in SEARCH_PARAMS if request.GET.get(k)}
+        if not params:
+            return rows
+        search = RequestLogFilter(params, queryset=rows)
+        try:
+            if search.is_valid():
+                return search.qs
+        except ValidationError:
+            pass
+        raise IncorrectLookupParameters("invalid search")  # the changelist answers with ?e=1
 
-    @admin.display(description="Project", ordering="project_name")
-    def project_name(self, obj: RequestLog) -> str:
-        return obj.project_name or str(obj.project_uuid)
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        fields = [
+            (name, RequestLogFilter.base_filters[name].extra.get("help_text", "")) for name in SEARCH_PARAMS
+        ]
+        context = {
+            "search_fields_api": [(n, n.replace("_", " "), h, request.GET.get(n, "")) for n, h in fields]
+        }
+        return super().changelist_view(request, {**context, **(extra_context or {})})
 
     def get_readonly_fields(self, request: HttpRequest, obj: RequestLog | None = None) -> list[str]:
-        return [f.name for f in RequestLog._meta.fields]
+        return [
+            *(f.name for f in RequestLog._meta.fields),
+            "time_ms",
+            "project_link",
+            "token_link",
+            "endpoint_link",
+            "attempts_table",
+            "guardrails_table",
+        ]
+
+    @admin.display(description="Time (UTC)", ordering="time")
+    def time_ms(self, obj: RequestLog) -> str:
+        return obj.time.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+    @admin.display(description="Project", ordering="project_name")
+    def project_link(self, obj: RequestLog) -> str:
+        name = getattr(obj, "project_name", None) or str(obj.project_uuid)
+        url = reverse("admin:console_project_overview", args=[obj.project_uuid])
+        return format_html('<a href="{}">{}</a>', url, name)
+
+    @admin.display(description="Token")
+    def token_link(self, obj: RequestLog) -> str:
+        if not obj.token_prefix:
+            return "—"
+        url = reverse("admin:audit_requestlog_changelist")
+        return format_html(
+            '<a href="{}?token={}"><code>{}…</code></a>', url, obj.token_prefix, obj.token_prefix
+        )
+
+    @admin.display(description="Endpoint")
+    def endpoint_link(self, obj: RequestLog) -> str:
+        if not obj.endpoint:
+            return "—"
+        url = reverse("admin:audit_requestlog_changelist")
+        return format_html(
+            '<a href="{}?project={}&amp;endpoint={}">{}</a>',
+            url,
+            obj.project_uuid,
+            obj.endpoint,
+            obj.endpoint,
+        )
+
+    @admin.display(description="Path")
+    def path_short(self, obj: RequestLog) -> str:
+        return obj.path
+
+    @admin.display(description="Attempts")
+    def attempts_table(self, obj: RequestLog) -> str:
+        return _pretty(obj.attempts)
+
+    @admin.display(description="Verdicts")
+    def guardrails_table(self, obj: RequestLog) -> str:
+        return _pretty(obj.guardrails)
