@@ -33,11 +33,21 @@ def logs(transactional_db, make_project):
         request_id="req-console-1",
     )
     RequestLog.objects.create(
-        time=at + datetime.timedelta(seconds=1), project_uuid=project.uuid, gateway="ai", status=200,
-        endpoint="chat.completions", token_prefix="pg_test_abcd", request_id="req-console-2",
+        time=at + datetime.timedelta(seconds=1),
+        project_uuid=project.uuid,
+        gateway="ai",
+        status=200,
+        endpoint="chat.completions",
+        token_prefix="pg_test_abcd",
+        request_id="req-console-2",
     )
     RequestLog.objects.create(
-        time=at, project_uuid=other.uuid, gateway="http", status=200, endpoint="orders", request_id="req-other"
+        time=at,
+        project_uuid=other.uuid,
+        gateway="http",
+        status=200,
+        endpoint="orders",
+        request_id="req-other",
     )
     return project, failed
 
