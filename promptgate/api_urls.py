@@ -23,7 +23,7 @@ urlpatterns = [
     path("", include("credentials.api_providers")),
     path("", include("gateways.ai.usage")),
     path("", include("gateways.mcp.api")),
-    path("", include("gateways.ai.api_endpoints")),
+    path("", include("gateways.ai.api")),
     path("", include("gateways.guardrails.api")),
     path("", include("webhooks.api")),
     # Last: any other management path is a JSON 404, even with DEBUG on. Only paths ending in a

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateways.ai import ai_endpoints, bridge, messages_api, openai_api
+from gateways.ai import bridge, endpoint_view, messages_api, openai_api
 from gateways.ai.errors import openai_error_response
 from gateways.common.introspection import EndpointLister, Introspection
 from gateways.common.router import DataPlane, Route
@@ -14,7 +14,7 @@ GET = frozenset({"GET"})
 
 
 def endpoint_listers() -> list[EndpointLister]:
-    from gateways.ai.endpoints import list_endpoints as ai_endpoints_listed
+    from gateways.ai.config import list_endpoints as ai_endpoints_listed
     from gateways.http.config import list_endpoints as http_endpoints
     from gateways.mcp.config import list_endpoints as mcp_endpoints
 
@@ -40,7 +40,7 @@ def build_data_plane() -> DataPlane:
         ),
         Route(
             "ai",
-            ai_endpoints.handle,
+            endpoint_view.handle,
             scope="ai",
             gateway="ai",
             project_types=frozenset({"ai_gateway", "ai_wrapper"}),

@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin
 
 from credentials import providers
-from gateways.ai.api_endpoints import AI_PROJECT_TYPES
+from gateways.ai.api import AI_PROJECT_TYPES
 from gateways.ai.models import ModelAlias, UsageLimit
 from gateways.ai.providers.registry import split_model
 from projects.admin_roles import ProjectScopedAdmin, check_project_type

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateways.ai import endpoints, runner
-from gateways.ai.endpoints import EndpointConfig
+from gateways.ai import config, runner
+from gateways.ai.config import EndpointConfig
 from gateways.common.router import GatewayRequest
 from gateways.guardrails import ai_endpoints as guardrails
 from gateways.guardrails.verdicts import GuardrailBlocked
@@ -27,7 +27,7 @@ def tool_of(endpoint: EndpointConfig) -> dict[str, Any]:
     tool: dict[str, Any] = {
         "name": endpoint.slug,
         "description": endpoint.description or f"Runs the AI endpoint {endpoint.slug}.",
-        "inputSchema": endpoints.input_schema(endpoint),
+        "inputSchema": config.input_schema(endpoint),
     }
     schema = endpoint.output_schema
     if isinstance(schema, dict) and schema.get("type") == "object":
@@ -104,7 +104,7 @@ class Bridge:
 
 
 async def bridge_source(greq: GatewayRequest) -> ToolSource:
-    return Bridge(greq.project.name, await endpoints.endpoints_of(greq))
+    return Bridge(greq.project.name, await config.endpoints_of(greq))
 
 
 def register() -> None:

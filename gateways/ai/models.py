@@ -103,7 +103,7 @@ VARIABLE_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 class AIEndpoint(models.Model):
     """A prompt published as an API: chain, templates with declared variables, contract and limits.
 
-    Validation of chain, variables, schema and placeholders lives in gateways/ai/endpoints.py (clean()).
+    Validation of chain, variables, schema and placeholders lives in gateways/ai/config.py (clean()).
     """
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="ai_endpoints")
@@ -150,7 +150,7 @@ class AIEndpoint(models.Model):
         return self.slug
 
     def clean(self) -> None:
-        from gateways.ai.endpoints import validate_endpoint
+        from gateways.ai.config import validate_endpoint
 
         validate_endpoint(self)
 

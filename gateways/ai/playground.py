@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from gateways.ai import ai_endpoints, endpoints, runner
+from gateways.ai import config, endpoint_view, runner
 from gateways.ai.models import AIEndpoint
 from gateways.common.config import ProjectInfo, TokenInfo
 from gateways.common.router import GatewayRequest
@@ -97,15 +97,17 @@ async def run_view(request: HttpRequest, pk: int) -> HttpResponse:
     if not allowed:
         return JsonResponse(error_body("permission_denied", "Your role does not allow this"), status=403)
     greq = _greq(row, request)
-    endpoint = endpoints.snapshot(row)
+    endpoint = config.snapshot(row)
     try:
-        body = ai_endpoints.parse_body(orjson.loads(request.body or b"{}"))
+        body = endpoint_view.parse_body(orjson.loads(request.body or b"{}"))
         system, user_prompt = runner.render(endpoint, body.get("variables"))
         rendered = {"system": system, "user": user_prompt}
         prepared = await runner.prepare(greq, endpoint, body.get("variables"), body.get("session_id"))
         if body.get("stream"):
-            run = await ai_endpoints.StreamRun.open(greq, prepared)
-            return StreamingHttpResponse(_events(run, rendered, greq), headers=dict(ai_endpoints.SSE_HEADERS))
+            run = await endpoint_view.StreamRun.open(greq, prepared)
+            return StreamingHttpResponse(
+                _events(run, rendered, greq), headers=dict(endpoint_view.SSE_HEADERS)
+            )
         result = await runner.run(greq, prepared)
     except orjson.JSONDecodeError:
         return JsonResponse(error_body("malformed_json", "Request body is not valid JSON"), status=400)
@@ -126,15 +128,15 @@ def _extra(greq: GatewayRequest, model: str, repaired: bool) -> dict[str, Any]:
 
 
 async def _events(
-    run: ai_endpoints.StreamRun, rendered: dict[str, str], greq: GatewayRequest
+    run: endpoint_view.StreamRun, rendered: dict[str, str], greq: GatewayRequest
 ) -> AsyncIterator[bytes]:
     try:
-        yield ai_endpoints.sse(
+        yield endpoint_view.sse(
             {"type": "start", "rendered": rendered, "provider": run.opened.candidate.target.provider}
         )
         async for event in run.events():
             if event["type"] == "done" and run.result is not None:
                 event = {**event, **_extra(greq, run.result.model, run.result.repaired)}
-            yield ai_endpoints.sse(event)
+            yield endpoint_view.sse(event)
     finally:
         await run.close()

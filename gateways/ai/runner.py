@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gateways.ai import budgets, endpoints, failover, pricing, routing, sessions, structured, templating
-from gateways.ai.endpoints import EndpointConfig
+from gateways.ai import budgets, config, failover, pricing, routing, sessions, structured, templating
+from gateways.ai.config import EndpointConfig
 from gateways.ai.errors import OpenAIError
 from gateways.ai.providers.base import JSON, ProviderException, UpstreamRequest, Usage, usage_of
 from gateways.ai.routing import Candidate
@@ -87,10 +87,10 @@ def usage_body(usage: Usage) -> dict[str, int]:
 # --- preparation -------------------------------------------------------------------------------------
 def render(endpoint: EndpointConfig, variables: Any) -> tuple[str, str]:
     """(system, user) prompts for these variables; 400 listing bad variables, 413 past the size limit."""
-    values = endpoints.check_variables(endpoint, variables)
+    values = config.check_variables(endpoint, variables)
     system = templating.render(endpoint.system_prompt, values)
     user = templating.render(endpoint.user_prompt, values)
-    limit = endpoints.max_prompt_chars()
+    limit = config.max_prompt_chars()
     if len(system) + len(user) > limit:
         raise PromptGateError(
             f"The rendered prompt is longer than {limit} characters", code="prompt_too_large", status=413
@@ -187,7 +187,7 @@ async def prepare(
 
 def _fit(history: list[dict[str, Any]], used: int) -> list[dict[str, Any]]:
     """The most recent turns that fit in the prompt size limit beside this call's prompts."""
-    limit = endpoints.max_prompt_chars()
+    limit = config.max_prompt_chars()
     while history and used + sum(len(str(m.get("content", ""))) for m in history) > limit:
         history = sessions.trim(history[1:], len(history))
     return history

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from gateways.ai import budgets, endpoints, failover, runner, structured
+from gateways.ai import budgets, config, failover, runner, structured
 from gateways.ai.providers.base import ProviderException, Usage
 from gateways.ai.runner import Prepared, RunResult
 from gateways.common.http import JSONResponse, Response, StreamingResponse
@@ -43,7 +43,7 @@ async def handle(greq: GatewayRequest) -> Response:
         )
     greq.log["endpoint"] = slug[:200]
     body = parse_body(await greq.request.json(settings.PROMPTGATE_MAX_BODY_BYTES))
-    endpoint = await endpoints.endpoint_for(greq, slug)
+    endpoint = await config.endpoint_for(greq, slug)
     stream = body.get("stream", False)
     if stream and not endpoint.stream_allowed:
         raise PromptGateError("Streaming is off for this endpoint", code="stream_not_allowed", status=400)
