@@ -130,17 +130,10 @@ ROLLUP_SUMS = (
 )
 
 
-class RollupCounts(models.Model):
+class RollupSums(models.Model):
     """What a rollup row adds up. Every sum is a column, so an upsert adds with plain SQL on any database;
     cost in nano-USD integers, so sums are exact on SQLite too (it has no decimal arithmetic)."""
 
-    project_uuid = models.UUIDField()
-    gateway = models.CharField(max_length=10)
-    endpoint = models.CharField(max_length=200, blank=True, default="")
-    token_prefix = models.CharField(max_length=20, blank=True, default="")
-    provider = models.CharField(max_length=40, blank=True, default="")
-    model = models.CharField(max_length=120, blank=True, default="")
-    status_class = models.PositiveSmallIntegerField()  # status // 100: 2, 3, 4 or 5
     requests = models.BigIntegerField(default=0)
     errors = models.BigIntegerField(default=0)  # status >= 400
     bytes_in = models.BigIntegerField(default=0)
@@ -155,7 +148,22 @@ class RollupCounts(models.Model):
 
 
 for _column in LATENCY_COLUMNS:  # lat_00 … lat_23: requests per latency bucket
-    RollupCounts.add_to_class(_column, models.BigIntegerField(default=0))
+    RollupSums.add_to_class(_column, models.BigIntegerField(default=0))
+
+
+class RollupCounts(RollupSums):
+    """The sums per every dimension of ROLLUP_DIMENSIONS (the hourly and daily rollups)."""
+
+    project_uuid = models.UUIDField()
+    gateway = models.CharField(max_length=10)
+    endpoint = models.CharField(max_length=200, blank=True, default="")
+    token_prefix = models.CharField(max_length=20, blank=True, default="")
+    provider = models.CharField(max_length=40, blank=True, default="")
+    model = models.CharField(max_length=120, blank=True, default="")
+    status_class = models.PositiveSmallIntegerField()  # status // 100: 2, 3, 4 or 5
+
+    class Meta:
+        abstract = True
 
 
 class HourlyRollup(RollupCounts):
@@ -188,6 +196,49 @@ class DailyRollup(RollupCounts):
 
     def __str__(self) -> str:
         return f"{self.day} {self.project_uuid} {self.endpoint} {self.requests}"
+
+
+# The coarse levels keep the project and the gateway only: what the usage report asks of a long range
+# most often (per day, per project, all projects), in a few hundred rows a day whatever the tokens,
+# endpoints and models (audit/rollups.py derives them with the daily rows).
+COARSE_DIMENSIONS = ("project_uuid", "gateway")
+
+
+class ProjectDailyRollup(RollupSums):
+    """DailyRollup summed per day, project and gateway (derived with it, same transaction)."""
+
+    day = models.DateField()
+    project_uuid = models.UUIDField()
+    gateway = models.CharField(max_length=10)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", *COARSE_DIMENSIONS], name="audit_projectdailyrollup_key")
+        ]
+        indexes = [models.Index(fields=["project_uuid", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.project_uuid} {self.gateway} {self.requests}"
+
+
+class ProjectMonthlyRollup(RollupSums):
+    """ProjectDailyRollup summed per calendar month (`month`: its first day), project and gateway:
+    twelve rows per project and gateway for a year. A month's row holds its derived days so far."""
+
+    month = models.DateField()
+    project_uuid = models.UUIDField()
+    gateway = models.CharField(max_length=10)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", *COARSE_DIMENSIONS], name="audit_projectmonthlyrollup_key"
+            )
+        ]
+        indexes = [models.Index(fields=["project_uuid", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.project_uuid} {self.gateway} {self.requests}"
 
 
 class RequestLogBatch(models.Model):

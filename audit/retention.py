@@ -10,7 +10,7 @@ with other work: the request-log process runs one step between two batches (main
 - Raw rows older than PROMPTGATE_LOG_RETENTION_DAYS: on PostgreSQL whole daily partitions are dropped
   (no DELETE, no bloat, no VACUUM storm; audit/partitions.py) and partitions are made ahead; only the
   default partition's strays are deleted. On SQLite they are deleted in bounded batches.
-- Rollups (hourly and daily) older than PROMPTGATE_ROLLUP_RETENTION_DAYS.
+- Rollups (hourly, daily, per project and day or month) older than PROMPTGATE_ROLLUP_RETENTION_DAYS.
 - A project's LogRetention may shorten either, never lengthen it: its rows between its own and the
   global horizon are deleted in bounded batches (the (project_uuid, time) index finds them).
 - Ids of written batches older than a day (a batch is only ever re-sent within seconds).
@@ -27,7 +27,15 @@ from django.conf import settings
 from django.db import connection, models, transaction
 
 from audit import partitions, rollups
-from audit.models import DailyRollup, HourlyRollup, LogRetention, RequestLog, RequestLogBatch
+from audit.models import (
+    DailyRollup,
+    HourlyRollup,
+    LogRetention,
+    ProjectDailyRollup,
+    ProjectMonthlyRollup,
+    RequestLog,
+    RequestLogBatch,
+)
 
 BATCH_ID_DAYS = 1
 
@@ -118,12 +126,14 @@ class Pruner:
         rollup_day = base.rollups.date()
         yield from self._expire(HourlyRollup, "hour", base.rollups)
         yield from self._expire(DailyRollup, "day", rollup_day)
+        yield from self._expire_coarse(rollup_day)
         for project, horizon in project_horizons(self.now).items():
             if horizon.logs > base.logs:
                 yield from self._expire(RequestLog, "time", horizon.logs, project)
             if horizon.rollups > base.rollups:
                 yield from self._expire(HourlyRollup, "hour", horizon.rollups, project)
                 yield from self._expire(DailyRollup, "day", horizon.rollups.date(), project)
+                yield from self._expire_coarse(horizon.rollups.date(), project)
         yield from self._expire(
             RequestLogBatch, "written_at", self.now - datetime.timedelta(days=BATCH_ID_DAYS), key="batch_id"
         )
@@ -152,6 +162,16 @@ class Pruner:
                     partitions.drop(cursor, name)
             self.report.partitions_dropped.append(name)
             yield f"dropped {name}"
+
+    def _expire_coarse(self, horizon: datetime.date, project: str | None = None) -> Iterator[str]:
+        """The project-day rows before `horizon`, the months wholly before it, and the month it cuts
+        summed again from the days it keeps (so a month's row always equals its days)."""
+        yield from self._expire(ProjectDailyRollup, "day", horizon, project)
+        month = rollups.month_of(horizon)
+        yield from self._expire(ProjectMonthlyRollup, "month", month, project)
+        if month < horizon and not self.dry_run:
+            rollups.derive_month(month, project)
+            yield f"summed {month:%Y-%m} again"
 
     def _expire(
         self,

@@ -11,6 +11,13 @@ the sums of its hourly rows, in one transaction, and moves `RollupProgress` past
 days before that mark from DailyRollup and the later ones from HourlyRollup (gateways/ai/usage.py).
 Deriving, not writing both per batch, halves the writer's upserts (bench/writer_throughput.py).
 
+Two coarser levels come with each derived day, in the same transaction: ProjectDailyRollup (the day's
+daily rows summed per project and gateway) and ProjectMonthlyRollup (the month's project-day rows summed
+again). A year per project is then 12 rows, a year per day ~365 per project: the usage report picks
+the coarsest level that answers its question (gateways/ai/usage_levels.py). Both are replaced, not
+added to (`INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE SET n = excluded.n`), so deriving a day
+again, or two processes deriving it at once, leaves the same rows.
+
 Latency is kept as a histogram with fixed buckets (`LATENCY_BUCKETS_MS`); `percentile` reads p50,
 p95, p99 from it by interpolating inside the bucket that holds the rank, so the estimate lies in the
 bucket of the exact value.
@@ -28,12 +35,15 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit.models import (
+    COARSE_DIMENSIONS,
     LATENCY_BUCKETS_MS,
     LATENCY_COLUMNS,
     ROLLUP_DIMENSIONS,
     ROLLUP_SUMS,
     DailyRollup,
     HourlyRollup,
+    ProjectDailyRollup,
+    ProjectMonthlyRollup,
     RollupProgress,
 )
 
@@ -212,12 +222,88 @@ def derive_daily(day: datetime.date, *, advance: bool = True) -> int:
             ],
         )
         written = cursor.rowcount
+        # The coarse levels of the day, then its month again from its project-day rows (this day's too).
+        _replace_coarse(cursor, ProjectDailyRollup, "day", DailyRollup, "day", day, day, day, None)
+        month = month_of(day)
+        _replace_coarse(
+            cursor, ProjectMonthlyRollup, "month", ProjectDailyRollup, "day", month, *_month_days(day), None
+        )
         if not advance:
             return written
         RollupProgress.objects.update_or_create(
             name=PROGRESS, defaults={"derived_until": day + datetime.timedelta(days=1)}
         )
     return written
+
+
+def month_of(day: datetime.date) -> datetime.date:
+    """The first day of `day`'s month (ProjectMonthlyRollup's `month`)."""
+    return day.replace(day=1)
+
+
+def next_month(month: datetime.date) -> datetime.date:
+    return (month.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+
+
+def _month_days(day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The first and last days of `day`'s month."""
+    first = month_of(day)
+    return first, next_month(first) - datetime.timedelta(days=1)
+
+
+def _replace_coarse(
+    cursor: Any,
+    target: type[ProjectDailyRollup] | type[ProjectMonthlyRollup],
+    period: str,
+    source: type[DailyRollup] | type[ProjectDailyRollup],
+    source_period: str,
+    value: datetime.date,
+    first: datetime.date,
+    last: datetime.date,
+    project: str | None,
+) -> None:
+    """Make `target`'s rows of `value` (of one project, or all) the sums of `source`'s rows of the days
+    `first`..`last`: the stale rows go, the others are inserted or overwritten (never added to)."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    table, origin = quote(target._meta.db_table), quote(source._meta.db_table)
+    dimensions = ", ".join(quote(n) for n in COARSE_DIMENSIONS)
+    columns = ", ".join(quote(n) for n in (period, *COARSE_DIMENSIONS, *ROLLUP_SUMS))
+    sums = ", ".join(f"SUM({quote(n)})" for n in ROLLUP_SUMS)
+    updates = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in ROLLUP_SUMS)
+    adapt = connection.ops.adapt_datefield_value
+    cast = "::date" if connection.vendor == "postgresql" else ""
+    stale = target.objects.filter(**{period: value})
+    where, params = f"{quote(source_period)} >= %s AND {quote(source_period)} <= %s", [first, last]
+    if project is not None:
+        stale = stale.filter(project_uuid=project)
+        where += f" AND {quote('project_uuid')} = %s"
+        params.append(source._meta.get_field("project_uuid").get_db_prep_value(project, connection))
+    stale._raw_delete(connection.alias)
+    cursor.execute(
+        f"INSERT INTO {table} ({columns}) SELECT %s{cast}, {dimensions}, {sums} FROM {origin} "  # noqa: S608
+        f"WHERE {where} GROUP BY {dimensions} ON CONFLICT ({quote(period)}, {dimensions}) DO UPDATE SET {updates}",
+        [adapt(value), *[adapt(p) if isinstance(p, datetime.date) else p for p in params]],
+    )
+
+
+def derive_month(month: datetime.date, project: str | None = None) -> None:
+    """Replace `month`'s monthly rows (of one project, or all) with the sums of its project-day rows:
+    after retention removed some of its days, so the month still equals its days."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        _replace_coarse(
+            cursor,
+            ProjectMonthlyRollup,
+            "month",
+            ProjectDailyRollup,
+            "day",
+            month,
+            *_month_days(month),
+            project,
+        )
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 
 Loads `--rows` rows spread evenly over the last `--days` days through the request-log writer itself
 (`write_request_logs`: raw rows, hourly rollup, batch ids; on PostgreSQL into daily partitions made
-first), sampling the writer's RSS as it goes; derives the daily rollup; then times:
+first), sampling the writer's RSS as it goes; derives the daily rollup (and the per-project day and
+month levels with it); then times:
 
 - the usage report (gateways/ai/usage.py `report`, all gateways) per day for 30 and 365 days, for one
   project per day over 365 days, per project over 365 days, and per day x project over 365 days;
@@ -87,7 +88,13 @@ def main() -> None:
 
     from audit import rollups
     from audit.api.filters import RequestLogFilter
-    from audit.models import DailyRollup, HourlyRollup, RequestLog
+    from audit.models import (
+        DailyRollup,
+        HourlyRollup,
+        ProjectDailyRollup,
+        ProjectMonthlyRollup,
+        RequestLog,
+    )
     from audit.retention import Pruner
     from gateways.ai import usage
 
@@ -157,7 +164,8 @@ def main() -> None:
     for name, (ms, result) in results.items():
         shown = result if not hasattr(result, "as_dict") else json_short(result.as_dict())
         print(f"| {name} | {ms:,.1f} | {shown} |")
-    counts = {m.__name__: m.objects.count() for m in (HourlyRollup, DailyRollup)}
+    levels = (HourlyRollup, DailyRollup, ProjectDailyRollup, ProjectMonthlyRollup)
+    counts = {m.__name__: m.objects.count() for m in levels}
     print(f"\nRollup rows: {counts}. Figures taken on a shared machine (see the note with them).")
 
 

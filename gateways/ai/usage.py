@@ -2,9 +2,8 @@
 
 Read-only: the management API's `/manage/api/v1/usage/` (filters, choice of grouping) and the admin's
 "Usage and cost" page (see usage_admin.py) both call `report`. Neither reads raw request-log rows:
-the daily rollup answers for the days it has been derived for, the hourly one after them and when
-grouped by hour, so a year of history is a few hundred rows per key whatever the traffic
-(audit/rollups.py).
+each stretch of the range is read from the coarsest rollup that answers it (usage_levels.py: months,
+project-days, days, hours), so a year of history is a few hundred rows whatever the traffic.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit import rollups
-from audit.models import LATENCY_COLUMNS, DailyRollup, HourlyRollup
+from audit.models import LATENCY_COLUMNS, DailyRollup, HourlyRollup, ProjectMonthlyRollup
 from audit.rollups import latency_summary
+from gateways.ai import usage_levels
 from projects.api.base import ManagementViewMixin
 from projects.api.permissions import project_uuids_for
 from promptgate.errors import PromptGateError
 
-Rollup = DailyRollup | HourlyRollup
 GROUPS = {
     "day": "day",
     "hour": "hour",
@@ -57,8 +56,8 @@ def _date(value: str | None, name: str) -> datetime.date | None:
 
 
 def filtered(rows: QuerySet[Any], params: dict[str, str]) -> QuerySet[Any]:
-    """Rollup rows narrowed by the query: gateway (default ai, or `all`), project (uuid), token
-    (prefix), endpoint, provider, model, since, until (days, UTC, both included)."""
+    """Rollup rows narrowed by the query's dimensions: gateway (default ai, or `all`), project (uuid),
+    token (prefix), endpoint, provider, model. The days (since, until) are the plan's (usage_levels.py)."""
     gateway = params.get("gateway") or "ai"
     if gateway != "all":
         if gateway not in GATEWAYS:
@@ -80,20 +79,18 @@ def filtered(rows: QuerySet[Any], params: dict[str, str]) -> QuerySet[Any]:
     ):
         if params.get(param):
             rows = rows.filter(**{field: params[param]})
-    since, until = _date(params.get("since"), "since"), _date(params.get("until"), "until")
-    if rows.model is DailyRollup:
-        if since:
-            rows = rows.filter(day__gte=since)
-        if until:
-            rows = rows.filter(day__lte=until)
-        return rows
-    if since:
-        rows = rows.filter(hour__gte=datetime.datetime.combine(since, datetime.time.min, datetime.UTC))
-    if until:
-        rows = rows.filter(
-            hour__lt=datetime.datetime.combine(until, datetime.time.min, datetime.UTC)
-            + datetime.timedelta(days=1)
-        )
+    return rows
+
+
+def _in_days(rows: QuerySet[Any], stretch: usage_levels.Stretch) -> QuerySet[Any]:
+    """`rows` of the days [start, end) of `stretch` (by its level's period column)."""
+    period = {HourlyRollup: "hour", ProjectMonthlyRollup: "month"}.get(stretch.level, "day")
+    for bound, lookup in ((stretch.start, "gte"), (stretch.end, "lt")):
+        if bound is not None:
+            value: Any = bound
+            if period == "hour":
+                value = datetime.datetime.combine(bound, datetime.time.min, datetime.UTC)
+            rows = rows.filter(**{f"{period}__{lookup}": value})
     return rows
 
 
@@ -130,22 +127,22 @@ def report(
     user: Any, params: dict[str, str], groups: tuple[str, ...] = DEFAULT_GROUPS
 ) -> list[dict[str, Any]]:
     """One row per group: requests, errors, bytes, tokens, cost (USD) and latency (mean, p50/p95/p99 from
-    the summed histograms), newest first. Grouped by hour: the hourly rollup. Otherwise the daily
-    rollup for the days it has been derived for, and the hourly rollup summed per day after those."""
+    the summed histograms), newest first, from the coarsest rollups that answer (usage_levels.py): the
+    monthly and project-day ones for long ranges, the hourly one for the days not derived yet."""
     check_groups(groups)
     fields = [GROUPS[g] for g in groups]
-    hourly = filtered(visible_rows(user, HourlyRollup), params)
-    if "hour" in groups:
-        merged = _sums(hourly, fields)
-    else:
-        mark = rollups.derived_until()
-        merged = {}
-        if mark is not None:
-            daily = filtered(visible_rows(user, DailyRollup), params).filter(day__lt=mark)
-            merged = _sums(daily, fields)
-            hourly = hourly.filter(hour__gte=datetime.datetime.combine(mark, datetime.time.min, datetime.UTC))
-        for key, sums in _sums(hourly.annotate(day=TruncDate("hour", tzinfo=datetime.UTC)), fields).items():
-            total = merged.setdefault(key, dict.fromkeys(sums, 0))
+    since, until = _date(params.get("since"), "since"), _date(params.get("until"), "until")
+    stretches = usage_levels.plan(fields, params, since, until, rollups.derived_until())
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for stretch in stretches:
+        rows = _in_days(filtered(visible_rows(user, stretch.level), params), stretch)
+        if stretch.level is HourlyRollup and "hour" not in fields:
+            rows = rows.annotate(day=TruncDate("hour", tzinfo=datetime.UTC))
+        for key, sums in _sums(rows, fields).items():
+            total = merged.get(key)
+            if total is None:
+                merged[key] = sums
+                continue
             for name, value in sums.items():
                 total[name] += value
     ordered = list(merged.items())
@@ -187,7 +184,7 @@ def totals(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def visible_rows(user: Any, model: type[Rollup] = DailyRollup) -> QuerySet[Any]:
+def visible_rows(user: Any, model: usage_levels.Level = DailyRollup) -> QuerySet[Any]:
     """The rollup rows `user` may read (superusers: all; others: projects where they read logs)."""
     uuids = project_uuids_for(user, "read_logs")
     rows = model.objects.all()

@@ -21,6 +21,8 @@ from audit.models import (
     HourlyRollup,
     LogRetention,
     MaintenanceLease,
+    ProjectDailyRollup,
+    ProjectMonthlyRollup,
     RequestLog,
     RequestLogBatch,
 )
@@ -74,6 +76,8 @@ def test_a_pass_removes_what_is_older_than_each_horizon_in_bounded_steps(history
         assert ages(RequestLog, "time", project) == [1, 10, 29]  # 30 days of raw rows
         assert ages(HourlyRollup, "hour", project) == [1, 10, 29, 31, 45, 399]  # 400 days of rollups
         assert ages(DailyRollup, "day", project) == [1, 10, 29, 31, 45, 399]
+        assert ages(ProjectDailyRollup, "day", project) == [1, 10, 29, 31, 45, 399]
+        assert_months_equal_their_days(project)
     # 4 expired ages x 2 projects x 3 rows = 24 raw rows, at most 4 per DELETE.
     assert pruner.report.deleted["requestlog"] == 24
     assert len([s for s in steps if s.endswith(" requestlog")]) >= 24 // 4
@@ -82,6 +86,8 @@ def test_a_pass_removes_what_is_older_than_each_horizon_in_bounded_steps(history
         "requestlog": 0,
         "hourlyrollup": 0,
         "dailyrollup": 0,
+        "projectdailyrollup": 0,
+        "projectmonthlyrollup": 0,
         "requestlogbatch": 0,
     }
 
@@ -93,8 +99,24 @@ def test_a_project_may_keep_less_never_more(history):
     assert ages(RequestLog, "time", A) == [1]
     assert ages(HourlyRollup, "hour", A) == [1, 10, 29, 31]
     assert ages(DailyRollup, "day", A) == [1, 10, 29, 31]
+    assert ages(ProjectDailyRollup, "day", A) == [1, 10, 29, 31]
     assert ages(RequestLog, "time", B) == [1, 10, 29]
     assert ages(DailyRollup, "day", B) == [1, 10, 29, 31, 45, 399]
+    assert ages(ProjectDailyRollup, "day", B) == [1, 10, 29, 31, 45, 399]
+    for project in (A, B):
+        assert_months_equal_their_days(project)
+
+
+def assert_months_equal_their_days(project: str) -> None:
+    """The monthly rollup's rows are the sums of the project-day rows retention kept (a month the
+    horizon cuts is summed again), and nothing else."""
+    days: dict[datetime.date, int] = {}
+    for day, requests in ProjectDailyRollup.objects.filter(project_uuid=project).values_list(
+        "day", "requests"
+    ):
+        days[day.replace(day=1)] = days.get(day.replace(day=1), 0) + requests
+    months = ProjectMonthlyRollup.objects.filter(project_uuid=project).values_list("month", "requests")
+    assert dict(months) == days and days
 
 
 def test_dry_run_counts_and_changes_nothing(history):
