@@ -32,6 +32,7 @@ from gateways.ai.routing import Candidate
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
+from gateways.guardrails import messages as guardrails
 from promptgate.errors import PromptGateError
 
 NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /messages
@@ -68,6 +69,7 @@ async def create(greq: GatewayRequest) -> Response:
     body = await _body(greq)
     greq.log["endpoint"] = "messages"
     mf.check(body)
+    rules = await guardrails.messages_input(greq, body)  # input guardrails: redact in place or 400
     stream = bool(body.get("stream"))
     chain = await _resolve(greq, body["model"])
     prices = await _prices(greq)
@@ -76,7 +78,6 @@ async def create(greq: GatewayRequest) -> Response:
         "max_tokens": body["max_tokens"],
     }
     reservation = await _admit(greq, chain, estimate, prices)
-    # Input guardrails apply here, on the messages, as on chat (issue 16's hook).
     prompt_estimate, _ = budgets.estimate_tokens(estimate)
 
     def build(candidate: Candidate) -> UpstreamRequest:
@@ -103,11 +104,12 @@ async def create(greq: GatewayRequest) -> Response:
         await reservation.settle(0, 0)
         raise
     if stream:
-        return _stream(greq, opened, reservation, prices, prompt_estimate)
+        guard = guardrails.MessagesStream.open(greq, rules)
+        return _stream(greq, opened, reservation, prices, prompt_estimate, guard)
     usage = mf.usage_from(message)
     price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
     await reservation.settle(_record(greq, candidate, usage, price, "messages"), usage.total_tokens)
-    # Output guardrails apply here, on the whole answer, as on chat.
+    message = guardrails.messages_output(greq, rules, message)  # redact, or withhold (refusal)
     return JSONResponse(message, headers=_headers(candidate, reservation))
 
 
@@ -130,6 +132,7 @@ def _stream(
     reservation: budgets.Reservation,
     prices: pricing.PriceTable,
     prompt_estimate: int,
+    guard: guardrails.MessagesStream | None = None,
 ) -> StreamingResponse:
     candidate = opened.candidate
     translator: Any = opened.translator
@@ -137,9 +140,16 @@ def _stream(
     async def events() -> AsyncIterator[bytes]:
         try:
             async for batch in opened.batches():
-                yield b"".join(_frame(event) for event in batch)
+                if guard is not None:  # output guardrails: held back, redacted, or ended (refusal)
+                    batch = guard.process(batch)
+                if batch:
+                    yield b"".join(_frame(event) for event in batch)
+                if guard is not None and guard.ended:
+                    return
             if not translator.complete:
                 raise http_client.UpstreamError("upstream ended the stream early")
+            if guard is not None:
+                guard.finish()
         except (ProviderException, http_client.UpstreamError, TimeoutError, OSError) as exc:
             error = (
                 failover.provider_error(exc.error)

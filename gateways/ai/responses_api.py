@@ -32,6 +32,7 @@ from gateways.ai.routing import Candidate
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
+from gateways.guardrails import responses as guardrails
 
 NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /responses
 
@@ -83,6 +84,7 @@ async def create(greq: GatewayRequest) -> Response:
             raise rf.not_found(str(previous), param="previous_response_id")
         history = stored.conversation()
     full = [*history, *items]
+    rules = await guardrails.responses_input(greq, body, full)  # input guardrails: redact in place or 400
     store = body.get("store", True) is not False
     stream = bool(body.get("stream"))
     chain = await _resolve(greq, body["model"])
@@ -91,7 +93,6 @@ async def create(greq: GatewayRequest) -> Response:
     reservation = await _admit(greq, chain, estimate, prices)
     if store:
         responses_store.attach(greq.runtime)
-    # Input guardrails apply here, on the conversation, as on chat (issue 16's hook).
     response_id = rf.new_id("resp")
     patch = {"store": store, "previous_response_id": previous}
 
@@ -119,11 +120,12 @@ async def create(greq: GatewayRequest) -> Response:
         await reservation.settle(0, 0)
         raise
     if stream:
-        return _stream(greq, opened, full, store, reservation, prices, estimate)
+        guard = guardrails.ResponsesStream.open(greq, rules)
+        return _stream(greq, opened, full, store, reservation, prices, estimate, guard)
     usage = rf.usage_from(response)
     price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
     await reservation.settle(_record(greq, candidate, usage, price, "responses"), usage.total_tokens)
-    # Output guardrails apply here, on the whole answer, as on chat.
+    response = guardrails.responses_output(greq, rules, response)  # redact, or withhold (content_filter)
     if store:
         await responses_store.save(greq.project.id, response, full)
     return JSONResponse(response, headers=_headers(candidate, reservation))
@@ -151,6 +153,7 @@ def _stream(
     reservation: budgets.Reservation,
     prices: pricing.PriceTable,
     estimate: dict[str, Any],
+    guard: guardrails.ResponsesStream | None = None,
 ) -> StreamingResponse:
     candidate = opened.candidate
     translator: Any = opened.translator
@@ -158,12 +161,20 @@ def _stream(
     async def events() -> AsyncIterator[bytes]:
         try:
             async for batch in opened.batches():
-                if store and any(event.get("type") in FINAL_TYPES for event in batch) and translator.final:
+                if guard is not None:  # output guardrails: held back, redacted, or ended (content_filter)
+                    batch = guard.process(batch)
+                final = next((e["response"] for e in batch if e.get("type") in FINAL_TYPES), None)
+                if store and isinstance(final, dict):
                     # Saved before the client sees the end, so its next turn finds this one.
-                    await responses_store.save(greq.project.id, translator.final, full)
-                yield b"".join(_frame(event) for event in batch)
+                    await responses_store.save(greq.project.id, final, full)
+                if batch:
+                    yield b"".join(_frame(event) for event in batch)
+                if guard is not None and guard.ended:
+                    return
             if not translator.complete:
                 raise http_client.UpstreamError("upstream ended the stream early")
+            if guard is not None:
+                guard.finish()
         except (ProviderException, http_client.UpstreamError, TimeoutError, OSError) as exc:
             error = (
                 failover.provider_error(exc.error)

@@ -15,7 +15,7 @@ from typing import Any
 from gateways.common.router import GatewayRequest
 from gateways.guardrails.engine import INPUT, OUTPUT, Engine
 from gateways.guardrails.service import engine_for
-from gateways.guardrails.stream import StreamGuard
+from gateways.guardrails.stream import StreamGuards
 from gateways.guardrails.verdicts import Verdict, record
 
 TEXT_PARTS = frozenset({"text", "input_text", "output_text"})
@@ -64,15 +64,40 @@ def _apply(texts: list[str], new: list[str], setters: list[Setter]) -> None:
             setter(replacement)
 
 
-def scan_messages(greq: GatewayRequest, engine: Engine, messages: Any, stage: str = INPUT) -> Verdict:
-    """Scan (and redact in place) a list of chat messages; records the verdict; raises on a refusal."""
-    texts, setters = message_texts(messages)
-    new, verdict = engine.scan(stage, texts, messages=len(messages) if isinstance(messages, list) else 0)
+def scan_texts(
+    greq: GatewayRequest,
+    engine: Engine,
+    texts: list[str],
+    setters: list[Setter],
+    messages: int,
+    stage: str = INPUT,
+) -> Verdict:
+    """Scan texts (redacting through their setters); records the verdict; raises (400) on a refusal."""
+    new, verdict = engine.scan(stage, texts, messages=messages)
     _apply(texts, new, setters)
     record(greq.log, verdict)
     if verdict.refused:
         raise verdict.exception(400)
     return verdict
+
+
+def scan_messages(greq: GatewayRequest, engine: Engine, messages: Any, stage: str = INPUT) -> Verdict:
+    """Scan (and redact in place) a list of chat messages; records the verdict; raises on a refusal."""
+    texts, setters = message_texts(messages)
+    count = len(messages) if isinstance(messages, list) else 0
+    return scan_texts(greq, engine, texts, setters, count, stage)
+
+
+def scan_output(greq: GatewayRequest, engine: Engine, texts: list[str], setters: list[Setter]) -> bool:
+    """Output rules over a whole answer's texts: redacted through the setters, or refused (True: the
+    caller withholds the answer; the log has the verdict and `guardrail_blocked`)."""
+    new, verdict = engine.scan(OUTPUT, texts, messages=1)
+    record(greq.log, verdict)
+    if verdict.refused:
+        greq.log["error_code"] = verdict.exception().code
+        return True
+    _apply(texts, new, setters)
+    return False
 
 
 async def chat_input(greq: GatewayRequest, body: dict[str, Any], endpoint: str = "") -> Engine:
@@ -90,42 +115,27 @@ def chat_output(greq: GatewayRequest, engine: Engine, result: dict[str, Any]) ->
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(message, dict):
             continue
-        texts, setters = message_texts([message])
-        new, verdict = engine.scan(OUTPUT, texts, messages=1)
-        record(greq.log, verdict)
-        if verdict.refused:
+        if scan_output(greq, engine, *message_texts([message])):
             message["content"] = ""
             message.pop("tool_calls", None)
             message.pop("function_call", None)
             choice["finish_reason"] = "content_filter"
-            greq.log["error_code"] = verdict.exception().code
-        else:
-            _apply(texts, new, setters)
     return result
 
 
-class ChatStream:
+class ChatStream(StreamGuards):
     """Output rules over `chat.completion.chunk`s: one hold-back guard per choice's content and per tool
     call's arguments. A refusal ends the stream with a `content_filter` chunk (`ended` turns True)."""
 
     def __init__(self, greq: GatewayRequest, engine: Engine) -> None:
-        self.greq = greq
-        self.engine = engine
-        self.guards: dict[tuple[Any, ...], StreamGuard] = {}
+        super().__init__(greq, engine)
         self.template: dict[str, Any] = {}
         self.choices: set[int] = set()
         self.finished: set[int] = set()
-        self.ended = False
 
     @classmethod
     def open(cls, greq: GatewayRequest, engine: Engine) -> ChatStream | None:
         return cls(greq, engine) if engine.active(OUTPUT) else None
-
-    def _guard(self, key: tuple[Any, ...]) -> StreamGuard:
-        guard = self.guards.get(key)
-        if guard is None:
-            guard = self.guards[key] = StreamGuard(self.engine)
-        return guard
 
     def process(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if self.ended:
@@ -142,13 +152,13 @@ class ChatStream:
             if not isinstance(delta, dict):
                 delta = choice["delta"] = {}
             if isinstance(delta.get("content"), str) and delta["content"]:
-                released = self._guard((index, "content")).feed(delta["content"])
+                released = self.guard((index, "content")).feed(delta["content"])
                 delta["content"] = released.text
                 blocked = blocked or released.blocked
             for call in delta.get("tool_calls") or ():
                 function = call.get("function") if isinstance(call, dict) else None
                 if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                    released = self._guard((index, "tool", call.get("index", 0))).feed(function["arguments"])
+                    released = self.guard((index, "tool", call.get("index", 0))).feed(function["arguments"])
                     function["arguments"] = released.text
                     blocked = blocked or released.blocked
             if choice.get("finish_reason") and not blocked:
@@ -189,39 +199,17 @@ class ChatStream:
                 return self._end()
             if delta:
                 out.append(self._chunk(index, delta, None))
-        self._record()
+        self.record()
         return out
 
     def _end(self) -> list[dict[str, Any]]:
-        self.ended = True
-        self.greq.log["error_code"] = self._record().exception().code
+        self.refuse()
         return [self._chunk(i, {}, "content_filter") for i in sorted(self.choices - self.finished) or [0]]
 
     def _chunk(self, index: int, delta: dict[str, Any], reason: str | None) -> dict[str, Any]:
         base = {"object": "chat.completion.chunk", **self.template}
         return {**base, "choices": [{"index": index, "delta": delta, "finish_reason": reason}]}
 
-    def _record(self) -> Verdict:
-        merged = Verdict(OUTPUT)
-        for guard in self.guards.values():
-            verdict = guard.verdict()
-            merged.hits.extend(verdict.hits)
-            merged.blocked.extend(n for n in verdict.blocked if n not in merged.blocked)
-            merged.error = merged.error or verdict.error
-        merged.hits = _combine(merged.hits)
-        record(self.greq.log, merged)
-        return merged
-
 
 def _has_payload(delta: dict[str, Any]) -> bool:
     return any(v not in (None, "", []) for v in delta.values())
-
-
-def _combine(hits: list[Any]) -> list[Any]:
-    from dataclasses import replace
-
-    by_rule: dict[tuple[str, bool], Any] = {}
-    for hit in hits:
-        key = (hit.rule, hit.error)
-        by_rule[key] = replace(hit, count=by_rule[key].count + hit.count) if key in by_rule else hit
-    return list(by_rule.values())

@@ -37,7 +37,7 @@ def scan_value(engine: Engine, stage: str, value: Any) -> Verdict:
     """Scan every string of `value`; redactions are written in place; `verdict.value` is the result."""
     if not engine.active(stage):
         return Verdict(stage, value=value)
-    texts, setters, holder = _strings(value)
+    texts, setters, holder = json_strings(value)
     new, verdict = engine.scan(stage, texts)
     for old, replacement, setter in zip(texts, new, setters, strict=True):
         if replacement is not old:
@@ -46,7 +46,8 @@ def scan_value(engine: Engine, stage: str, value: Any) -> Verdict:
     return verdict
 
 
-def _strings(value: Any) -> tuple[list[str], list[Callable[[str], None]], list[Any]]:
+def json_strings(value: Any) -> tuple[list[str], list[Callable[[str], None]], list[Any]]:
+    """Every string of a JSON value (depth-bounded) with a setter each; `holder[0]` is the value."""
     texts: list[str] = []
     setters: list[Callable[[str], None]] = []
     holder = [value]

@@ -12,13 +12,14 @@ all of it (the others, at the end: by then the text is out, so a `block` there e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from gateways.guardrails.detectors.base import Payload, Span
 from gateways.guardrails.detectors.max_size import MaxSizeDetector
 from gateways.guardrails.engine import OUTPUT, CompiledRule, Engine, apply_spans
-from gateways.guardrails.verdicts import Hit, Verdict
+from gateways.guardrails.verdicts import Hit, Verdict, record
 
 CONTEXT = 16  # released characters kept so boundaries (\b, lookbehinds) see what came before
 
@@ -166,3 +167,56 @@ class StreamGuard:
         self.context = (self.context + out)[-CONTEXT:]
         self.pending = self.pending[cut:]
         return Released(released)
+
+
+class StreamGuards:
+    """The hold-back guards of one answer stream, keyed by where their text goes (a choice's content, a
+    tool call's arguments, an output item's text, a content block), and their merged verdict. The
+    per-API stream classes (chat.py, responses.py, messages.py) subclass it."""
+
+    def __init__(self, greq: Any, engine: Engine) -> None:
+        self.greq = greq
+        self.engine = engine
+        self.guards: dict[Hashable, StreamGuard] = {}
+        self.flushed: set[Hashable] = set()
+        self.ended = False
+
+    def guard(self, key: Hashable) -> StreamGuard:
+        guard = self.guards.get(key)
+        if guard is None:
+            guard = self.guards[key] = StreamGuard(self.engine)
+        return guard
+
+    def flush(self, key: Hashable) -> Released:
+        """Release what `key`'s guard holds, once (end-of-stream rules must not count twice)."""
+        if key in self.flushed or key not in self.guards:
+            return Released("")
+        self.flushed.add(key)
+        return self.guards[key].flush()
+
+    def unflushed(self) -> list[Hashable]:
+        return [key for key in self.guards if key not in self.flushed]
+
+    def refuse(self) -> None:
+        """A rule refused mid-stream: no more output; the verdict and its error code go to the log."""
+        self.ended = True
+        self.greq.log["error_code"] = self.record().exception().code
+
+    def record(self) -> Verdict:
+        merged = Verdict(OUTPUT)
+        for guard in self.guards.values():
+            verdict = guard.verdict()
+            merged.hits.extend(verdict.hits)
+            merged.blocked.extend(n for n in verdict.blocked if n not in merged.blocked)
+            merged.error = merged.error or verdict.error
+        merged.hits = _combine(merged.hits)
+        record(self.greq.log, merged)
+        return merged
+
+
+def _combine(hits: list[Hit]) -> list[Hit]:
+    by_rule: dict[tuple[str, bool], Hit] = {}
+    for hit in hits:
+        key = (hit.rule, hit.error)
+        by_rule[key] = replace(hit, count=by_rule[key].count + hit.count) if key in by_rule else hit
+    return list(by_rule.values())

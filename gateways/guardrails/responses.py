@@ -1,0 +1,223 @@
+"""Guardrails on the Responses API (/v1/responses), the same rules as on chat (chat.py): `instructions`,
+every input item's text parts, function-call arguments and function-call outputs on the way in; the
+output items' text and function-call arguments on the way out, whole (JSON) or through hold-back guards
+over the Responses events (SSE). The Responses view calls these three hooks:
+
+    engine = await responses_input(greq, body, items)     # redacts in place, or raises (400)
+    response = responses_output(greq, engine, response)   # JSON: redact, or withhold (content_filter)
+    stream = ResponsesStream.open(greq, engine)           # SSE: stream.process(events) / stream.finish()
+
+A refusal answers what OpenAI answers when its own filter stops a response: status `incomplete` with
+`incomplete_details.reason == "content_filter"` (on a stream, a `response.incomplete` event last).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+
+from gateways.common.router import GatewayRequest
+from gateways.guardrails.chat import TEXT_PARTS, Setter, _put, scan_output, scan_texts
+from gateways.guardrails.engine import INPUT, OUTPUT, Engine
+from gateways.guardrails.service import engine_for
+from gateways.guardrails.stream import StreamGuards
+
+JSON = dict[str, Any]
+FINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
+ARGUMENTS = -1  # the content index under which a function_call item's arguments are guarded
+
+
+def item_texts(items: list[JSON]) -> tuple[list[str], list[Setter]]:
+    """Texts of Responses items (message text parts, function-call arguments and outputs) with setters."""
+    texts: list[str] = []
+    setters: list[Setter] = []
+
+    def add(container: Any, key: Any) -> None:
+        value = container.get(key)
+        if isinstance(value, str) and value:
+            texts.append(value)
+            setters.append(_put(container, key))
+
+    def parts(container: JSON, key: str) -> None:
+        value = container.get(key)
+        if isinstance(value, str):
+            add(container, key)
+        elif isinstance(value, list):
+            for part in value:
+                if isinstance(part, dict) and part.get("type") in TEXT_PARTS:
+                    add(part, "text")
+
+    for item in items:
+        kind = item.get("type") or "message"
+        if kind == "message":
+            parts(item, "content")
+        elif kind == "function_call":
+            add(item, "arguments")
+        elif kind == "function_call_output":
+            parts(item, "output")
+    return texts, setters
+
+
+async def responses_input(greq: GatewayRequest, body: JSON, items: list[JSON]) -> Engine:
+    """Input rules over `instructions` and the conversation's items (history included, as chat scans
+    every message); redactions are written into `items` (a copy of what was passed in), so the upstream
+    call and the stored state see them."""
+    engine = await engine_for(greq.runtime.config, greq.project.id)
+    if engine.active(INPUT):
+        # A stored history may be shared with the response store's write-behind queue: scan a copy.
+        items[:] = orjson.loads(orjson.dumps(items))
+        texts, setters = item_texts(items)
+        if isinstance(body.get("instructions"), str) and body["instructions"]:
+            texts.insert(0, body["instructions"])
+            setters.insert(0, _put(body, "instructions"))
+        scan_texts(greq, engine, texts, setters, len(items) + bool(body.get("instructions")))
+    return engine
+
+
+def _withhold(response: JSON) -> None:
+    response["status"] = "incomplete"
+    response["incomplete_details"] = {"reason": "content_filter"}
+
+
+def responses_output(greq: GatewayRequest, engine: Engine, response: JSON) -> JSON:
+    """The Response with output rules applied; a refusal withholds every output item."""
+    output = response.get("output")
+    if not engine.active(OUTPUT) or not isinstance(output, list):
+        return response
+    items = [item for item in output if isinstance(item, dict)]
+    if scan_output(greq, engine, *item_texts(items)):
+        response["output"] = []
+        _withhold(response)
+    return response
+
+
+class ResponsesStream(StreamGuards):
+    """Output rules over Responses events: one hold-back guard per output text part and per function
+    call's arguments. Held-back text goes out as an extra delta just before its `.done` event; `.done`
+    events, finished items and the final Response carry the released (redacted) text. Sequence numbers
+    are renumbered, as deltas may be dropped (all held back) or added (a flush). A refusal ends the
+    stream with `response.incomplete` (reason `content_filter`) and `ended` turns True."""
+
+    def __init__(self, greq: GatewayRequest, engine: Engine) -> None:
+        super().__init__(greq, engine)
+        self.response: JSON = {}
+        self.items: dict[int, JSON] = {}  # output index → the item as added
+        self.released: dict[tuple[int, int], str] = {}
+        self.sequence = 0
+
+    @classmethod
+    def open(cls, greq: GatewayRequest, engine: Engine) -> ResponsesStream | None:
+        return cls(greq, engine) if engine.active(OUTPUT) else None
+
+    def process(self, events: list[JSON]) -> list[JSON]:
+        out: list[JSON] = []
+        for event in events:
+            if self.ended:
+                break
+            for piece in self._event(event):
+                piece["sequence_number"] = self.sequence
+                self.sequence += 1
+                out.append(piece)
+        return out
+
+    def finish(self) -> None:
+        """The upstream stream ended: the verdict goes to the log (its final event flushed every guard)."""
+        if not self.ended:
+            self.record()
+
+    def _event(self, event: JSON) -> list[JSON]:
+        kind = event.get("type")
+        if kind in ("response.created", "response.in_progress") and isinstance(event.get("response"), dict):
+            self.response = copy.deepcopy(event["response"])
+        elif kind == "response.output_item.added" and isinstance(event.get("item"), dict):
+            self.items[int(event.get("output_index", 0))] = copy.deepcopy(event["item"])
+        elif kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+            return self._delta(event)
+        elif kind in ("response.output_text.done", "response.function_call_arguments.done"):
+            return self._done(event)
+        elif kind == "response.content_part.done" and isinstance(event.get("part"), dict):
+            key = (int(event.get("output_index", 0)), int(event.get("content_index", 0)))
+            if key in self.released and event["part"].get("type") == "output_text":
+                event["part"]["text"] = self.released[key]
+        elif kind == "response.output_item.done" and isinstance(event.get("item"), dict):
+            self._rewrite(int(event.get("output_index", 0)), event["item"])
+        elif kind in FINAL_TYPES and isinstance(event.get("response"), dict):
+            for key in self.unflushed():  # a stream whose items never said `.done`
+                if self.flush(key).blocked:
+                    return self._end()
+            for index, item in enumerate(event["response"].get("output") or ()):
+                if isinstance(item, dict):
+                    self._rewrite(index, item)
+        return [event]
+
+    @staticmethod
+    def _key(event: JSON) -> tuple[int, int]:
+        index = int(event.get("output_index", 0))
+        if str(event.get("type")).startswith("response.function_call_arguments"):
+            return index, ARGUMENTS
+        return index, int(event.get("content_index", 0))
+
+    def _delta(self, event: JSON) -> list[JSON]:
+        key = self._key(event)
+        released = self.guard(key).feed(str(event.get("delta") or ""))
+        if released.blocked:
+            return self._end()
+        self.released[key] = self.released.get(key, "") + released.text
+        if not released.text:
+            return []
+        event["delta"] = released.text
+        return [event]
+
+    def _done(self, event: JSON) -> list[JSON]:
+        key = self._key(event)
+        field = "arguments" if key[1] == ARGUMENTS else "text"
+        frame = {k: v for k, v in event.items() if k not in (field, "name")}
+        out: list[JSON] = []
+        if key not in self.guards and event.get(field):  # the whole text came in `.done` only
+            out = self._delta({**frame, "type": _delta_type(key), "delta": event[field]})
+            if self.ended:
+                return out
+        released = self.flush(key)
+        if released.blocked:
+            return self._end()
+        if released.text:
+            self.released[key] = self.released.get(key, "") + released.text
+            out.append({**frame, "type": _delta_type(key), "delta": released.text})
+        event[field] = self.released.get(key, "")
+        return [*out, event]
+
+    def _rewrite(self, index: int, item: JSON) -> None:
+        if item.get("type") == "function_call" and (index, ARGUMENTS) in self.released:
+            item["arguments"] = self.released[(index, ARGUMENTS)]
+        elif item.get("type") == "message":
+            for position, part in enumerate(item.get("content") or ()):
+                key = (index, position)
+                if isinstance(part, dict) and key in self.released and part.get("type") == "output_text":
+                    part["text"] = self.released[key]
+
+    def _end(self) -> list[JSON]:
+        self.refuse()
+        response = copy.deepcopy(self.response)
+        output = []
+        for index in sorted(self.items):
+            item = copy.deepcopy(self.items[index])
+            if item.get("type") == "message":
+                item["content"] = [
+                    {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+                    for (at, position), text in sorted(self.released.items())
+                    if at == index and position != ARGUMENTS
+                ]
+            self._rewrite(index, item)
+            item["status"] = "incomplete"
+            output.append(item)
+        response["output"] = output
+        _withhold(response)
+        return [{"type": "response.incomplete", "response": response}]
+
+
+def _delta_type(key: tuple[int, int]) -> str:
+    if key[1] == ARGUMENTS:
+        return "response.function_call_arguments.delta"
+    return "response.output_text.delta"
