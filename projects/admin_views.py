@@ -14,8 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from audit.models import AuditLog
+from credentials import crypto
 from projects import admin_roles, services
-from projects.models import ApiToken, Project, Scope
+from projects.models import ApiToken, Project, ProjectType, Scope
 from promptgate.errors import PromptGateError
 
 TOKENS_ON_PAGE = 100
@@ -29,6 +30,15 @@ DURATION_CHOICES = [
     ("never", "Never expires"),
     ("custom", "Explicit expiry (below)"),
 ]
+
+# Preselected on the issue form: the scope of the project type's own routes (a token for the MCP bridge
+# or introspection is the exception, ticked by hand).
+SCOPES_BY_TYPE = {
+    ProjectType.AI_GATEWAY: (Scope.AI,),
+    ProjectType.AI_WRAPPER: (Scope.AI,),
+    ProjectType.API_GATEWAY: (Scope.PROXY,),
+    ProjectType.MCP_GATEWAY: (Scope.MCP,),
+}
 
 
 class IssueTokenForm(forms.Form):
@@ -105,13 +115,19 @@ def _error_fields(form: forms.Form, exc: PromptGateError) -> None:
         form.add_error(None, exc.message)
 
 
+# Session key of the token just issued, until its one display: its id and the plaintext encrypted with
+# the credentials key (so no table ever holds it readable), popped by the GET that shows it.
+ISSUED_KEY = "promptgate_issued_token"
+
+
 def issue_token(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
-    """GET: the form. POST: issue and render the plaintext in this response only (no redirect, no session)."""
+    """GET: the form. POST: issue, then redirect (reloading never issues a second token); the GET after
+    it shows the plaintext once, taken from the session (encrypted there) and removed as it is shown."""
     project = _project_or_404(model_admin, request, object_id)
     if not admin_roles.can(request, project, "issue_tokens"):
         raise PermissionDenied
-    plaintext, token, status = None, None, 200
-    form = IssueTokenForm(request.POST or None)
+    status = 200
+    form = IssueTokenForm(request.POST or None, initial={"scopes": default_scopes(project)})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         custom = data["duration"] == "custom"
@@ -129,8 +145,16 @@ def issue_token(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: 
         except PromptGateError as exc:
             _error_fields(form, exc)
             status = exc.status
+        else:
+            request.session[ISSUED_KEY] = {"id": token.pk, "sealed": crypto.encrypt(plaintext)}
+            url = reverse("admin:projects_project_issue_token", args=[project.pk])
+            return HttpResponseRedirect(f"{url}?issued={token.pk}")
     elif request.method not in ("GET", "HEAD", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
+    token, plaintext, shown_before = None, None, False
+    if request.method != "POST" and "issued" in request.GET:
+        token, plaintext = _take_issued(request, project, request.GET["issued"])
+        shown_before = plaintext is None
     context = {
         **model_admin.admin_site.each_context(request),
         "title": f"Issue a token for {project.name}",
@@ -140,6 +164,7 @@ def issue_token(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: 
         "form": form,
         "token": token,
         "plaintext": plaintext,
+        "shown_before": shown_before,
         "inactive": not project.is_active,
         "change_url": _change_url(project),
     }
@@ -147,6 +172,21 @@ def issue_token(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: 
     # The plaintext must not linger in any cache between here and the browser.
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _take_issued(request: HttpRequest, project: Project, issued: str) -> tuple[ApiToken | None, str | None]:
+    """The token named in the URL and, the first time only, its plaintext (then gone from the session)."""
+    token = ApiToken.objects.filter(project=project, pk=issued if issued.isdigit() else 0).first()
+    held = request.session.get(ISSUED_KEY)
+    if token is None or not held or held.get("id") != token.pk:
+        return token, None
+    del request.session[ISSUED_KEY]
+    return token, crypto.decrypt(held["sealed"])
+
+
+def default_scopes(project: Project) -> list[str]:
+    """The scopes a token of this project type usually needs, preselected on the form."""
+    return list(SCOPES_BY_TYPE.get(project.project_type, ()))
 
 
 def revoke_token(

@@ -38,15 +38,19 @@ def test_issue_shows_plaintext_once_and_stores_it_nowhere(root_client, project):
     assert form.status_code == 200
     assert b'name="scopes"' in form.content and b'value="90d"' in form.content
 
-    response = root_client.post(
+    posted = root_client.post(
         issue_url(project),
         {"name": "ci-bot", "scopes": ["ai", "admin"], "duration": "7d", "max_requests": "500"},
     )
+    # POST-redirect-GET: the answer to the POST is a redirect, so a reload never posts again.
+    token = ApiToken.objects.get(project=project)
+    assert posted.status_code == 302 and posted["Location"] == f"{issue_url(project)}?issued={token.pk}"
+    assert not PLAINTEXT.search(posted.content.decode())
+    response = root_client.get(posted["Location"])
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     body = response.content.decode()
     (plaintext,) = set(PLAINTEXT.findall(body))
-    token = ApiToken.objects.get(project=project)
     assert plaintext.startswith(token.prefix)
     assert token.scopes == ["admin", "ai"] and token.max_requests == 500
     assert token.expires_at - timezone.now() > datetime.timedelta(days=6, hours=23)
@@ -66,13 +70,15 @@ def test_issue_shows_plaintext_once_and_stores_it_nowhere(root_client, project):
 def test_explicit_expiry_and_never(root_client, project):
     when = (timezone.localtime() + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
     response = root_client.post(
-        issue_url(project), {"name": "dated", "scopes": ["proxy"], "duration": "custom", "expires_at": when}
+        issue_url(project),
+        {"name": "dated", "scopes": ["proxy"], "duration": "custom", "expires_at": when},
+        follow=True,
     )
     assert response.status_code == 200 and PLAINTEXT.search(response.content.decode())
     response = root_client.post(
         issue_url(project), {"name": "forever", "scopes": ["proxy"], "duration": "never"}
     )
-    assert response.status_code == 200
+    assert response.status_code == 302
     dated, forever = ApiToken.objects.get(name="dated"), ApiToken.objects.get(name="forever")
     assert datetime.timedelta(days=2) < dated.expires_at - timezone.now() < datetime.timedelta(days=4)
     assert forever.expires_at is None
@@ -125,7 +131,7 @@ def test_issue_with_an_mcp_tool_allowlist(root_client, make_project):
             "mcp_tools": "github__*, alpha__add\nbeta__*",
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 302
     assert ApiToken.objects.get(project=project).mcp_tools == ["github__*", "alpha__add", "beta__*"]
     refused = root_client.post(
         issue_url(project), {"name": "bad", "scopes": ["mcp"], "duration": "7d", "mcp_tools": "no spaces"}
@@ -134,3 +140,43 @@ def test_issue_with_an_mcp_tool_allowlist(root_client, make_project):
     assert ApiToken.objects.filter(project=project).count() == 1
     page = root_client.get(reverse("admin:projects_apitoken_change", args=[ApiToken.objects.get().pk]))
     assert b"github__*" in page.content
+
+
+def test_reloading_the_issued_page_shows_no_token_and_issues_none(root_client, project):
+    posted = root_client.post(issue_url(project), {"name": "once", "scopes": ["proxy"], "duration": "1d"})
+    first = root_client.get(posted["Location"])
+    assert PLAINTEXT.search(first.content.decode())
+    reloaded = root_client.get(posted["Location"])
+    assert reloaded.status_code == 200
+    assert not PLAINTEXT.search(reloaded.content.decode())
+    assert "Token already shown" in reloaded.content.decode()
+    assert ApiToken.objects.filter(project=project).count() == 1
+
+
+def test_another_session_cannot_see_the_plaintext(root_client, project, admin_user):
+    from django.test import Client
+
+    posted = root_client.post(issue_url(project), {"name": "mine", "scopes": ["proxy"], "duration": "1d"})
+    other = Client()
+    other.force_login(admin_user)
+    assert not PLAINTEXT.search(other.get(posted["Location"]).content.decode())
+    assert PLAINTEXT.search(root_client.get(posted["Location"]).content.decode())
+
+
+@pytest.mark.parametrize(
+    ("project_type", "scope"),
+    [("ai_gateway", "ai"), ("ai_wrapper", "ai"), ("api_gateway", "proxy"), ("mcp_gateway", "mcp")],
+)
+def test_scopes_preselected_for_the_project_type(root_client, make_project, project_type, scope):
+    project = make_project(f"Typed {project_type}", project_type=project_type)
+    form = root_client.get(issue_url(project)).context["form"]
+    assert form["scopes"].value() == [scope]
+
+
+def test_a_missing_scope_error_is_under_the_scopes_field(root_client, project):
+    body = root_client.post(issue_url(project), {"name": "x", "duration": "7d"}).content.decode()
+    scopes_input, error = body.index('name="scopes"'), body.index("errorlist")
+    name_input = body.index('name="name"')
+    duration_label = body.index('for="id_duration"')
+    # The error sits after the scope checkboxes and before the next field's label, not under Name.
+    assert name_input < scopes_input < error < duration_label

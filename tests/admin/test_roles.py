@@ -85,7 +85,7 @@ def test_viewer_reads_only(staff_client, project, make_token):
 def test_developer_issues_and_revokes_tokens_but_cannot_edit(staff_client, project, make_token):
     client = staff_client(project, Role.DEVELOPER)
     u = urls(project)
-    response = client.post(u["issue"], {"name": "dev", "scopes": ["ai"], "duration": "1d"})
+    response = client.post(u["issue"], {"name": "dev", "scopes": ["ai"], "duration": "1d"}, follow=True)
     assert response.status_code == 200 and "pg_test_" in response.content.decode()
     assert AuditLog.objects.filter(action="token_issue", actor_label="developer-user").exists()
     assert client.get(u["history"]).status_code == 200
