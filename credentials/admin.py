@@ -29,7 +29,7 @@ class OAuthConnectionForm(forms.ModelForm):
     client_secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Write-only: never shown again. Leave blank to keep the current secret.",
+        help_text="Write-only: never shown again.",
     )
     scopes = forms.CharField(required=False, help_text="Space-separated; empty: the preset's defaults.")
     auth_method = forms.ChoiceField(choices=[(m, m) for m in presets.AUTH_METHODS], required=False)
@@ -61,6 +61,7 @@ class OAuthConnectionForm(forms.ModelForm):
         options = self.instance.options or {}
         self.initial["options"] = {k: v for k, v in options.items() if k in services.WRITABLE_OPTIONS}
         self.initial.pop("client_secret", None)
+        admin_roles.secret_help(self, "client_secret", "Leave blank to keep the current secret.")
 
     def clean_client_secret(self) -> str:
         value = self.cleaned_data.get("client_secret") or self.instance.client_secret

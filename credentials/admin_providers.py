@@ -14,7 +14,7 @@ from credentials.api_providers import AI_PROJECT_TYPES
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
 from gateways.ai.providers.registry import PROVIDER_CHOICES, get_adapter, requires_base_url
 from gateways.common import ssrf
-from projects.admin_roles import ProjectScopedAdmin, SuperuserAdmin, check_project_type
+from projects.admin_roles import ProjectScopedAdmin, SuperuserAdmin, check_project_type, secret_help
 from promptgate.errors import PromptGateError
 
 
@@ -26,13 +26,17 @@ class CredentialForm(forms.ModelForm):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False),
-        help_text="Write-only. Leave empty to keep the current key.",
+        help_text="Write-only: never shown again.",
     )
     base_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
 
     class Meta:
         model = Credential
         fields = ["provider", "name", "api_key", "base_url", "options"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        secret_help(self, "api_key", "Leave empty to keep the current key.")
 
     def clean_base_url(self) -> str:
         value = self.cleaned_data.get("base_url") or ""

@@ -68,6 +68,13 @@ def check_project_type(form: Any, project_types: tuple[str, ...], what: str) -> 
         form.add_error("project", f"{what} belong to {' and '.join(project_types)} projects.")
 
 
+def secret_help(form: Any, field: str, keep_hint: str) -> None:
+    """A write-only secret's help says a blank field keeps the current one on change pages only: a new
+    row has no current secret to keep."""
+    if form.instance.pk is not None and field in form.fields:
+        form.fields[field].help_text = f"{form.fields[field].help_text} {keep_hint}"
+
+
 class SuperuserAdmin(admin.ModelAdmin):
     """Global resources (credentials, provider settings, retention): seen and changed by superusers only."""
 

@@ -44,7 +44,7 @@ class WebhookForm(forms.ModelForm):
         try:
             ssrf.validate_url(url)
         except ssrf.SsrfBlocked as exc:
-            raise forms.ValidationError(exc.public_message.replace("upstream", "webhook URL", 1)) from None
+            raise forms.ValidationError(exc.saved_message("webhook URL")) from None
         return url
 
 

@@ -79,7 +79,7 @@ def _validate(webhook: Webhook) -> None:
         try:
             ssrf.validate_url(webhook.url)
         except ssrf.SsrfBlocked as exc:
-            message = exc.public_message_for("webhook URL")
+            message = exc.saved_message("webhook URL")
             raise PromptGateError(message, code="ssrf_blocked", fields={"url": [message]}) from None
     if errors:
         raise PromptGateError("Invalid input", code="validation_error", fields=errors)

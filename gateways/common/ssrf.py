@@ -107,11 +107,24 @@ class SsrfBlocked(PromptGateError):
         """The public message naming what was refused ("webhook URL resolves to a loopback address")."""
         return self.public_message.replace("upstream", subject, 1)
 
+    def saved_message(self, subject: str = "upstream") -> str:
+        """The refusal as whoever saves the URL reads it: with how to allow a deliberate internal host."""
+        hint = ALLOW_HINT if self.address_class in CLASS_LABELS else ""
+        return self.public_message_for(subject) + hint
+
     def for_request(self) -> SsrfBlocked:
         """The same refusal as the data plane answers it (502, address withheld)."""
         blocked = SsrfBlocked(self.public_message, self.address_class)
         blocked.status = self.request_status
         return blocked
+
+
+# Said to whoever saves a refused URL (an operator or an API client), never on the data plane: how an
+# operator lets a deliberate internal upstream through.
+ALLOW_HINT = (
+    "; if this upstream is meant to be internal, the operator may allow its host or network with "
+    "PROMPTGATE_SSRF_ALLOW"
+)
 
 
 def _wording(address_class: str) -> str:
@@ -395,7 +408,7 @@ def refusal_error(
     blocked = refusal(url)
     if blocked is None:
         return None
-    message = blocked.public_message_for(subject)
+    message = blocked.saved_message(subject)
     return PromptGateError(message, code="ssrf_blocked", fields={**(fields or {}), field: [message]})
 
 
@@ -410,6 +423,6 @@ def check_saved_url(url: str, field: str) -> None:
         validate_url(url)
     except SsrfBlocked as exc:
         if exc.address_class in CLASS_LABELS:
-            message = exc.public_message
+            message = exc.saved_message()
             raise PromptGateError(message, code="ssrf_blocked", fields={field: [message]}) from None
         raise

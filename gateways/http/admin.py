@@ -18,10 +18,13 @@ from gateways.http.models import HTTP_METHODS, ApiEndpoint, validate_inject_head
 from projects import admin_roles
 from projects.models import Project
 
+# The example must be one the validator accepts: X-Api-Key (like Authorization) carries the caller's
+# PromptGate token and is always blocked, so it cannot be injected.
+INJECT_EXAMPLE = '{"X-Upstream-Key": "..."}'
 INJECT_HELP = (
-    'A JSON object of header name to value, e.g. {"X-Api-Key": "..."}. Values are stored encrypted and '
-    "never shown again, not even after a failed save. Leave blank to keep the current headers; "
-    "{} removes them all."
+    f"A JSON object of header name to value, e.g. {INJECT_EXAMPLE}. Host, Authorization, X-Api-Key, "
+    "Cookie and hop-by-hop headers cannot be injected. Values are stored encrypted and never shown "
+    "again, not even after a failed save. Leave blank to keep the current headers; {} removes them all."
 )
 
 

@@ -26,7 +26,7 @@ class McpServerForm(forms.ModelForm):
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Sent upstream as Authorization: Bearer. Stored encrypted, never shown. Blank keeps it.",
+        help_text="Sent upstream as Authorization: Bearer. Stored encrypted, never shown.",
     )
     clear_bearer_token = forms.BooleanField(label="Remove the bearer token", required=False)
 
@@ -44,6 +44,10 @@ class McpServerForm(forms.ModelForm):
             "tool_deny",
             "rate_limit_per_minute",
         )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        admin_roles.secret_help(self, "new_bearer_token", "Blank keeps it.")
 
     def clean_new_bearer_token(self) -> str:
         value = self.cleaned_data.get("new_bearer_token", "")

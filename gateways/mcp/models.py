@@ -41,7 +41,7 @@ class McpServer(models.Model):
     prefix = models.CharField(
         max_length=60,
         validators=[RegexValidator(PREFIX_PATTERN, "Letters, digits, - and _ only"), validate_prefix],
-        help_text="Tools appear to clients as <prefix>__<tool>.",
+        help_text="Tools appear to clients as PREFIX__TOOL: with prefix github, the tool create_issue is github__create_issue.",
     )
     upstream_url = models.URLField(max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
     # Sent upstream as `Authorization: Bearer …`; encrypted at rest, never shown again.

@@ -1,5 +1,8 @@
 """Admin console, API endpoints: add/change/validation, write-only injected headers, role scoping."""
 
+import html
+import json
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -213,3 +216,13 @@ def test_replacing_a_header_value_leaves_an_audit_row(root_client, endpoint):
     assert SECRET not in str(list(rows.values_list("before", "after")))
     endpoint.refresh_from_db()
     assert endpoint.inject_headers == {"X-Upstream-Key": f"rotated-{SECRET}"}
+
+
+def test_the_inject_headers_example_in_the_help_is_accepted(root_client, project):
+    from gateways.http.admin import INJECT_EXAMPLE
+
+    page = root_client.get(ADD_URL).content.decode()
+    assert html.escape(INJECT_EXAMPLE, quote=True) in page or INJECT_EXAMPLE in page
+    response = root_client.post(ADD_URL, form_data(project, inject_headers_json=INJECT_EXAMPLE))
+    assert response.status_code == 302
+    assert ApiEndpoint.objects.get().inject_headers == json.loads(INJECT_EXAMPLE)
