@@ -127,6 +127,18 @@ class OAuthConnectionAdmin(admin_roles.ProjectScopedAdmin):
         # Project and provider are fixed once created: tokens belong to that provider and project.
         return (*self.readonly_fields, "project", "provider") if obj is not None else self.readonly_fields
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # The redirect URI the provider must know before Connect can work (add page included: the
+        # operator registers the OAuth app at the provider first, then copies its client id here).
+        extra_context = {**(extra_context or {}), "callback_uri": flow.callback_uri(request)}
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     # --- flow buttons -----------------------------------------------------------------------------
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -156,9 +168,7 @@ class OAuthConnectionAdmin(admin_roles.ProjectScopedAdmin):
 
     def connect_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         conn = self._connection(request, pk)
-        return HttpResponseRedirect(
-            flow.authorize_url(conn, request.user, request.build_absolute_uri(flow.CALLBACK_PATH))
-        )
+        return HttpResponseRedirect(flow.authorize_url(conn, request.user, flow.callback_uri(request)))
 
     def refresh_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         conn = self._connection(request, pk)

@@ -266,8 +266,12 @@ class ProjectAdmin(admin.ModelAdmin):
         self._set_active(request, queryset, True)
 
     @admin.action(description="Deactivate selected projects", permissions=["edit"])
-    def deactivate_projects(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
+    def deactivate_projects(self, request: HttpRequest, queryset: QuerySet[Project]) -> HttpResponse | None:
+        # All traffic of a deactivated project is refused: ask first, as Django does before deleting.
+        if request.POST.get("confirmed") != "yes":
+            return admin_views.confirm_deactivation(self, request, queryset)
         self._set_active(request, queryset, False)
+        return None
 
     @admin.action(description="Revoke all tokens of selected projects", permissions=["revoke_tokens"])
     def revoke_all_tokens(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:

@@ -189,6 +189,22 @@ def default_scopes(project: Project) -> list[str]:
     return list(SCOPES_BY_TYPE.get(project.project_type, ()))
 
 
+def confirm_deactivation(
+    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: Any
+) -> TemplateResponse:
+    """The page the bulk "Deactivate" action answers first: the projects named, and a confirm button
+    that posts the same selection again with confirmed=yes."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Deactivate projects?",
+        "subtitle": None,
+        "opts": model_admin.opts,
+        "projects": list(queryset),
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/projects/project/deactivate_confirmation.html", context)
+
+
 def revoke_token(
     model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str, token_id: int
 ) -> HttpResponse:

@@ -149,7 +149,7 @@ def _ssrf_refusal(fields: dict[str, Any], context: dict[str, Any]) -> tuple[str,
         if name.endswith("url") and isinstance(value, str) and value:
             blocked = ssrf.refusal(value)
             if blocked is not None:
-                return name, blocked.public_message
+                return name, blocked.saved_message()
     return None
 
 

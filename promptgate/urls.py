@@ -8,6 +8,9 @@ from django.contrib import admin
 from django.urls import include, path
 from oauth2_provider import urls as oauth2_urls
 
+# There is no public site beside the console: Django's "View site" link would lead to a 404 page.
+admin.site.site_url = None
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("o/", include((oauth2_urls.base_urlpatterns, "oauth2_provider"), namespace="oauth2_provider")),

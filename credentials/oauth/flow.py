@@ -39,6 +39,11 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
+def callback_uri(request: Any) -> str:
+    """The absolute redirect URI of this gateway, as the provider must have it registered."""
+    return request.build_absolute_uri(CALLBACK_PATH)
+
+
 def authorize_url(conn: OAuthConnection, user: Any, redirect_uri: str) -> str:
     """Start the flow for `user`: the provider URL to send their browser to."""
     nonce = secrets.token_urlsafe(24)

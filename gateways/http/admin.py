@@ -112,7 +112,7 @@ class ApiEndpointForm(forms.ModelForm):
             blocked = ssrf.refusal(self.instance.upstream_url)
             if blocked is not None:
                 # Name the address class, never the internal address a host name resolved to.
-                self.errors["upstream_url"] = self.error_class([blocked.public_message])
+                self.errors["upstream_url"] = self.error_class([blocked.saved_message()])
 
     def validate_unique(self) -> None:
         # The project is read-only on change, so Django would skip the (project, slug) constraint.

@@ -65,7 +65,7 @@ class McpServerForm(forms.ModelForm):
         if self.has_error("upstream_url"):
             blocked = ssrf.refusal(self.instance.upstream_url)
             if blocked is not None:
-                self.errors["upstream_url"] = self.error_class([blocked.public_message])
+                self.errors["upstream_url"] = self.error_class([blocked.saved_message()])
 
     def validate_unique(self) -> None:
         project = self.cleaned_data.get("project") or getattr(self.instance, "project", None)

@@ -153,6 +153,12 @@ def test_activate_deactivate_revoke_all_write_audit_rows_as_the_user(
     def run(action: str, button: str) -> None:
         if via == "changelist":
             data = {"action": action, "_selected_action": [one.pk, two.pk]}
+            if action == "deactivate_projects":
+                # Asked first: the confirmation page changes nothing; its "yes" posts confirmed=yes.
+                asked = root_client.post(reverse(CHANGELIST), data)
+                assert asked.status_code == 200 and b'name="confirmed" value="yes"' in asked.content
+                assert Project.objects.filter(is_active=True).count() == 2
+                data["confirmed"] = "yes"
             response = root_client.post(reverse(CHANGELIST), data)
             assert response.status_code == 302
         else:
