@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mcp', '0002_tool_timeout'),
+        ('mcp', '0003_console_labels'),
     ]
 
     operations = [
