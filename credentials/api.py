@@ -15,8 +15,7 @@ from rest_framework.routers import SimpleRouter
 
 from credentials.models import OAuthConnection
 from credentials.oauth import flow, presets, services
-from projects.api.base import JSONObjectField, StrictFieldsMixin
-from projects.api.views import ProjectScopedMixin
+from projects.api.base import JSONObjectField, ProjectScopedMixin, StrictFieldsMixin
 
 
 class OAuthConnectionSerializer(StrictFieldsMixin, serializers.ModelSerializer):

@@ -24,8 +24,7 @@ from credentials.api_provider_serializers import (
 )
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
 from gateways.ai.models import ModelAlias
-from projects.api.base import ErrorSerializer, ManagementViewMixin
-from projects.api.views import ProjectScopedMixin
+from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectScopedMixin
 from projects.models import Project
 from projects.services import require_project_type
 from promptgate.errors import PromptGateError

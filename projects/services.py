@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -45,6 +46,47 @@ def require_project_type(project: Project, allowed: Iterable[str], what: str) ->
 def validation_error(exc: ValidationError) -> PromptGateError:
     fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
     return PromptGateError("Invalid input", code="validation_error", status=400, fields=fields)
+
+
+def save_validated(
+    instance: Model,
+    changes: Mapping[str, Any],
+    *,
+    unique: str,
+    taken: str,
+    errors: dict[str, list[str]] | None = None,
+    refuse: Callable[[dict[str, list[str]]], PromptGateError] | None = None,
+) -> Any:
+    """Apply `changes` to a project's resource, validate as the model does, save in one transaction.
+
+    Every problem is listed at once (beside the `errors` the caller found): 400 `validation_error`, or
+    what `refuse` makes of the fields (wrong project type, SSRF). `unique` must be unique per project;
+    two writers racing for one value get the answer a sequential duplicate gets (`taken`).
+    """
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    found: dict[str, list[str]] = {name: list(messages) for name, messages in (errors or {}).items()}
+    try:
+        instance.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            found.setdefault(name, []).extend(messages)
+    value = getattr(instance, unique)
+    if value:
+        project_id = instance.project_id  # type: ignore[attr-defined]
+        others = type(instance)._default_manager.filter(project_id=project_id, **{unique: value})
+        if others.exclude(pk=instance.pk).exists():
+            found.setdefault(unique, []).append(taken)
+    if found:
+        if refuse is not None:
+            raise refuse(found)
+        raise PromptGateError("Invalid input", code="validation_error", fields=found)
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        raise PromptGateError("Invalid input", code="validation_error", fields={unique: [taken]}) from None
+    return instance
 
 
 def _unique_slug(name: str) -> str:

@@ -18,8 +18,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from credentials.api_providers import GlobalViewMixin
-from projects.api.base import ErrorSerializer, StrictFieldsMixin
-from projects.api.views import ProjectScopedMixin
+from projects.api.base import ErrorSerializer, ProjectScopedMixin, StrictFieldsMixin
 from promptgate.errors import PromptGateError
 from webhooks import delivery as deliveries
 from webhooks import services, signing

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit.models import LogRetention
-from projects.api.views import ProjectScopedMixin
+from projects.api.base import ProjectScopedMixin
 from projects.roles import can
 
 

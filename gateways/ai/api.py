@@ -15,8 +15,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from gateways.ai.models import AIEndpoint, Session
-from projects.api.base import ErrorSerializer, StrictFieldsMixin
-from projects.api.views import ProjectScopedMixin
+from projects.api.base import ErrorSerializer, ProjectScopedMixin, StrictFieldsMixin
 from projects.models import Project
 from projects.services import require_project_type
 from promptgate.errors import PromptGateError

@@ -23,8 +23,7 @@ from credentials.api_providers import GlobalViewMixin
 from gateways.guardrails.models import GuardrailRule, Kind
 from gateways.guardrails.resolution import resolve_guardrails
 from gateways.guardrails.services import delete_rule, save_rule
-from projects.api.base import ErrorSerializer, JSONObjectField, StrictFieldsMixin
-from projects.api.views import ProjectScopedMixin
+from projects.api.base import ErrorSerializer, JSONObjectField, ProjectScopedMixin, StrictFieldsMixin
 
 
 class GuardrailRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):

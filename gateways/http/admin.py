@@ -13,8 +13,8 @@ from django.http import HttpRequest
 
 from credentials.models import OAuthConnection
 from gateways.common import ssrf
-from gateways.http.api import API_GATEWAY, SLUG_TAKEN, set_inject_headers
-from gateways.http.models import HTTP_METHODS, ApiEndpoint, validate_inject_headers
+from gateways.http.models import HTTP_METHODS, SETTINGS_FIELDS, ApiEndpoint, validate_inject_headers
+from gateways.http.services import API_GATEWAY, SLUG_TAKEN, set_inject_headers
 from projects import admin_roles
 from projects.models import Project
 
@@ -74,15 +74,7 @@ class ApiEndpointForm(forms.ModelForm):
             "allowed_methods",
             "forward_headers",
             "blocked_headers",
-            "oauth_connection",
-            "timeout_seconds",
-            "strip_path_prefix",
-            "preserve_query",
-            "rate_limit_per_minute",
-            "rate_limit_per_hour",
-            "rate_limit_per_token",
-            "max_body_bytes",
-            "enabled",
+            *SETTINGS_FIELDS,
         )
 
     def clean_inject_headers_json(self) -> dict[str, str] | None:

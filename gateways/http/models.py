@@ -17,6 +17,18 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Never forwarded upstream, whatever an endpoint says: our own credentials, the client's identity
 # with us, framing the proxy recomputes, and hop-by-hop headers (RFC 9110 section 7.6.1).
 ALWAYS_BLOCKED = frozenset({"host", "authorization", "x-api-key", "cookie", "content-length"}) | HOP_BY_HOP
+# The endpoint's settings past its route and headers, as the API and the admin form both list them.
+SETTINGS_FIELDS = (
+    "oauth_connection",
+    "timeout_seconds",
+    "strip_path_prefix",
+    "preserve_query",
+    "rate_limit_per_minute",
+    "rate_limit_per_hour",
+    "rate_limit_per_token",
+    "max_body_bytes",
+    "enabled",
+)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # RFC 9110 field values: no control character but TAB (the h1 writer refuses the same set at send time,
 # so a value it would refuse must be refused at save, not fail every request with 502).

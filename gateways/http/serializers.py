@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from credentials.models import OAuthConnection
-from gateways.http.models import HTTP_METHODS, ApiEndpoint
+from gateways.http.models import HTTP_METHODS, SETTINGS_FIELDS, ApiEndpoint
 from projects.api.base import StrictFieldsMixin
 
 _INT32_MAX = 2**31 - 1
@@ -86,15 +86,7 @@ class ApiEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "blocked_headers",
             "inject_headers",
             "inject_header_names",
-            "oauth_connection",
-            "timeout_seconds",
-            "strip_path_prefix",
-            "preserve_query",
-            "rate_limit_per_minute",
-            "rate_limit_per_hour",
-            "rate_limit_per_token",
-            "max_body_bytes",
-            "enabled",
+            *SETTINGS_FIELDS,
             "created_at",
             "updated_at",
         ]

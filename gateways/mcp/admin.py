@@ -13,8 +13,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from gateways.common import ssrf
-from gateways.mcp.api import PREFIX_TAKEN, test_connection
 from gateways.mcp.models import MCP_GATEWAY, McpServer
+from gateways.mcp.services import PREFIX_TAKEN, test_connection
 from projects import admin_roles
 from promptgate.errors import PromptGateError
 

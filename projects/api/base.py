@@ -1,4 +1,12 @@
-"""Shared plumbing of the management API: strict serializers, JSON parsing, error schema, base view."""
+"""Shared plumbing of the management API: strict serializers, JSON parsing, error schema, base views.
+
+`ProjectResourceViewSet` is the base of every resource nested under a project (as NetBox's
+`NetBoxModelViewSet`): it resolves the project (404 when the caller cannot see it), keeps schema
+generation away from the database, refuses the wrong project type before reading the body, and sends
+create/update/destroy through the app's service (which validates, checks uniqueness and saves in a
+transaction; the audit trail follows from the save). An app's viewset names its model, its order and
+its service, and nothing else.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +15,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Model, QuerySet
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-from rest_framework import serializers
+from rest_framework import serializers, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from projects.api.authentication import ApplicationUserOAuth2Authentication
-from projects.api.permissions import ProjectRolePermission
+from projects.api.permissions import ProjectRolePermission, visible_project
+from projects.models import Project
 from promptgate.errors import PromptGateError
 
 
@@ -163,3 +176,87 @@ class ManagementViewMixin:
     schema = ManagementSchema()
     # DRF action → projects.roles action it needs; unlisted actions need "view".
     project_actions: dict[str, str] = {}
+
+
+# The writes of a project resource; reads need only "view", the role the base grants every member.
+WRITE_ACTIONS = ("create", "update", "partial_update", "destroy")
+
+
+def manage_actions(*extra: str, role_action: str = "manage_endpoints") -> dict[str, str]:
+    """`project_actions` for a resource whose writes (and `extra` actions) need one project role."""
+    return {name: role_action for name in (*WRITE_ACTIONS, *extra)}
+
+
+def schema_generation(view: Any) -> bool:
+    """True while drf-spectacular builds the OpenAPI schema: no request user, no project in the path."""
+    return bool(getattr(view, "swagger_fake_view", False))
+
+
+class ProjectScopedMixin(ManagementViewMixin):
+    """A resource nested under projects/{project_uuid}/: the project is resolved first, or 404."""
+
+    def get_project(self) -> Project:
+        if not hasattr(self, "_project"):
+            self._project = visible_project(self.request.user, self.kwargs["project_uuid"])  # type: ignore[attr-defined]
+        return self._project
+
+
+class ServiceWritesMixin:
+    """create/update/destroy through the app's service: `save_resource` and `delete_resource`.
+
+    The service validates as the model does, checks uniqueness (a racing duplicate answers as a
+    sequential one) and saves in its own transaction; destroy runs in one too.
+    """
+
+    def new_resource(self) -> Model:
+        """The unsaved instance a create fills in."""
+        raise NotImplementedError
+
+    def save_resource(self, instance: Any, changes: dict[str, Any]) -> Any:
+        """Apply the validated wire `changes` to `instance` and save it (the app's service)."""
+        raise NotImplementedError
+
+    def delete_resource(self, instance: Any) -> None:
+        instance.delete()
+
+    def perform_create(self, serializer: Any) -> None:
+        serializer.instance = self.save_resource(self.new_resource(), dict(serializer.validated_data))
+
+    def perform_update(self, serializer: Any) -> None:
+        serializer.instance = self.save_resource(serializer.instance, dict(serializer.validated_data))
+
+    def perform_destroy(self, instance: Any) -> None:
+        with transaction.atomic():
+            self.delete_resource(instance)
+
+
+class ProjectResourceViewSet(ServiceWritesMixin, ProjectScopedMixin, viewsets.ModelViewSet):
+    """A project's resources of one `model`, ordered by `ordering`; viewers read, `project_actions` write."""
+
+    model: type[Model]
+    ordering: tuple[str, ...] = ("id",)
+    project_actions = manage_actions()
+
+    def check_project(self, project: Project) -> None:
+        """Refuse a project this resource cannot belong to (before the body is read); default: any."""
+
+    def scoped(self, project: Project) -> QuerySet[Any]:
+        return self.model._default_manager.filter(project=project)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if schema_generation(self):
+            return self.model._default_manager.none()
+        return self.scoped(self.get_project()).order_by(*self.ordering)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        if not schema_generation(self) and "project_uuid" in self.kwargs:
+            context["project"] = self.get_project()
+        return context
+
+    def new_resource(self) -> Model:
+        return self.model(project=self.get_project())
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self.check_project(self.get_project())
+        return super().create(request, *args, **kwargs)

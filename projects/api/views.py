@@ -14,8 +14,8 @@ from rest_framework.response import Response
 
 from projects import services
 from projects.api import serializers as s
-from projects.api.base import ErrorSerializer, ManagementViewMixin
-from projects.api.permissions import ensure_can_assign, visible_project
+from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectScopedMixin
+from projects.api.permissions import ensure_can_assign
 from projects.models import ApiToken, Membership, Project
 from projects.roles import projects_visible_to
 
@@ -112,15 +112,6 @@ class ProjectViewSet(ManagementViewMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="revoke-tokens")
     def revoke_tokens(self, request: Request, uuid: str) -> Response:
         return Response({"revoked": services.revoke_all_tokens(self.get_object())})
-
-
-class ProjectScopedMixin(ManagementViewMixin):
-    """A resource nested under projects/{project_uuid}/: the project is resolved first, or 404."""
-
-    def get_project(self) -> Project:
-        if not hasattr(self, "_project"):
-            self._project = visible_project(self.request.user, self.kwargs["project_uuid"])
-        return self._project
 
 
 @extend_schema_view(
