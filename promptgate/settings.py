@@ -172,6 +172,9 @@ PROMPTGATE_WEBHOOK_LEASE_SECONDS = env_float(
 PROMPTGATE_WEBHOOK_UPKEEP_SECONDS = env_float("PROMPTGATE_WEBHOOK_UPKEEP_SECONDS", 10.0)
 PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS = env_ints("PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS", [7, 1])
 PROMPTGATE_BUDGET_ALERT_PERCENTS = env_ints("PROMPTGATE_BUDGET_ALERT_PERCENTS", [50, 80, 100])
+# The window of one `guardrail.blocked` event (its count sums the window's blocks; Redis sums them
+# across processes when REDIS_URL is set). Tests shorten it.
+PROMPTGATE_GUARDRAIL_EVENT_SECONDS = env_int("PROMPTGATE_GUARDRAIL_EVENT_SECONDS", 60)
 
 # AI gateway: one provider attempt's timeout before failover moves on (a template's `timeout` option
 # wins), and the largest AI endpoint variable and rendered prompt (characters).

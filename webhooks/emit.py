@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis.exceptions
 from django.conf import settings
 from django.db import transaction
 
@@ -155,25 +156,34 @@ def upstream_changed(kind: str, upstream_id: int, name: str, *, ok: bool, error:
     return writer().submit(event)
 
 
-class GuardrailBlocks:
-    """`guardrail.blocked`, aggregated: at most one event per rule per minute, carrying the count.
+BlockKey = tuple[int | None, str, str, str, int]  # project id, rule, level, stage, window index
 
-    `blocked(...)` is a dict increment under a lock (request path safe). A small thread wakes every
-    few seconds and emits one event per (project, rule, level, stage) for each minute that has ended;
-    the dedupe key (rule + minute) keeps it to one across processes. With several serving processes
-    the count is the reporting process's own (the others' blocks of that minute are not added).
+
+class GuardrailBlocks:
+    """`guardrail.blocked`, aggregated: at most one event per rule per window (a minute), with the count.
+
+    `blocked(...)` is a dict increment under a lock (request path safe: no I/O). A small thread wakes
+    every few seconds and handles the windows that have ended. Without Redis it emits this process's
+    count at once. With REDIS_URL every process adds its count to one Redis counter per (project,
+    rule, level, stage, window) as soon as the window ends, then, `settle` seconds later (by when every
+    process has added its own), reads the total and emits it: every process sends the same count, and
+    the dedupe key (rule + window) keeps one event across processes. Redis unreachable: the local
+    count is emitted (an event is never lost for want of a sum).
     """
 
-    def __init__(self, every: float = 5.0) -> None:
-        self.every = every
-        self._counts: dict[tuple[int | None, str, str, str, int], int] = {}
+    def __init__(self, every: float | None = None, window: int | None = None) -> None:
+        self.window = window or max(1, int(settings.PROMPTGATE_GUARDRAIL_EVENT_SECONDS))
+        self.every = every if every is not None else min(5.0, self.window / 4)
+        self.settle = 3 * self.every  # every process drains within `every` of a window's end
+        self._counts: dict[BlockKey, int] = {}
+        self._settling: dict[BlockKey, int] = {}  # added to Redis, emitted once settled (local count)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def blocked(
         self, rule: str, *, level: str, stage: str, project_id: int | None, at: float | None = None
     ) -> None:
-        key = (project_id, rule, level, stage, int(time.time() if at is None else at) // 60)
+        key = (project_id, rule, level, stage, int(time.time() if at is None else at) // self.window)
         with self._lock:
             self._counts[key] = self._counts.get(key, 0) + 1
             if self._thread is None:
@@ -181,27 +191,82 @@ class GuardrailBlocks:
                 self._thread.start()
 
     def drain(self, now: float | None = None, *, everything: bool = False) -> int:
-        """Emit the minutes that have ended (all of them at shutdown); returns how many events."""
-        current = int(time.time() if now is None else now) // 60
+        """Handle the windows that have ended (all of them at shutdown); returns how many events."""
+        moment = time.time() if now is None else now
+        current = int(moment) // self.window
         with self._lock:
             done = {k: n for k, n in self._counts.items() if everything or k[4] < current}
             for key in done:
                 del self._counts[key]
-        for (project_id, rule, level, stage, minute), count in done.items():
-            window = datetime.datetime.fromtimestamp(minute * 60, datetime.UTC).isoformat()
+        if not done and not self._settling:
+            return 0
+        from gateways.common import redis_clients
+
+        if not redis_clients.enabled():
+            return self._emit(done)
+        try:
+            self._add_to_shared(done)
+        except (redis.exceptions.RedisError, OSError):
+            logger.warning("guardrail.blocked counts could not be summed in Redis; sent per process")
+            return self._emit(done)
+        self._settling.update(done)  # the thread alone drains: no lock needed for this dict
+        due = {
+            k: n
+            for k, n in self._settling.items()
+            if everything or moment >= (k[4] + 1) * self.window + self.settle
+        }
+        for key in due:
+            del self._settling[key]
+        try:
+            totals = self._shared_totals(list(due))
+        except (redis.exceptions.RedisError, OSError):
+            totals = due
+        return self._emit(totals)
+
+    def _redis_key(self, key: BlockKey) -> str:
+        from gateways.common import redis_clients
+
+        project_id, rule, level, stage, index = key
+        return redis_clients.key("guardrail-blocks", project_id, level, rule, stage, self.window, index)
+
+    def _add_to_shared(self, counts: dict[BlockKey, int]) -> None:
+        if not counts:
+            return
+        from gateways.common import redis_clients
+
+        pipe = redis_clients.sync_client().pipeline(transaction=False)
+        for key, count in counts.items():
+            pipe.incrby(self._redis_key(key), count)
+            pipe.expire(self._redis_key(key), 3600 + 2 * self.window)
+        pipe.execute()
+
+    def _shared_totals(self, keys: list[BlockKey]) -> dict[BlockKey, int]:
+        if not keys:
+            return {}
+        from gateways.common import redis_clients
+
+        values = redis_clients.sync_client().mget([self._redis_key(k) for k in keys])
+        return {k: int(v or 0) for k, v in zip(keys, values, strict=True)}
+
+    def _emit(self, counts: dict[BlockKey, int]) -> int:
+        for (project_id, rule, level, stage, index), count in counts.items():
+            window = datetime.datetime.fromtimestamp(index * self.window, datetime.UTC).isoformat()
             data = {"rule": rule, "level": level, "stage": stage, "count": count, "window_start": window}
             emit(
                 "guardrail.blocked",
                 data,
                 project_id=project_id,
-                dedupe_key=f"guardrail.blocked:{project_id}:{level}:{rule}:{stage}:{minute}",
+                dedupe_key=f"guardrail.blocked:{project_id}:{level}:{rule}:{stage}:{index}",
             )
-        return len(done)
+        return len(counts)
 
     def _run(self) -> None:
         while True:
             time.sleep(self.every)
-            self.drain()
+            try:
+                self.drain()
+            except Exception:  # the thread must outlive one bad pass
+                logger.warning("guardrail.blocked drain failed", exc_info=True)
 
 
 @functools.cache
