@@ -157,14 +157,19 @@ def periods(epoch_seconds: float) -> Periods:
     return _periods_of(int(epoch_seconds) // 60)
 
 
+def budget_key(subject: str, period: str, at: Periods) -> str:
+    """The counter of `subject` ("p12", "t34") for the day ("daily") or month ("monthly") `at` is in."""
+    return f"ai:budget:{subject}:d:{at.day}" if period == "daily" else f"ai:budget:{subject}:m:{at.month}"
+
+
 def _counters(subjects: Sequence[tuple[str, str, LimitSet]], at: Periods) -> list[Counter]:
     counters = []
     for scope, subject, lim in subjects:
         if lim.daily_nanos is not None:
-            key = f"ai:budget:{subject}:d:{at.day}"
+            key = budget_key(subject, "daily", at)
             counters.append(Counter(key, lim.daily_nanos, at.day_end, "budget", scope, "daily"))
         if lim.monthly_nanos is not None:
-            key = f"ai:budget:{subject}:m:{at.month}"
+            key = budget_key(subject, "monthly", at)
             counters.append(Counter(key, lim.monthly_nanos, at.month_end, "budget", scope, "monthly"))
         if lim.tokens_per_minute:
             key = f"ai:tpm:{subject}:{at.minute}"

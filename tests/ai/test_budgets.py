@@ -88,6 +88,16 @@ def test_budget_429_is_not_retried_by_the_sdk(world, gateway_proc, mock_llm):
     assert len([r for r in log_rows(world.project, 2) if r.status == 429]) == 1
 
 
+@pytest.mark.parametrize("period", ["daily_budget", "monthly_budget"])
+def test_a_budget_set_mid_period_counts_the_spend_before_it(world, gateway_proc, period):
+    price("openai", "priced", 100_000)  # one call spends $3
+    assert post(gateway_proc, world).status_code == 200  # no budget yet: spent, logged, rolled up
+    assert log_rows(world.project, 1)[0].cost == Decimal("3")
+    limits(world, **{period: Decimal("2")})  # below what the period already spent
+    refused = post(gateway_proc, world)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
+
+
 def test_token_budget_applies_to_that_token_only(world, gateway_proc, make_token):
     price("openai", "priced", 100_000)
     _, other = make_token(world.project, scopes=["ai"], name="other")
