@@ -25,7 +25,9 @@ _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.T
 
 
 @dataclass(frozen=True, slots=True)
-class TokenInfo:
+class ConnectionToken:
+    """An OAuth connection's access token as the data plane caches it (an ApiToken's snapshot is TokenInfo)."""
+
     id: int
     project_id: int
     status: str
@@ -33,13 +35,13 @@ class TokenInfo:
     expires_at: float | None
 
 
-def load_token(connection_id: int) -> TokenInfo | None:
+def load_connection_token(connection_id: int) -> ConnectionToken | None:
     from credentials.models import OAuthConnection
 
     row = OAuthConnection.objects.filter(pk=connection_id).first()
     if row is None:
         return None
-    return TokenInfo(
+    return ConnectionToken(
         id=row.id,
         project_id=row.project_id,
         status=row.status,
@@ -54,7 +56,9 @@ def _error(outcome: refresher.Outcome) -> PromptGateError:
 
 async def access_token(runtime: Any, connection_id: int, project_id: int) -> str:
     """The bearer token to inject upstream, or a 502 PromptGateError naming why there is none."""
-    info = await runtime.config.get(("oauth-token", connection_id), lambda: load_token(connection_id))
+    info = await runtime.config.get(
+        ("oauth-token", connection_id), lambda: load_connection_token(connection_id)
+    )
     if info is None or info.project_id != project_id:
         # A connection of another project is never lent out, whatever the endpoint row says.
         raise PromptGateError(

@@ -16,7 +16,7 @@ from array import array
 from typing import Any
 
 from gateways.ai.errors import invalid_request
-from gateways.ai.providers.base import JSON, ProviderAdapter, ProviderError, ProviderException
+from gateways.ai.providers.base import JSON, AdapterError, ProviderAdapter, ProviderFailure
 
 ENCODINGS = ("float", "base64")
 INPUT_RULE = "a string, an array of strings, an array of token ids, or an array of token-id arrays"
@@ -58,8 +58,8 @@ def upstream_body(body: JSON) -> JSON:
 
 def refuse_token_ids(adapter: ProviderAdapter, label: str) -> None:
     if not getattr(adapter, "token_ids_input", False):
-        raise ProviderException(
-            ProviderError(
+        raise AdapterError(
+            ProviderFailure(
                 400,
                 "invalid_request_error",
                 f"{label} does not take token-id input for embeddings: send the text instead",

@@ -14,7 +14,7 @@ import orjson
 from django.conf import settings
 
 from gateways.ai import budgets, config, failover, runner, structured
-from gateways.ai.providers.base import ProviderException, Usage
+from gateways.ai.providers.base import AdapterError, Usage
 from gateways.ai.runner import Prepared, RunResult
 from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
@@ -122,10 +122,10 @@ class StreamRun:
                         yield {"type": "delta", "delta": delta}
             if not getattr(self.opened.translator, "complete", True):
                 raise http_client.UpstreamError("upstream ended the stream early")
-        except (ProviderException, http_client.UpstreamError, TimeoutError, OSError) as exc:
+        except (AdapterError, http_client.UpstreamError, TimeoutError, OSError) as exc:
             error = (
                 failover.provider_error(exc.error)
-                if isinstance(exc, ProviderException)
+                if isinstance(exc, AdapterError)
                 else failover.transport_error(exc)
             )
             yield self.error_event(error)
@@ -163,18 +163,7 @@ class StreamRun:
             if not checked.ok:
                 await runner.settle_unserved(self.greq, prepared, candidate, usage)
                 raise runner.schema_violation(checked)
-        cost = await runner.finish(self.greq, prepared, candidate, output, usage)
-        return RunResult(
-            output=output,
-            usage=usage,
-            cost=cost,
-            provider=candidate.target.provider,
-            model=candidate.target.model,
-            parsed=checked.parsed if checked is not None else None,
-            has_parsed=checked is not None,
-            repaired=repaired,
-            session_id=prepared.session_id,
-        )
+        return await runner.served(self.greq, prepared, candidate, output, usage, checked, repaired)
 
     def error_event(self, error: PromptGateError) -> dict[str, Any]:
         self.greq.log["error_code"] = error.code

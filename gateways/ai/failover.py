@@ -20,8 +20,8 @@ from django.conf import settings
 from gateways.ai.errors import OpenAIError
 from gateways.ai.providers.base import (
     JSON,
-    ProviderError,
-    ProviderException,
+    AdapterError,
+    ProviderFailure,
     StreamTranslator,
     UpstreamRequest,
 )
@@ -53,7 +53,7 @@ class _Retryable(Exception):
         self.error = error
 
 
-def provider_error(err: ProviderError) -> OpenAIError:
+def provider_error(err: ProviderFailure) -> OpenAIError:
     """A provider's failure as the client sees it: our credential's problems are ours (502), not theirs."""
     if err.status == 401:
         return OpenAIError(err.message, code="provider_auth_failed", status=502, type="api_error")
@@ -142,7 +142,7 @@ def _send(upstream: UpstreamRequest, timeout: float) -> Coroutine[Any, Any, http
     )
 
 
-async def _error_of(candidate: Candidate, response: http_client.UpstreamResponse) -> ProviderError:
+async def _error_of(candidate: Candidate, response: http_client.UpstreamResponse) -> ProviderFailure:
     body = await response.read(MAX_ERROR_BODY, truncate=True)
     return candidate.adapter.error(response.status, body)
 
@@ -156,7 +156,7 @@ def _fail(attempts: Attempts, candidate: Candidate, started: float, error: OpenA
 
 def _as_error(exc: BaseException) -> tuple[OpenAIError, int]:
     """An attempt's failure as (client error, upstream status or 0)."""
-    if isinstance(exc, ProviderException):
+    if isinstance(exc, AdapterError):
         return provider_error(exc.error), exc.error.status
     if isinstance(exc, OpenAIError):
         return exc, exc.status
@@ -165,7 +165,7 @@ def _as_error(exc: BaseException) -> tuple[OpenAIError, int]:
     return transport_error(exc), 0
 
 
-ATTEMPT_FAILURES = (ProviderException, PromptGateError, http_client.UpstreamError, TimeoutError, OSError)
+ATTEMPT_FAILURES = (AdapterError, PromptGateError, http_client.UpstreamError, TimeoutError, OSError)
 
 
 async def call_json(
@@ -197,7 +197,7 @@ async def _send_json(candidate: Candidate, call: Coroutine[Any, Any, http_client
     response = await call
     try:
         if response.status != 200:
-            raise ProviderException(await _error_of(candidate, response))
+            raise AdapterError(await _error_of(candidate, response))
         try:
             body = await response.read(MAX_RESPONSE_BODY)
         except http_client.BodyTooLarge:
@@ -274,7 +274,7 @@ async def open_stream(
                 async with asyncio.timeout(timeout):
                     response = await call
                     if response.status != 200:
-                        raise ProviderException(await _error_of(candidate, response))
+                        raise AdapterError(await _error_of(candidate, response))
                     make = translator or (lambda c: c.adapter.stream_translator(c.target))
                     stream = await _first_chunks(candidate, response, make(candidate))
             except ATTEMPT_FAILURES as exc:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from gateways.ai import messages_format as mf
 from gateways.ai.providers import errors
-from gateways.ai.providers.base import JSON, ProviderException, StreamTranslator, Usage
+from gateways.ai.providers.base import JSON, AdapterError, StreamTranslator, Usage
 from gateways.ai.providers.sse import Event, SSEParser
 
 
@@ -180,9 +180,7 @@ class NativeMessages:
             if kind == "error":
                 error = data.get("error") or {}
                 status = self._error_status.get(str(error.get("type")), 500)
-                raise ProviderException(
-                    errors.build("anthropic", status, error.get("message"), error.get("type"))
-                )
+                raise AdapterError(errors.build("anthropic", status, error.get("message"), error.get("type")))
             if kind == "message_start":
                 self._take((data.get("message") or {}).get("usage"))
             elif kind == "message_delta":

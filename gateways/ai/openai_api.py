@@ -15,8 +15,8 @@ from gateways.ai import embeddings as embedding_rules
 from gateways.ai.errors import OpenAIError, body_of, invalid_request, openai_error_response
 from gateways.ai.providers.base import (
     JSON,
-    ProviderError,
-    ProviderException,
+    AdapterError,
+    ProviderFailure,
     UpstreamRequest,
     Usage,
     usage_of,
@@ -163,7 +163,7 @@ async def chat_completions(greq: GatewayRequest) -> Response:
 def _translate(fn: Any) -> JSON:
     try:
         return fn()
-    except ProviderException as exc:
+    except AdapterError as exc:
         raise failover.provider_error(exc.error) from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise OpenAIError("upstream sent an invalid response", code="upstream_error", status=502) from exc
@@ -207,10 +207,10 @@ def _stream_response(
                 tail = [b"data: " + orjson.dumps(piece) + b"\n\n" for piece in guard.finish()]
                 if tail:
                     yield b"".join(tail)
-        except (ProviderException, http_client.UpstreamError, TimeoutError, OSError) as exc:
+        except (AdapterError, http_client.UpstreamError, TimeoutError, OSError) as exc:
             error = (
                 failover.provider_error(exc.error)
-                if isinstance(exc, ProviderException)
+                if isinstance(exc, AdapterError)
                 else failover.transport_error(exc)
             )
             greq.log["error_code"] = error.code
@@ -263,8 +263,8 @@ async def embeddings(greq: GatewayRequest) -> Response:
         try:
             return candidate.adapter.embeddings_request(candidate.target, _merged(candidate, upstream))
         except NotImplementedError:
-            raise ProviderException(
-                ProviderError(400, "invalid_request_error", f"{candidate.label} has no embeddings API")
+            raise AdapterError(
+                ProviderFailure(400, "invalid_request_error", f"{candidate.label} has no embeddings API")
             ) from None
 
     try:

@@ -21,7 +21,7 @@ from gateways.ai.errors import OpenAIError, body_of, invalid_request
 from gateways.ai.openai_api import _admit, _body, _headers, _merged, _prices, _record, _resolve, _translate
 from gateways.ai.providers.base import (
     JSON,
-    ProviderException,
+    AdapterError,
     StreamTranslator,
     UpstreamRequest,
     Usage,
@@ -175,10 +175,10 @@ def _stream(
                 raise http_client.UpstreamError("upstream ended the stream early")
             if guard is not None:
                 guard.finish()
-        except (ProviderException, http_client.UpstreamError, TimeoutError, OSError) as exc:
+        except (AdapterError, http_client.UpstreamError, TimeoutError, OSError) as exc:
             error = (
                 failover.provider_error(exc.error)
-                if isinstance(exc, ProviderException)
+                if isinstance(exc, AdapterError)
                 else failover.transport_error(exc)
             )
             greq.log["error_code"] = error.code

@@ -12,7 +12,7 @@ from typing import Any
 
 from gateways.ai import responses_format as rf
 from gateways.ai.providers import errors
-from gateways.ai.providers.base import JSON, ProviderException, StreamTranslator, Usage
+from gateways.ai.providers.base import JSON, AdapterError, StreamTranslator, Usage
 from gateways.ai.providers.sse import Event, SSEParser
 
 FINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -213,7 +213,7 @@ class NativeResponses:
             kind = data.get("type") or event.event
             if kind == "error":
                 message, code = data.get("message"), data.get("code")
-                raise ProviderException(errors.build(self._provider, 500, message, code))
+                raise AdapterError(errors.build(self._provider, 500, message, code))
             response = data.get("response")
             if isinstance(response, dict):
                 response.update(self._patch)

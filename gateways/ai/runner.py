@@ -15,7 +15,7 @@ from typing import Any
 from gateways.ai import budgets, config, failover, pricing, routing, sessions, structured, templating
 from gateways.ai.config import EndpointConfig
 from gateways.ai.errors import OpenAIError
-from gateways.ai.providers.base import JSON, ProviderException, UpstreamRequest, Usage, usage_of
+from gateways.ai.providers.base import JSON, AdapterError, UpstreamRequest, Usage, usage_of
 from gateways.ai.routing import Candidate
 from gateways.common.router import GatewayRequest
 from promptgate.errors import PromptGateError
@@ -212,7 +212,7 @@ def answer_text(candidate: Candidate, data: JSON) -> tuple[str, Usage]:
     try:
         result = candidate.adapter.chat_response(candidate.target, data)
         message = result["choices"][0]["message"]
-    except ProviderException as exc:
+    except AdapterError as exc:
         raise failover.provider_error(exc.error) from exc
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise PromptGateError("upstream sent an invalid response", code="upstream_error", status=502) from exc
@@ -297,6 +297,19 @@ async def run(greq: GatewayRequest, prepared: Prepared) -> RunResult:
     if checked is not None and not checked.ok:
         await settle_unserved(greq, prepared, candidate, usage)
         raise schema_violation(checked)
+    return await served(greq, prepared, candidate, output, usage, checked, repaired)
+
+
+async def served(
+    greq: GatewayRequest,
+    prepared: Prepared,
+    candidate: Candidate,
+    output: str,
+    usage: Usage,
+    checked: structured.Checked | None,
+    repaired: bool,
+) -> RunResult:
+    """Finish a served call (streamed or not) and build what it answers."""
     cost = await finish(greq, prepared, candidate, output, usage)
     return RunResult(
         output=output,

@@ -25,7 +25,7 @@ from gateways.mcp import health, inflight, protocol, upstream
 from gateways.mcp.models import SEPARATOR
 from gateways.mcp.protocol import McpError
 from gateways.mcp.source import CallContext, Page
-from gateways.mcp.upstream import ServerConfig, UpstreamError, UpstreamRpcError
+from gateways.mcp.upstream import McpUpstreamError, ServerConfig, UpstreamRpcError
 from promptgate.errors import PromptGateError
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class Aggregator:
     ) -> dict[str, Any]:
         try:
             result = await upstream.request(server, method, params, _Slot(ctx), **options)
-        except UpstreamError as exc:
+        except McpUpstreamError as exc:
             health.record(server, ok=False, error=exc.message)
             upstream.forget(server)
             raise
@@ -257,7 +257,7 @@ class Aggregator:
                 cursor = next_cursor
                 if len(entries) >= cap:
                     return entries, cursor
-        except (UpstreamError, UpstreamRpcError) as exc:
+        except (McpUpstreamError, UpstreamRpcError) as exc:
             # A down or refused upstream drops out of the list; the others still answer.
             logger.warning("MCP upstream %r left out of %s: %s", server.prefix, kind, exc)
         return entries, None
@@ -293,7 +293,7 @@ class Aggregator:
                 if item is None and time.monotonic() - refreshed > _REFRESH_EVERY:
                     _refreshed[(server.id, kind)] = time.monotonic()
                     item = (await self._table(ctx, server, kind, fresh=True)).get(name)
-            except UpstreamError as exc:
+            except McpUpstreamError as exc:
                 raise _unavailable(server, exc) from None
             except UpstreamRpcError as exc:
                 raise McpError(exc.code, exc.message, exc.data) from None
@@ -373,7 +373,7 @@ class Aggregator:
         started = time.perf_counter()
         try:
             return await self._request(ctx, server, method, params, **options)
-        except UpstreamError as exc:
+        except McpUpstreamError as exc:
             ctx.greq.log["error_code"] = exc.code
             raise _unavailable(server, exc) from None
         except UpstreamRpcError as exc:
@@ -458,7 +458,7 @@ def _outcome(ctx: CallContext, server: ServerConfig, outcome: str, started: floa
         ctx.greq.log["error_code"] = error_code[:60]
 
 
-def _unavailable(server: ServerConfig, exc: UpstreamError) -> McpError:
+def _unavailable(server: ServerConfig, exc: McpUpstreamError) -> McpError:
     return McpError(
         protocol.UPSTREAM_ERROR,
         f"MCP server {server.prefix!r} is unavailable: {exc.message}",

@@ -26,7 +26,7 @@ from gateways.common.http import StreamingResponse
 from gateways.common.router import GatewayRequest
 from gateways.mcp import policy, protocol, upstream
 from gateways.mcp.source import LIST_METHODS, CallContext, ToolSource
-from gateways.mcp.upstream import ServerConfig, UpstreamError
+from gateways.mcp.upstream import McpUpstreamError, ServerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ async def _watch_upstream(server: ServerConfig) -> None:
             await upstream.listen(server)
         except asyncio.CancelledError:
             raise
-        except UpstreamError as exc:
+        except McpUpstreamError as exc:
             logger.info("MCP upstream %r listening stream ended: %s", server.prefix, exc.message)
         except Exception:
             logger.warning("MCP upstream %r listening stream failed", server.prefix, exc_info=True)

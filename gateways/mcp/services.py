@@ -56,7 +56,7 @@ def test_connection(server: McpServer) -> dict[str, Any]:
 
     try:
         tools = asyncio.run(run())
-    except upstream.UpstreamError as exc:
+    except upstream.McpUpstreamError as exc:
         health.record_sync(server.pk, ok=False, error=exc.message)
         raise PromptGateError(exc.message, code=exc.code, status=502) from None
     except upstream.UpstreamRpcError as exc:

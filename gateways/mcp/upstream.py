@@ -64,7 +64,7 @@ class ServerConfig:
         return f"ServerConfig(id={self.id}, prefix={self.prefix!r})"
 
 
-class UpstreamError(Exception):
+class McpUpstreamError(Exception):
     """The upstream could not be used (down, timed out, refused us, spoke garbage); message is safe."""
 
     def __init__(self, code: str, message: str) -> None:
@@ -73,7 +73,7 @@ class UpstreamError(Exception):
         self.message = message
 
 
-class SessionExpired(UpstreamError):
+class SessionExpired(McpUpstreamError):
     def __init__(self) -> None:
         super().__init__("upstream_session_expired", "upstream session expired")
 
@@ -157,7 +157,7 @@ async def _post(
     """POST one message; (response, the JSON-RPC reply to it, or None for 202 / no reply).
 
     Notifications the upstream streams before its reply go to `on_event` (progress, log messages) or
-    to the catalogue (list_changed). Every failure is an UpstreamError whose message names no address.
+    to the catalogue (list_changed). Every failure is an McpUpstreamError whose message names no address.
     """
     try:
         response = await http_client.send(
@@ -168,13 +168,13 @@ async def _post(
             timeout=timeout or _timeout(server),
         )
     except http_client.UpstreamError as exc:
-        raise UpstreamError(exc.code, str(exc)) from None
+        raise McpUpstreamError(exc.code, str(exc)) from None
     except ssrf.SsrfBlocked as exc:  # refused at connect time: this server's failure, never the caller's
-        raise UpstreamError("ssrf_blocked", exc.public_message) from None
+        raise McpUpstreamError("ssrf_blocked", exc.public_message) from None
     try:
         reply = await _read_reply(server, response, message.get("id"), on_event)
     except http_client.UpstreamError as exc:
-        raise UpstreamError(exc.code, str(exc)) from None
+        raise McpUpstreamError(exc.code, str(exc)) from None
     finally:
         await response.aclose()
     return response, reply
@@ -191,13 +191,13 @@ async def _read_reply(
     try:
         body = await response.read(MAX_RESPONSE_BYTES)
     except http_client.BodyTooLarge:
-        raise UpstreamError("upstream_error", "upstream response is too large") from None
+        raise McpUpstreamError("upstream_error", "upstream response is too large") from None
     if content_type != "application/json":
         return None
     try:
         reply = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise UpstreamError("upstream_error", "upstream sent invalid JSON") from None
+        raise McpUpstreamError("upstream_error", "upstream sent invalid JSON") from None
     return reply if isinstance(reply, dict) else None
 
 
@@ -219,7 +219,7 @@ async def sse_messages(response: http_client.UpstreamResponse, *, whole_limit: b
     async for chunk in response.aiter_raw():
         seen = seen + len(chunk) if whole_limit else len(buffer) + len(chunk)
         if seen > MAX_RESPONSE_BYTES:
-            raise UpstreamError("upstream_error", "upstream response is too large")
+            raise McpUpstreamError("upstream_error", "upstream response is too large")
         buffer += chunk.replace(b"\r\n", b"\n")
         while b"\n\n" in buffer:
             event, buffer = buffer.split(b"\n\n", 1)
@@ -231,7 +231,7 @@ async def sse_messages(response: http_client.UpstreamResponse, *, whole_limit: b
             try:
                 message = orjson.loads(data)
             except orjson.JSONDecodeError:
-                raise UpstreamError("upstream_error", "upstream sent invalid JSON") from None
+                raise McpUpstreamError("upstream_error", "upstream sent invalid JSON") from None
             if isinstance(message, dict):
                 yield message
 
@@ -258,13 +258,13 @@ def _check(
     if response.status == 404 and session_id is not None:
         raise SessionExpired
     if response.status in (401, 403):
-        raise UpstreamError(
+        raise McpUpstreamError(
             "upstream_auth_failed", f"upstream refused the gateway's credentials ({response.status})"
         )
     if response.status >= 400:
-        raise UpstreamError("upstream_error", f"upstream answered HTTP {response.status}")
+        raise McpUpstreamError("upstream_error", f"upstream answered HTTP {response.status}")
     if reply is None or not isinstance(reply.get("result"), dict):
-        raise UpstreamError("upstream_error", "upstream sent no JSON-RPC result")
+        raise McpUpstreamError("upstream_error", "upstream sent no JSON-RPC result")
     return reply["result"]
 
 
@@ -315,7 +315,7 @@ async def _era(server: ServerConfig) -> tuple[str, str]:
         if mutual:
             era, version = "modern", mutual[-1]
     elif response.status in (401, 403):
-        raise UpstreamError(
+        raise McpUpstreamError(
             "upstream_auth_failed", f"upstream refused the gateway's credentials ({response.status})"
         )
     _eras[server.id] = (server.upstream_url, era, version, time.monotonic() + ERA_CACHE_SECONDS)
@@ -338,7 +338,7 @@ async def initialize(server: ServerConfig) -> tuple[str | None, str]:
     result = _check(response, reply, session_id=None)
     version = result.get("protocolVersion")
     if version not in protocol.HANDSHAKE_VERSIONS:
-        raise UpstreamError("upstream_error", "upstream negotiated an unsupported protocol version")
+        raise McpUpstreamError("upstream_error", "upstream negotiated an unsupported protocol version")
     session_id = response.headers.get("mcp-session-id")
     headers = {"mcp-protocol-version": version, **({"mcp-session-id": session_id} if session_id else {})}
     await _post(server, {"jsonrpc": "2.0", "method": "notifications/initialized"}, headers)
@@ -375,7 +375,7 @@ async def request(
     on_event: OnEvent | None = None,
     sent: Sent | None = None,
 ) -> dict[str, Any]:
-    """Send one request upstream in the era it speaks; the result dict, or UpstreamError/UpstreamRpcError."""
+    """Send one request upstream in the era it speaks; the result dict, or McpUpstreamError/UpstreamRpcError."""
     era, version = await _era(server)
     if era == "modern":
         message, headers = _modern_message(method, params)
@@ -453,7 +453,7 @@ async def cancel(server: ServerConfig, sent: Sent, reason: str) -> None:
     message = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
     try:
         await _post(server, message, headers)
-    except UpstreamError:
+    except McpUpstreamError:
         return
 
 
@@ -475,9 +475,9 @@ async def listen(server: ServerConfig) -> None:
     try:
         response = await http_client.send("GET", server.upstream_url, headers=headers, timeout=LISTEN_TIMEOUT)
     except http_client.UpstreamError as exc:
-        raise UpstreamError(exc.code, str(exc)) from None
+        raise McpUpstreamError(exc.code, str(exc)) from None
     except ssrf.SsrfBlocked as exc:
-        raise UpstreamError("ssrf_blocked", exc.public_message) from None
+        raise McpUpstreamError("ssrf_blocked", exc.public_message) from None
     try:
         content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if response.status != 200 or content_type != "text/event-stream":
@@ -485,7 +485,7 @@ async def listen(server: ServerConfig) -> None:
         async for message in sse_messages(response, whole_limit=False):
             notice(server, message, None)
     except http_client.UpstreamError as exc:
-        raise UpstreamError(exc.code, str(exc)) from None
+        raise McpUpstreamError(exc.code, str(exc)) from None
     finally:
         await response.aclose()
         if session_id:

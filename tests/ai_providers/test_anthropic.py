@@ -5,7 +5,7 @@ import json
 import pytest
 
 from gateways.ai.providers.anthropic_stream import JSON_TOOL
-from gateways.ai.providers.base import ProviderException
+from gateways.ai.providers.base import AdapterError
 from gateways.ai.providers.registry import get_adapter, make_target
 from tests.ai_providers.conftest import (
     CHAT,
@@ -157,7 +157,7 @@ def test_what_anthropic_cannot_express_is_a_400():
             ]
         },
     ):
-        with pytest.raises(ProviderException) as caught:
+        with pytest.raises(AdapterError) as caught:
             adapter.chat_request(t, body, stream=False)
         assert caught.value.error.status == 400 and not caught.value.error.retryable
     with pytest.raises(NotImplementedError):
@@ -279,7 +279,7 @@ def test_wrong_key_and_in_stream_error(mock):
     assert sent.status == 401 and adapter.error(sent.status, sent.body).type == "authentication_error"
     t = target(mock, "anthropic", "claude+stream-error")
     sent = send(adapter.chat_request(t, CHAT, stream=True))
-    with pytest.raises(ProviderException) as caught:
+    with pytest.raises(AdapterError) as caught:
         translate(adapter.stream_translator(t), sent.body, 10)
     assert caught.value.error.status == 503 and caught.value.error.retryable
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gateways.ai.providers.base import ProviderException
+from gateways.ai.providers.base import AdapterError
 from gateways.ai.providers.registry import get_adapter, make_target
 from tests.ai_providers.conftest import (
     CHAT,
@@ -254,7 +254,7 @@ def test_embeddings(mock):
     }
     answer = adapter.embeddings_response(t, send(batch).json())
     assert [item["index"] for item in answer["data"]] == [0, 1]
-    with pytest.raises(ProviderException):
+    with pytest.raises(AdapterError):
         adapter.embeddings_request(t, {"input": [[1, 2, 3]]})
 
 

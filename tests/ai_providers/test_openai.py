@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gateways.ai.providers.base import ProviderException
+from gateways.ai.providers.base import AdapterError
 from gateways.ai.providers.registry import get_adapter, make_target
 from tests.ai_providers.conftest import (
     CHAT,
@@ -108,7 +108,7 @@ def test_cut_stream_is_not_complete(mock):
 def test_error_event_inside_a_stream_raises(mock):
     adapter, t = get_adapter("openai"), target(mock, "openai", "m1+stream-error")
     sent = send(adapter.chat_request(t, CHAT, stream=True))
-    with pytest.raises(ProviderException) as caught:
+    with pytest.raises(AdapterError) as caught:
         translate(adapter.stream_translator(t), sent.body, 11)
     assert caught.value.error.message == "mock stream error" and caught.value.error.retryable
 

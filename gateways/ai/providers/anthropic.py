@@ -10,7 +10,7 @@ from gateways.ai.providers import errors
 from gateways.ai.providers.anthropic_stream import JSON_TOOL, AnthropicStreamTranslator, finish_reason
 from gateways.ai.providers.base import (
     JSON,
-    ProviderError,
+    ProviderFailure,
     Target,
     UpstreamRequest,
     Usage,
@@ -231,7 +231,7 @@ def to_completion(data: JSON) -> JSON:
     return completion(response_id, str(data.get("model", "")), [choice], anthropic_usage(data.get("usage")))
 
 
-def error_from_body(status: int, body: bytes) -> ProviderError:
+def error_from_body(status: int, body: bytes) -> ProviderFailure:
     data = errors.parse_json(body)
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
@@ -294,7 +294,7 @@ class AnthropicAdapter:
         headers = {k: v for k, v in self._headers(target).items() if k != "Content-Type"}
         return UpstreamRequest("GET", self._url(target, "models"), headers)
 
-    def error(self, status: int, body: bytes) -> ProviderError:
+    def error(self, status: int, body: bytes) -> ProviderFailure:
         return error_from_body(status, body)
 
     def validate_api_key(self, api_key: str) -> bool:

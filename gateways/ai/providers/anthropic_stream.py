@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 
 from gateways.ai.providers import errors
-from gateways.ai.providers.base import JSON, ProviderException, Usage
+from gateways.ai.providers.base import JSON, AdapterError, Usage
 from gateways.ai.providers.sse import Event, SSEParser, chunk, now, usage_chunk
 
 # The forced tool that carries a json_schema answer; its input is reported as the message content.
@@ -88,9 +88,7 @@ class AnthropicStreamTranslator:
         if kind == "error":
             error = data.get("error") or {}
             status = self._error_status.get(str(error.get("type")), 500)
-            raise ProviderException(
-                errors.build("anthropic", status, error.get("message"), error.get("type"))
-            )
+            raise AdapterError(errors.build("anthropic", status, error.get("message"), error.get("type")))
         return []  # ping, content_block_stop, and event types added later
 
     def _message_start(self, message: JSON) -> list[JSON]:

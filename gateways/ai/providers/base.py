@@ -46,7 +46,7 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
-class ProviderError:
+class ProviderFailure:
     """A provider's failure in OpenAI's terms; `retryable` decides failover (429, 5xx only)."""
 
     status: int
@@ -59,11 +59,11 @@ class ProviderError:
         return self.status == 429 or self.status >= 500
 
 
-class ProviderException(Exception):
+class AdapterError(Exception):
     """Raised by an adapter that cannot go on: a request the provider cannot express (400, before any
     I/O), or an error event inside an upstream stream (the status the provider gave it)."""
 
-    def __init__(self, error: ProviderError) -> None:
+    def __init__(self, error: ProviderFailure) -> None:
         super().__init__(error.message)
         self.error = error
 
@@ -117,7 +117,7 @@ class ProviderAdapter(Protocol):
         """A cheap authenticated call (list models) that proves a credential and base URL work."""
         ...
 
-    def error(self, status: int, body: bytes) -> ProviderError:
+    def error(self, status: int, body: bytes) -> ProviderFailure:
         """Normalise the provider's error answer (never echo a credential)."""
         ...
 

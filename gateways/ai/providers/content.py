@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from gateways.ai.providers.base import JSON, ProviderError, ProviderException
+from gateways.ai.providers.base import JSON, AdapterError, ProviderFailure
 
 
-def bad_request(message: str) -> ProviderException:
+def bad_request(message: str) -> AdapterError:
     """A request the provider cannot express: refused before any I/O, as OpenAI's 400."""
-    return ProviderException(ProviderError(400, "invalid_request_error", message))
+    return AdapterError(ProviderFailure(400, "invalid_request_error", message))
 
 
 def text_of(content: object) -> str:

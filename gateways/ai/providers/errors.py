@@ -1,11 +1,11 @@
-"""Provider error answers normalised into ProviderError: OpenAI error types, no credential echoed."""
+"""Provider error answers normalised into ProviderFailure: OpenAI error types, no credential echoed."""
 
 from __future__ import annotations
 
 import json
 import re
 
-from gateways.ai.providers.base import ProviderError
+from gateways.ai.providers.base import ProviderFailure
 
 OPENAI_TYPES = {
     400: "invalid_request_error",
@@ -45,8 +45,8 @@ def parse_json(body: bytes) -> object:
         return None
 
 
-def build(provider: str, status: int, message: str | None, code: str | None = None) -> ProviderError:
-    """A ProviderError with a safe message; 401/403 get a fixed one (upstreams quote keys there)."""
+def build(provider: str, status: int, message: str | None, code: str | None = None) -> ProviderFailure:
+    """A ProviderFailure with a safe message; 401/403 get a fixed one (upstreams quote keys there)."""
     if status == 529:  # Anthropic's "overloaded": a 503 in everyone else's words
         status = 503
     if status == 401:
@@ -57,7 +57,7 @@ def build(provider: str, status: int, message: str | None, code: str | None = No
         message = f"The {provider} API answered HTTP {status}"
     else:
         message = scrub(message)
-    return ProviderError(status=status, type=error_type(status), message=message, code=_safe_code(code))
+    return ProviderFailure(status=status, type=error_type(status), message=message, code=_safe_code(code))
 
 
 def _safe_code(code: object) -> str | None:
@@ -67,7 +67,7 @@ def _safe_code(code: object) -> str | None:
     return text if re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", text) else None
 
 
-def from_openai(provider: str, status: int, body: bytes) -> ProviderError:
+def from_openai(provider: str, status: int, body: bytes) -> ProviderFailure:
     """`{"error": {"message", "type", "code"}}`, as OpenAI and the OpenAI-compatible servers answer."""
     data = parse_json(body)
     error = data.get("error") if isinstance(data, dict) else None

@@ -7,7 +7,7 @@ import re
 from urllib.parse import quote
 
 from gateways.ai.providers import errors
-from gateways.ai.providers.base import JSON, ProviderError, Target, UpstreamRequest
+from gateways.ai.providers.base import JSON, ProviderFailure, Target, UpstreamRequest
 from gateways.ai.providers.content import bad_request, image_url, text_of
 from gateways.ai.providers.gemini_stream import GeminiStreamTranslator, to_completion
 
@@ -188,7 +188,7 @@ def build_payload(body: JSON) -> JSON:
     return payload
 
 
-def error_from_body(status: int, body: bytes) -> ProviderError:
+def error_from_body(status: int, body: bytes) -> ProviderFailure:
     data = errors.parse_json(body)
     if isinstance(data, list) and data:  # streamGenerateContent without alt=sse answers a JSON array
         data = data[0]
@@ -261,7 +261,7 @@ class GeminiAdapter:
     def models_request(self, target: Target) -> UpstreamRequest:
         return UpstreamRequest("GET", f"{self._root(target)}/models", {"x-goog-api-key": target.api_key})
 
-    def error(self, status: int, body: bytes) -> ProviderError:
+    def error(self, status: int, body: bytes) -> ProviderFailure:
         return error_from_body(status, body)
 
     def validate_api_key(self, api_key: str) -> bool:

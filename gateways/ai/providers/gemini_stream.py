@@ -6,7 +6,7 @@ import json
 import secrets
 
 from gateways.ai.providers import errors
-from gateways.ai.providers.base import JSON, ProviderException, Usage
+from gateways.ai.providers.base import JSON, AdapterError, Usage
 from gateways.ai.providers.sse import Event, SSEParser, chunk, completion, now, usage_chunk
 
 FINISH_REASONS = {
@@ -119,9 +119,7 @@ class GeminiStreamTranslator:
             if isinstance(data.get("error"), dict):
                 error = data["error"]
                 status = int(error.get("code") or 500)
-                raise ProviderException(
-                    errors.build("gemini", status, error.get("message"), error.get("status"))
-                )
+                raise AdapterError(errors.build("gemini", status, error.get("message"), error.get("status")))
             out.extend(self._response(data))
         return out
 

@@ -10,8 +10,8 @@ import orjson
 from gateways.ai.providers import errors
 from gateways.ai.providers.base import (
     JSON,
-    ProviderError,
-    ProviderException,
+    AdapterError,
+    ProviderFailure,
     Target,
     UpstreamRequest,
     Usage,
@@ -65,7 +65,7 @@ class OpenAIStreamTranslator:
             if not isinstance(data, dict):
                 continue
             if "error" in data:
-                raise ProviderException(errors.from_openai(self._provider, 500, text.encode()))
+                raise AdapterError(errors.from_openai(self._provider, 500, text.encode()))
             out.extend(self._normalise(data))
         return out
 
@@ -150,7 +150,7 @@ class OpenAIAdapter:
         headers = {k: v for k, v in self.headers(target).items() if k != "Content-Type"}
         return UpstreamRequest("GET", self.url(target, "models"), headers)
 
-    def error(self, status: int, body: bytes) -> ProviderError:
+    def error(self, status: int, body: bytes) -> ProviderFailure:
         return errors.from_openai(self.name, status, body)
 
     def validate_api_key(self, api_key: str) -> bool:
