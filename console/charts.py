@@ -30,10 +30,15 @@ def fmt(value: float, unit: str) -> str:
     if unit == "$":
         return f"${value:,.4f}".rstrip("0").rstrip(".") if value < 1 else f"${value:,.2f}"
     if unit == "%":
-        return f"{value:.1f}%"
+        return f"{_short(value)}%"
     if unit == "ms":
-        return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+        return f"{value:,.0f} ms" if value >= 10 else f"{_short(value)} ms"
     return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+
+
+def _short(value: float) -> str:
+    """Up to two decimals, no trailing zeros (0.25, 0.5, 12.5)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def chart(

@@ -61,7 +61,12 @@ def for_project(project: Project, base_url: str) -> list[dict[str, str]]:
                 project.slug: {"url": f"{base_url}/mcp", "headers": {"Authorization": f"Bearer {token}"}}
             }
         }
-        out.append({"title": "MCP client configuration (JSON)", "code": json.dumps(config, indent=2)})
+        out.append(
+            {
+                "title": "MCP client configuration (JSON)",
+                "code": json.dumps(config, indent=2, ensure_ascii=False),
+            }
+        )
     return out
 
 
@@ -106,6 +111,8 @@ def _tools(server: Any) -> tuple[list[dict[str, Any]], str]:
     if not server.enabled:
         return [], "disabled"
     try:
-        return test_connection(server)["tools"], ""
+        tools, error = test_connection(server)["tools"], ""
     except PromptGateError as exc:
-        return [], exc.message
+        tools, error = [], exc.message
+    server.refresh_from_db(fields=["last_status", "last_error", "last_checked_at"])  # just recorded
+    return tools, error

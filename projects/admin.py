@@ -12,6 +12,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from projects import admin_roles, admin_views, services
 from projects.models import ApiToken, Membership, Project, Role
@@ -83,7 +84,16 @@ class ProjectAdmin(admin.ModelAdmin):
     form = ProjectForm
     change_form_template = "admin/projects/project/change_form.html"
     delete_confirmation_template = "admin/projects/project/delete_confirmation.html"
-    list_display = ("name", "slug", "project_type", "env", "is_active", "active_tokens", "created_at")
+    list_display = (
+        "name",
+        "overview",
+        "slug",
+        "project_type",
+        "env",
+        "is_active",
+        "active_tokens",
+        "created_at",
+    )
     list_filter = ("project_type", "env", "is_active")
     search_fields = ("name", "slug", "uuid")
     readonly_fields = ("uuid", "slug", "created_at", "updated_at")
@@ -103,6 +113,12 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.display(description="Active tokens", ordering="active_tokens")
     def active_tokens(self, obj: Project) -> int:
         return obj.active_tokens
+
+    @admin.display(description="Overview")
+    def overview(self, obj: Project) -> str:
+        """The console's page of the project: how to call it, its objects and traffic (console/views.py)."""
+        url = reverse("admin:console_project_overview", args=[obj.uuid])
+        return format_html('<a href="{}">Overview →</a>', url)
 
     def get_fields(self, request: HttpRequest, obj: Project | None = None) -> list[str]:
         editable = [
