@@ -60,6 +60,7 @@ def test_search_with_the_api_filters_and_open_a_call(console_page, logs, shoot):
     page.fill(".log-search input[name=project]", str(project.uuid))
     page.fill(".log-search input[name=status]", "5xx")
     page.click(".log-search button[type=submit]")
+    page.wait_for_url("**status=5xx**")
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 1
     row = rows.first
