@@ -71,6 +71,15 @@ def transport_error(exc: BaseException) -> OpenAIError:
     return OpenAIError(message, code=code, status=status)
 
 
+# What can end an answer's stream once its first byte went out (it is then reported in the stream).
+STREAM_ERRORS = (AdapterError, http_client.UpstreamError, TimeoutError, OSError)
+
+
+def stream_error(exc: BaseException) -> OpenAIError:
+    """One of STREAM_ERRORS as the client sees it."""
+    return provider_error(exc.error) if isinstance(exc, AdapterError) else transport_error(exc)
+
+
 @dataclass
 class Attempts:
     """The attempts of one request, recorded into greq.log["attempts"] as they happen."""

@@ -9,29 +9,22 @@ targets get it as it came; every other provider gets the chat request it stands 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
-import orjson
-
 from gateways.ai import budgets, failover, pricing
 from gateways.ai import messages_format as mf
 from gateways.ai.errors import OpenAIError
+from gateways.ai.event_streams import event_stream
 from gateways.ai.messages_stream import ChatToMessages, NativeMessages
 from gateways.ai.openai_api import _admit, _body, _headers, _merged, _prices, _record, _resolve, _translate
 from gateways.ai.providers.anthropic import ERROR_STATUS
 from gateways.ai.providers.base import (
     JSON,
-    AdapterError,
     StreamTranslator,
     UpstreamRequest,
-    Usage,
     usage_of,
 )
 from gateways.ai.routing import Candidate
-from gateways.common.http import JSONResponse, Response, StreamingResponse
+from gateways.common.http import JSONResponse, Response
 from gateways.common.router import GatewayRequest
-from gateways.common.transport import http_client
 from gateways.guardrails import messages as guardrails
 from promptgate.errors import PromptGateError
 
@@ -104,8 +97,16 @@ async def create(greq: GatewayRequest) -> Response:
         await reservation.settle(0, 0)
         raise
     if stream:
-        guard = guardrails.MessagesStream.open(greq, rules)
-        return _stream(greq, opened, reservation, prices, prompt_estimate, guard)
+        return event_stream(
+            greq,
+            opened,
+            reservation,
+            prices,
+            "messages",
+            prompt_tokens=lambda: prompt_estimate,
+            error_event=mf.error_body,
+            guard=guardrails.MessagesStream.open(greq, rules),  # output guardrails: redact or refusal
+        )
     usage = mf.usage_from(message)
     price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
     await reservation.settle(_record(greq, candidate, usage, price, "messages"), usage.total_tokens)
@@ -120,58 +121,6 @@ def _answer(candidate: Candidate, data: JSON) -> JSON:
         return data
     completion = _translate(lambda: candidate.adapter.chat_response(candidate.target, data))
     return mf.from_completion(completion, candidate.target.model, usage_of(completion))
-
-
-def _frame(event: JSON) -> bytes:
-    return b"event: " + str(event.get("type")).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
-
-
-def _stream(
-    greq: GatewayRequest,
-    opened: failover.OpenStream,
-    reservation: budgets.Reservation,
-    prices: pricing.PriceTable,
-    prompt_estimate: int,
-    guard: guardrails.MessagesStream | None = None,
-) -> StreamingResponse:
-    candidate = opened.candidate
-    translator: Any = opened.translator
-
-    async def events() -> AsyncIterator[bytes]:
-        try:
-            async for batch in opened.batches():
-                if guard is not None:  # output guardrails: held back, redacted, or ended (refusal)
-                    batch = guard.process(batch)
-                if batch:
-                    yield b"".join(_frame(event) for event in batch)
-                if guard is not None and guard.ended:
-                    return
-            if not translator.complete:
-                raise http_client.UpstreamError("upstream ended the stream early")
-            if guard is not None:
-                guard.finish()
-        except (AdapterError, http_client.UpstreamError, TimeoutError, OSError) as exc:
-            error = (
-                failover.provider_error(exc.error)
-                if isinstance(exc, AdapterError)
-                else failover.transport_error(exc)
-            )
-            greq.log["error_code"] = error.code
-            yield _frame(mf.error_body(error))
-
-    async def finish() -> None:
-        await opened.close()
-        usage = translator.usage or Usage(prompt_estimate, translator.produced_chars // 4 + 1)
-        price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
-        await reservation.settle(_record(greq, candidate, usage, price, "messages"), usage.total_tokens)
-
-    headers = {
-        **_headers(candidate, reservation),
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",
-    }
-    return StreamingResponse(events(), headers=headers, on_close=finish)
 
 
 async def count_tokens(greq: GatewayRequest) -> Response:

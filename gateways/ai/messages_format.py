@@ -13,6 +13,7 @@ from typing import Any
 
 from gateways.ai.errors import OpenAIError, invalid_request
 from gateways.ai.providers.base import JSON, Usage
+from gateways.ai.providers.content import text_of
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -52,16 +53,6 @@ def check(body: JSON) -> None:
 
 
 # --- Messages request → chat request ------------------------------------------------------------
-def _text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(
-            str(b.get("text", "")) for b in value if isinstance(b, dict) and b.get("type") == "text"
-        )
-    return ""
-
-
 def _image(block: JSON) -> JSON:
     source = block.get("source") or {}
     if source.get("type") == "base64":
@@ -88,7 +79,7 @@ def _user(blocks: list[JSON], out: list[JSON]) -> None:
     for block in blocks:
         kind = block.get("type")
         if kind == "tool_result":
-            result = _text(block.get("content"))
+            result = text_of(block.get("content"))
             if block.get("is_error"):
                 result = f"Error: {result}"
             out.append({"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": result})
@@ -153,7 +144,7 @@ def _tool_choice(choice: object) -> object:
 
 def to_chat(body: JSON) -> JSON:
     messages: list[JSON] = []
-    system = _text(body.get("system"))
+    system = text_of(body.get("system"))
     if system:
         messages.append({"role": "system", "content": system})
     for message in body["messages"]:

@@ -6,74 +6,43 @@ failover opens either kind the same way.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from gateways.ai import messages_format as mf
+from gateways.ai.event_streams import FromChatChunks
 from gateways.ai.providers import errors
 from gateways.ai.providers.base import JSON, AdapterError, StreamTranslator, Usage
-from gateways.ai.providers.sse import Event, SSEParser
+from gateways.ai.providers.sse import JSONEventStream
 
 
-class ChatToMessages:
+class ChatToMessages(FromChatChunks):
     """Wraps a provider's chat-chunk translator; emits message_start … message_stop."""
 
     def __init__(self, inner: StreamTranslator, model: str, prompt_estimate: int) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._model = model
         self._prompt_estimate = prompt_estimate
-        self._started = False
         self._block = -1  # index of the open content block (-1: none)
         self._text_open = False
         self._calls: dict[int, int] = {}  # chat tool-call index → block index
-        self._reason: str | None = None
         self._done = False
-        self.produced_chars = 0
-
-    @property
-    def usage(self) -> Usage | None:
-        return self._inner.usage
 
     @property
     def complete(self) -> bool:
         return self._done
 
-    def feed(self, data: bytes) -> list[JSON]:
-        return self._events(self._inner.feed(data))
-
-    def finish(self) -> list[JSON]:
-        out = self._events(self._inner.finish())
-        if self._inner.complete and not self._done:
-            out.extend(self._end())
-        return out
-
-    def _events(self, chunks: list[JSON]) -> list[JSON]:
-        out: list[JSON] = []
-        for chunk in chunks:
-            if not self._started:
-                self._started = True
-                message = {
-                    "id": mf.new_id(),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": self._model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": self._prompt_estimate, "output_tokens": 0},
-                }
-                out.append({"type": "message_start", "message": message})
-            for choice in chunk.get("choices") or ():
-                if choice.get("index", 0) != 0:
-                    continue
-                delta = choice.get("delta") or {}
-                if delta.get("content"):
-                    self._text(out, delta["content"])
-                for call in delta.get("tool_calls") or ():
-                    self._call(out, call)
-                if choice.get("finish_reason"):
-                    self._reason = choice["finish_reason"]
-        return out
+    def _start(self, out: list[JSON]) -> None:
+        message = {
+            "id": mf.new_id(),
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": self._prompt_estimate, "output_tokens": 0},
+        }
+        out.append({"type": "message_start", "message": message})
 
     def _close(self, out: list[JSON]) -> None:
         if self._block >= 0:
@@ -133,30 +102,19 @@ class ChatToMessages:
         return out
 
 
-class NativeMessages:
+class NativeMessages(JSONEventStream):
     """Anthropic's events as they came; usage read from message_start and message_delta."""
 
     def __init__(self, error_status: Mapping[str, int]) -> None:
-        self._parser = SSEParser()
+        super().__init__()
         self._error_status = error_status
         self._prompt: int | None = None
         self._completion = 0
-        self._done = False
         self.produced_chars = 0
 
     @property
     def usage(self) -> Usage | None:
         return None if self._prompt is None else Usage(self._prompt, self._completion)
-
-    @property
-    def complete(self) -> bool:
-        return self._done
-
-    def feed(self, data: bytes) -> list[JSON]:
-        return self._translate(self._parser.feed(data))
-
-    def finish(self) -> list[JSON]:
-        return self._translate(self._parser.finish())
 
     def _take(self, usage: object) -> None:
         if not isinstance(usage, dict):
@@ -167,28 +125,18 @@ class NativeMessages:
         if usage.get("output_tokens") is not None:
             self._completion = int(usage["output_tokens"])
 
-    def _translate(self, events: list[Event]) -> list[JSON]:
-        out: list[JSON] = []
-        for event in events:
-            try:
-                data = json.loads(event.data)
-            except ValueError:
-                continue
-            if not isinstance(data, dict):
-                continue
-            kind = data.get("type") or event.event
-            if kind == "error":
-                error = data.get("error") or {}
-                status = self._error_status.get(str(error.get("type")), 500)
-                raise AdapterError(errors.build("anthropic", status, error.get("message"), error.get("type")))
-            if kind == "message_start":
-                self._take((data.get("message") or {}).get("usage"))
-            elif kind == "message_delta":
-                self._take(data.get("usage"))
-            elif kind == "content_block_delta":
-                delta = data.get("delta") or {}
-                self.produced_chars += len(str(delta.get("text") or delta.get("partial_json") or ""))
-            elif kind == "message_stop":
-                self._done = True
-            out.append(data)
-        return out
+    def _event(self, kind: str, data: JSON) -> list[JSON]:
+        if kind == "error":
+            error = data.get("error") or {}
+            status = self._error_status.get(str(error.get("type")), 500)
+            raise AdapterError(errors.build("anthropic", status, error.get("message"), error.get("type")))
+        if kind == "message_start":
+            self._take((data.get("message") or {}).get("usage"))
+        elif kind == "message_delta":
+            self._take(data.get("usage"))
+        elif kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            self.produced_chars += len(str(delta.get("text") or delta.get("partial_json") or ""))
+        elif kind == "message_stop":
+            self._done = True
+        return [data]

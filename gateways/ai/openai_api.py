@@ -22,7 +22,7 @@ from gateways.ai.providers.base import (
     usage_of,
 )
 from gateways.ai.routing import Candidate
-from gateways.common.http import JSONResponse, Response, StreamingResponse
+from gateways.common.http import SSE_HEADERS, JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
 from gateways.guardrails import ai_endpoints as endpoint_guardrails
@@ -207,12 +207,8 @@ def _stream_response(
                 tail = [b"data: " + orjson.dumps(piece) + b"\n\n" for piece in guard.finish()]
                 if tail:
                     yield b"".join(tail)
-        except (AdapterError, http_client.UpstreamError, TimeoutError, OSError) as exc:
-            error = (
-                failover.provider_error(exc.error)
-                if isinstance(exc, AdapterError)
-                else failover.transport_error(exc)
-            )
+        except failover.STREAM_ERRORS as exc:
+            error = failover.stream_error(exc)
             greq.log["error_code"] = error.code
             yield b"data: " + orjson.dumps(body_of(error)) + b"\n\n"
             return
@@ -228,12 +224,7 @@ def _stream_response(
         nanos = _record(greq, candidate, usage, price, "chat.completions")
         await reservation.settle(nanos, usage.total_tokens)
 
-    headers = {
-        **_headers(candidate, reservation),
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",
-    }
+    headers = {**_headers(candidate, reservation), **SSE_HEADERS}
     return StreamingResponse(events(), headers=headers, on_close=finish)
 
 

@@ -10,28 +10,21 @@ response's conversation, whichever provider served it (responses_store.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
-import orjson
-
 from gateways.ai import budgets, failover, pricing, responses_store
 from gateways.ai import responses_format as rf
 from gateways.ai.errors import OpenAIError, body_of, invalid_request
+from gateways.ai.event_streams import event_stream
 from gateways.ai.openai_api import _admit, _body, _headers, _merged, _prices, _record, _resolve, _translate
 from gateways.ai.providers.base import (
     JSON,
-    AdapterError,
     StreamTranslator,
     UpstreamRequest,
-    Usage,
     usage_of,
 )
 from gateways.ai.responses_stream import FINAL_TYPES, ChatToResponses, NativeResponses
 from gateways.ai.routing import Candidate
-from gateways.common.http import JSONResponse, Response, StreamingResponse
+from gateways.common.http import JSONResponse, Response
 from gateways.common.router import GatewayRequest
-from gateways.common.transport import http_client
 from gateways.guardrails import responses as guardrails
 
 NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /responses
@@ -120,8 +113,24 @@ async def create(greq: GatewayRequest) -> Response:
         await reservation.settle(0, 0)
         raise
     if stream:
-        guard = guardrails.ResponsesStream.open(greq, rules)
-        return _stream(greq, opened, full, store, reservation, prices, estimate, guard)
+
+        async def save_final(batch: list[JSON]) -> None:
+            final = next((e["response"] for e in batch if e.get("type") in FINAL_TYPES), None)
+            if store and isinstance(final, dict):
+                # Saved before the client sees the end, so its next turn finds this one.
+                await responses_store.save(greq.project.id, final, full)
+
+        return event_stream(
+            greq,
+            opened,
+            reservation,
+            prices,
+            "responses",
+            prompt_tokens=lambda: budgets.estimate_tokens(estimate)[0],
+            error_event=_error_event,
+            guard=guardrails.ResponsesStream.open(greq, rules),  # output guardrails: redact or content_filter
+            on_batch=save_final,
+        )
     usage = rf.usage_from(response)
     price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
     await reservation.settle(_record(greq, candidate, usage, price, "responses"), usage.total_tokens)
@@ -141,66 +150,8 @@ def _answer(candidate: Candidate, data: JSON, response_id: str, body: JSON, patc
     return rf.from_completion(response_id, body, completion, usage_of(completion))
 
 
-def _frame(event: JSON) -> bytes:
-    return b"event: " + str(event.get("type")).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
-
-
-def _stream(
-    greq: GatewayRequest,
-    opened: failover.OpenStream,
-    full: list[JSON],
-    store: bool,
-    reservation: budgets.Reservation,
-    prices: pricing.PriceTable,
-    estimate: dict[str, Any],
-    guard: guardrails.ResponsesStream | None = None,
-) -> StreamingResponse:
-    candidate = opened.candidate
-    translator: Any = opened.translator
-
-    async def events() -> AsyncIterator[bytes]:
-        try:
-            async for batch in opened.batches():
-                if guard is not None:  # output guardrails: held back, redacted, or ended (content_filter)
-                    batch = guard.process(batch)
-                final = next((e["response"] for e in batch if e.get("type") in FINAL_TYPES), None)
-                if store and isinstance(final, dict):
-                    # Saved before the client sees the end, so its next turn finds this one.
-                    await responses_store.save(greq.project.id, final, full)
-                if batch:
-                    yield b"".join(_frame(event) for event in batch)
-                if guard is not None and guard.ended:
-                    return
-            if not translator.complete:
-                raise http_client.UpstreamError("upstream ended the stream early")
-            if guard is not None:
-                guard.finish()
-        except (AdapterError, http_client.UpstreamError, TimeoutError, OSError) as exc:
-            error = (
-                failover.provider_error(exc.error)
-                if isinstance(exc, AdapterError)
-                else failover.transport_error(exc)
-            )
-            greq.log["error_code"] = error.code
-            detail = body_of(error)["error"]
-            yield _frame({"type": "error", "code": error.code, "message": detail["message"], "param": None})
-
-    async def finish() -> None:
-        await opened.close()
-        usage = translator.usage
-        if usage is None:
-            prompt, _ = budgets.estimate_tokens(estimate)
-            usage = Usage(prompt, translator.produced_chars // 4 + 1)
-        price = pricing.price_for(candidate.target.provider, candidate.target.model, prices)
-        await reservation.settle(_record(greq, candidate, usage, price, "responses"), usage.total_tokens)
-
-    headers = {
-        **_headers(candidate, reservation),
-        "content-type": "text/event-stream; charset=utf-8",
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",
-    }
-    return StreamingResponse(events(), headers=headers, on_close=finish)
+def _error_event(error: OpenAIError) -> JSON:
+    return {"type": "error", "code": error.code, "message": body_of(error)["error"]["message"], "param": None}
 
 
 async def _stored(greq: GatewayRequest, response_id: str) -> responses_store.Stored:

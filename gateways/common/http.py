@@ -147,6 +147,14 @@ def error_response(exc: PromptGateError) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, exc.fields), exc.status, exc.headers)
 
 
+# The headers of every Server-Sent Events answer: no caching, and no buffering by a proxy in front.
+SSE_HEADERS = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+
+
 class StreamingResponse(Response):
     """Streams an async iterator; `on_close` always runs (normal end, disconnect, or error).
 

@@ -29,33 +29,46 @@ def _put(container: Any, key: Any) -> Setter:
     return put
 
 
-def message_texts(messages: Any) -> tuple[list[str], list[Setter]]:
-    """Texts of chat messages (content strings and text parts, tool-call arguments) with setters."""
-    texts: list[str] = []
-    setters: list[Setter] = []
+class Texts:
+    """The texts of a request or an answer, each with the setter that writes its redacted version back."""
 
-    def add(container: Any, key: Any) -> None:
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.setters: list[Setter] = []
+
+    def add(self, container: Any, key: Any) -> None:
         value = container.get(key)
         if isinstance(value, str) and value:
-            texts.append(value)
-            setters.append(_put(container, key))
+            self.texts.append(value)
+            self.setters.append(_put(container, key))
 
+    def parts(self, container: Any, key: Any) -> None:
+        """`container[key]` as a string, or as a list of parts whose text parts count."""
+        value = container.get(key)
+        if isinstance(value, str):
+            self.add(container, key)
+        elif isinstance(value, list):
+            for part in value:
+                if isinstance(part, dict) and part.get("type") in TEXT_PARTS:
+                    self.add(part, "text")
+
+    def found(self) -> tuple[list[str], list[Setter]]:
+        return self.texts, self.setters
+
+
+def message_texts(messages: Any) -> tuple[list[str], list[Setter]]:
+    """Texts of chat messages (content strings and text parts, tool-call arguments) with setters."""
+    found = Texts()
     for message in messages if isinstance(messages, list) else ():
         if not isinstance(message, dict):
             continue
-        content = message.get("content")
-        if isinstance(content, str):
-            add(message, "content")
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and part.get("type") in TEXT_PARTS:
-                    add(part, "text")
+        found.parts(message, "content")
         for call in message.get("tool_calls") or ():
             if isinstance(call, dict) and isinstance(call.get("function"), dict):
-                add(call["function"], "arguments")
+                found.add(call["function"], "arguments")
         if isinstance(message.get("function_call"), dict):
-            add(message["function_call"], "arguments")
-    return texts, setters
+            found.add(message["function_call"], "arguments")
+    return found.found()
 
 
 def _apply(texts: list[str], new: list[str], setters: list[Setter]) -> None:
@@ -132,10 +145,6 @@ class ChatStream(StreamGuards):
         self.template: dict[str, Any] = {}
         self.choices: set[int] = set()
         self.finished: set[int] = set()
-
-    @classmethod
-    def open(cls, greq: GatewayRequest, engine: Engine) -> ChatStream | None:
-        return cls(greq, engine) if engine.active(OUTPUT) else None
 
     def process(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if self.ended:

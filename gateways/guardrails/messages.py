@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateways.common.router import GatewayRequest
-from gateways.guardrails.chat import Setter, _put, scan_output, scan_texts
+from gateways.guardrails.chat import Setter, Texts, scan_output, scan_texts
 from gateways.guardrails.engine import INPUT, OUTPUT, Engine
 from gateways.guardrails.service import engine_for, json_strings
 from gateways.guardrails.stream import StreamGuards
@@ -29,35 +29,28 @@ DELTA_FIELDS = {"text_delta": "text", "input_json_delta": "partial_json"}
 def block_texts(container: JSON, key: str = "content") -> tuple[list[str], list[Setter]]:
     """Texts of `container[key]`, a string or content blocks (text, every string of a tool_use input,
     tool_result content), with setters."""
-    texts: list[str] = []
-    setters: list[Setter] = []
-
-    def add(container: Any, key: Any) -> None:
-        value = container.get(key)
-        if isinstance(value, str) and value:
-            texts.append(value)
-            setters.append(_put(container, key))
+    found = Texts()
 
     def content(container: JSON, key: str) -> None:
         value = container.get(key)
         if isinstance(value, str):
-            add(container, key)
+            found.add(container, key)
             return
         for block in value if isinstance(value, list) else ():
             if not isinstance(block, dict):
                 continue
             kind = block.get("type")
             if kind == "text":
-                add(block, "text")
+                found.add(block, "text")
             elif kind == "tool_use" and isinstance(block.get("input"), dict):
                 strings, puts, _ = json_strings(block["input"])
-                texts.extend(s for s in strings if s)
-                setters.extend(p for s, p in zip(strings, puts, strict=True) if s)
+                found.texts.extend(s for s in strings if s)
+                found.setters.extend(p for s, p in zip(strings, puts, strict=True) if s)
             elif kind == "tool_result":
                 content(block, "content")
 
     content(container, key)
-    return texts, setters
+    return found.found()
 
 
 async def messages_input(greq: GatewayRequest, body: JSON) -> Engine:
@@ -95,23 +88,6 @@ class MessagesStream(StreamGuards):
         self.open_blocks: list[Any] = []
         self.json_blocks: set[Any] = set()  # tool_use blocks: their deltas are partial JSON
         self.chars = 0
-
-    @classmethod
-    def open(cls, greq: GatewayRequest, engine: Engine) -> MessagesStream | None:
-        return cls(greq, engine) if engine.active(OUTPUT) else None
-
-    def process(self, events: list[JSON]) -> list[JSON]:
-        out: list[JSON] = []
-        for event in events:
-            if self.ended:
-                break
-            out.extend(self._event(event))
-        return out
-
-    def finish(self) -> None:
-        """The upstream stream ended: the verdict goes to the log (every block's stop flushed its guard)."""
-        if not self.ended:
-            self.record()
 
     def _event(self, event: JSON) -> list[JSON]:
         kind = event.get("type")

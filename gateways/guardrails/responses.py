@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gateways.common.router import GatewayRequest
-from gateways.guardrails.chat import TEXT_PARTS, Setter, _put, scan_output, scan_texts
+from gateways.guardrails.chat import Setter, Texts, scan_output, scan_texts
 from gateways.guardrails.engine import INPUT, OUTPUT, Engine
 from gateways.guardrails.service import engine_for
 from gateways.guardrails.stream import StreamGuards
@@ -31,33 +31,16 @@ ARGUMENTS = -1  # the content index under which a function_call item's arguments
 
 def item_texts(items: list[JSON]) -> tuple[list[str], list[Setter]]:
     """Texts of Responses items (message text parts, function-call arguments and outputs) with setters."""
-    texts: list[str] = []
-    setters: list[Setter] = []
-
-    def add(container: Any, key: Any) -> None:
-        value = container.get(key)
-        if isinstance(value, str) and value:
-            texts.append(value)
-            setters.append(_put(container, key))
-
-    def parts(container: JSON, key: str) -> None:
-        value = container.get(key)
-        if isinstance(value, str):
-            add(container, key)
-        elif isinstance(value, list):
-            for part in value:
-                if isinstance(part, dict) and part.get("type") in TEXT_PARTS:
-                    add(part, "text")
-
+    found = Texts()
     for item in items:
         kind = item.get("type") or "message"
         if kind == "message":
-            parts(item, "content")
+            found.parts(item, "content")
         elif kind == "function_call":
-            add(item, "arguments")
+            found.add(item, "arguments")
         elif kind == "function_call_output":
-            parts(item, "output")
-    return texts, setters
+            found.parts(item, "output")
+    return found.found()
 
 
 async def responses_input(greq: GatewayRequest, body: JSON, items: list[JSON]) -> Engine:
@@ -68,11 +51,11 @@ async def responses_input(greq: GatewayRequest, body: JSON, items: list[JSON]) -
     if engine.active(INPUT):
         # A stored history may be shared with the response store's write-behind queue: scan a copy.
         items[:] = orjson.loads(orjson.dumps(items))
+        head = Texts()
+        head.add(body, "instructions")
         texts, setters = item_texts(items)
-        if isinstance(body.get("instructions"), str) and body["instructions"]:
-            texts.insert(0, body["instructions"])
-            setters.insert(0, _put(body, "instructions"))
-        scan_texts(greq, engine, texts, setters, len(items) + bool(body.get("instructions")))
+        count = len(items) + len(head.texts)
+        scan_texts(greq, engine, head.texts + texts, head.setters + setters, count)
     return engine
 
 
@@ -107,25 +90,12 @@ class ResponsesStream(StreamGuards):
         self.released: dict[tuple[int, int], str] = {}
         self.sequence = 0
 
-    @classmethod
-    def open(cls, greq: GatewayRequest, engine: Engine) -> ResponsesStream | None:
-        return cls(greq, engine) if engine.active(OUTPUT) else None
-
     def process(self, events: list[JSON]) -> list[JSON]:
-        out: list[JSON] = []
-        for event in events:
-            if self.ended:
-                break
-            for piece in self._event(event):
-                piece["sequence_number"] = self.sequence
-                self.sequence += 1
-                out.append(piece)
+        out = super().process(events)
+        for event in out:
+            event["sequence_number"] = self.sequence
+            self.sequence += 1
         return out
-
-    def finish(self) -> None:
-        """The upstream stream ended: the verdict goes to the log (its final event flushed every guard)."""
-        if not self.ended:
-            self.record()
 
     def _event(self, event: JSON) -> list[JSON]:
         kind = event.get("type")

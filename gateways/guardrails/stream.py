@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 from gateways.guardrails.detectors.base import Payload, Span
 from gateways.guardrails.detectors.max_size import MaxSizeDetector
@@ -180,6 +180,28 @@ class StreamGuards:
         self.guards: dict[Hashable, StreamGuard] = {}
         self.flushed: set[Hashable] = set()
         self.ended = False
+
+    @classmethod
+    def open(cls, greq: Any, engine: Engine) -> Self | None:
+        """The stream's guards, or None when no output rule applies (the stream passes untouched)."""
+        return cls(greq, engine) if engine.active(OUTPUT) else None
+
+    def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A batch of events in, what the client may see out (nothing more once `ended`)."""
+        out: list[dict[str, Any]] = []
+        for event in events:
+            if self.ended:
+                break
+            out.extend(self._event(event))
+        return out
+
+    def finish(self) -> None:
+        """The upstream stream ended normally: the verdict goes to the log."""
+        if not self.ended:
+            self.record()
+
+    def _event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
     def guard(self, key: Hashable) -> StreamGuard:
         guard = self.guards.get(key)

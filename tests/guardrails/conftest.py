@@ -73,6 +73,24 @@ def ai_world(transactional_db, make_project, make_token, mock_llm) -> AIWorld:
     return AIWorld(project, token, mock_llm)
 
 
+@pytest.fixture
+def two_providers(ai_world) -> AIWorld:
+    """`ai_world` with the mock LLM assigned as its `anthropic` provider too."""
+    from credentials.models import Credential, ProviderAssignment
+
+    with context.bind(actor=context.SYSTEM):
+        credential = Credential.objects.create(
+            provider="anthropic",
+            name="mock-anthropic",
+            api_key=KEYS["anthropic"],
+            base_url=ai_world.mock.base_url("anthropic"),
+        )
+        ProviderAssignment.objects.create(
+            project=ai_world.project, provider="anthropic", credential=credential
+        )
+    return ai_world
+
+
 def log_rows(project, count: int = 1, timeout: float = 5.0) -> list[Any]:
     """RequestLog rows of the project once the batched writer flushed at least `count` (polled)."""
     from audit.models import RequestLog

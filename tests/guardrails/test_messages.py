@@ -10,9 +10,7 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
-from audit import context
 from tests.guardrails.conftest import add_rule, log_rows
-from tests.mock_llm import KEYS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["anthropic:claude-3-5-haiku", "openai:gpt-4o-mini"]
@@ -20,33 +18,19 @@ FALCON = {"words": ["falcon"]}
 
 
 @pytest.fixture
-def world(ai_world):
-    from credentials.models import Credential, ProviderAssignment
-
-    with context.bind(actor=context.SYSTEM):
-        credential = Credential.objects.create(
-            provider="anthropic",
-            name="mock-anthropic",
-            api_key=KEYS["anthropic"],
-            base_url=ai_world.mock.base_url("anthropic"),
-        )
-        ProviderAssignment.objects.create(
-            project=ai_world.project, provider="anthropic", credential=credential
-        )
-    return ai_world
-
-
-@pytest.fixture
-def claude(world, gateway) -> Iterator[anthropic.Anthropic]:
+def claude(two_providers, gateway) -> Iterator[anthropic.Anthropic]:
     gateway.sync_config()
     client = anthropic.Anthropic(
-        base_url=gateway.url(f"/api/{world.project.uuid}"), api_key=world.token, max_retries=0, timeout=20
+        base_url=gateway.url(f"/api/{two_providers.project.uuid}"),
+        api_key=two_providers.token,
+        max_retries=0,
+        timeout=20,
     )
     yield client
     client.close()
 
 
-def test_input_redaction_reaches_upstream_redacted(world, claude):
+def test_input_redaction_reaches_upstream_redacted(two_providers, claude):
     add_rule(None, name="pii", kind="pii", action="redact", stage="input")
     raw = claude.messages.with_raw_response.create(
         model="anthropic:claude-3-5-haiku",
@@ -68,21 +52,21 @@ def test_input_redaction_reaches_upstream_redacted(world, claude):
         ],
     )
     assert raw.parse().stop_reason == "end_turn"
-    sent = world.mock.last().body
+    sent = two_providers.mock.last().body
     assert sent["system"][0]["text"] == "Answer [EMAIL] only."
     assert sent["messages"][0]["content"] == "I am [EMAIL]"
     assert sent["messages"][1]["content"][0]["input"] == {"to": "[EMAIL]"}
     assert sent["messages"][2]["content"][0]["content"] == "sent to [EMAIL]"
     assert sent["messages"][2]["content"][1]["text"] == "and [EMAIL]?"
     assert raw.headers["x-promptgate-guardrails"] == "pii;level=global;stage=input;action=redact;count=5"
-    (row,) = log_rows(world.project)
+    (row,) = log_rows(two_providers.project)
     assert row.endpoint == "messages" and row.guardrails["hits"][0]["count"] == 5
     assert "jane" not in str(row.guardrails)
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_input_block_answers_anthropics_error_shape(world, claude, stream):
-    add_rule(world.project, name="keys", kind="secrets", action="block")
+def test_input_block_answers_anthropics_error_shape(two_providers, claude, stream):
+    add_rule(two_providers.project, name="keys", kind="secrets", action="block")
     request = {"model": "anthropic:claude-3-5-haiku", "max_tokens": 64}
     messages = [{"role": "user", "content": "my key is AKIAIOSFODNN7EXAMPLE"}]
     with pytest.raises(anthropic.BadRequestError) as caught:
@@ -97,20 +81,20 @@ def test_input_block_answers_anthropics_error_shape(world, claude, stream):
     assert error.body["error"]["code"] == "guardrail_blocked"
     assert "keys" in error.body["error"]["message"] and "AKIA" not in str(error.body)
     assert error.response.headers["x-promptgate-guardrails"].startswith("keys;level=project;stage=input")
-    assert world.mock.requests == []  # refused before any upstream call
-    (row,) = log_rows(world.project)
+    assert two_providers.mock.requests == []  # refused before any upstream call
+    (row,) = log_rows(two_providers.project)
     assert row.status == 400 and row.error_code == "guardrail_blocked" and row.guardrails["blocked"] is True
 
 
-def test_warn_only_records(world, claude):
-    add_rule(world.project, name="words", kind="keywords", action="warn", config=FALCON)
+def test_warn_only_records(two_providers, claude):
+    add_rule(two_providers.project, name="words", kind="keywords", action="warn", config=FALCON)
     message = claude.messages.create(
         model="anthropic:claude-3-5-haiku",
         max_tokens=64,
         messages=[{"role": "user", "content": "tell me about Falcon"}],
     )
     assert "Falcon" in message.content[0].text  # the mock echoes; nothing changed
-    (row,) = log_rows(world.project)
+    (row,) = log_rows(two_providers.project)
     assert [(h["rule"], h["stage"], h["count"]) for h in row.guardrails["hits"]] == [
         ("words", "input", 1),
         ("words", "output", 1),
@@ -118,24 +102,26 @@ def test_warn_only_records(world, claude):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_output_redaction_and_refusal_json(world, claude, model):
-    add_rule(world.project, name="pii", kind="pii", action="redact", stage="output")
-    add_rule(world.project, name="words", kind="keywords", action="block", stage="output", config=FALCON)
-    world.mock.script("Write to bob@example.org please.", "The falcon has landed.")
+def test_output_redaction_and_refusal_json(two_providers, claude, model):
+    add_rule(two_providers.project, name="pii", kind="pii", action="redact", stage="output")
+    add_rule(
+        two_providers.project, name="words", kind="keywords", action="block", stage="output", config=FALCON
+    )
+    two_providers.mock.script("Write to bob@example.org please.", "The falcon has landed.")
     request = {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
     first = claude.messages.create(**request)
     assert first.content[0].text == "Write to [EMAIL] please." and first.stop_reason == "end_turn"
     second = claude.messages.create(**request)
     assert second.stop_reason == "refusal" and second.content == []
-    rows = log_rows(world.project, 2)
+    rows = log_rows(two_providers.project, 2)
     assert rows[1].guardrails["blocked"] is True and rows[1].error_code == "guardrail_blocked"
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_stream_output_redacted_across_chunks(world, claude, model):
-    add_rule(world.project, name="pii", kind="pii", action="redact", stage="output")
+def test_stream_output_redacted_across_chunks(two_providers, claude, model):
+    add_rule(two_providers.project, name="pii", kind="pii", action="redact", stage="output")
     # The mock streams word by word: the card number arrives split over 4 deltas.
-    world.mock.script("Mail bob@example.org or card 4111 1111 1111 1111 ssn 123-45-6789 done")
+    two_providers.mock.script("Mail bob@example.org or card 4111 1111 1111 1111 ssn 123-45-6789 done")
     request = {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
     with claude.messages.stream(**request) as stream:
         text = "".join(stream.text_stream)
@@ -143,14 +129,16 @@ def test_stream_output_redacted_across_chunks(world, claude, model):
     expected = "Mail [EMAIL] or card [CREDIT_CARD] ssn [US_SSN] done"
     assert text == expected
     assert final.content[0].text == expected and final.stop_reason == "end_turn"
-    (row,) = log_rows(world.project)
+    (row,) = log_rows(two_providers.project)
     assert row.guardrails["hits"][0]["count"] == 3 and row.status == 200
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_stream_block_ends_with_refusal(world, claude, model):
-    add_rule(world.project, name="words", kind="keywords", action="block", stage="output", config=FALCON)
-    world.mock.script("word " * 200 + "the falcon " + "more " * 50)
+def test_stream_block_ends_with_refusal(two_providers, claude, model):
+    add_rule(
+        two_providers.project, name="words", kind="keywords", action="block", stage="output", config=FALCON
+    )
+    two_providers.mock.script("word " * 200 + "the falcon " + "more " * 50)
     request = {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
     with claude.messages.stream(**request) as stream:
         events = list(stream)  # the SDK reads to message_stop: a proper end
@@ -159,5 +147,5 @@ def test_stream_block_ends_with_refusal(world, claude, model):
     text = final.content[0].text
     assert "falcon" not in text and text.startswith("word word")
     assert final.stop_reason == "refusal"
-    (row,) = log_rows(world.project)
+    (row,) = log_rows(two_providers.project)
     assert row.error_code == "guardrail_blocked" and row.guardrails["blocked"] is True

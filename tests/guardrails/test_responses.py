@@ -8,35 +8,16 @@ from __future__ import annotations
 import openai
 import pytest
 
-from audit import context
 from tests.guardrails.conftest import add_rule, log_rows
-from tests.mock_llm import KEYS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku"]
 FALCON = {"words": ["falcon"]}
 
 
-@pytest.fixture
-def world(ai_world):
-    from credentials.models import Credential, ProviderAssignment
-
-    with context.bind(actor=context.SYSTEM):
-        credential = Credential.objects.create(
-            provider="anthropic",
-            name="mock-anthropic",
-            api_key=KEYS["anthropic"],
-            base_url=ai_world.mock.base_url("anthropic"),
-        )
-        ProviderAssignment.objects.create(
-            project=ai_world.project, provider="anthropic", credential=credential
-        )
-    return ai_world
-
-
-def test_input_redaction_reaches_upstream_redacted(gateway, world):
+def test_input_redaction_reaches_upstream_redacted(gateway, two_providers):
     add_rule(None, name="pii", kind="pii", action="redact", stage="input")
-    raw = world.sdk(gateway).responses.with_raw_response.create(
+    raw = two_providers.sdk(gateway).responses.with_raw_response.create(
         model="openai:gpt-4o-mini",
         instructions="Answer jane@example.com only.",
         input=[
@@ -46,21 +27,21 @@ def test_input_redaction_reaches_upstream_redacted(gateway, world):
         ],
     )
     assert raw.parse().status == "completed"
-    sent = world.mock.last().body
+    sent = two_providers.mock.last().body
     assert sent["instructions"] == "Answer [EMAIL] only."
     assert sent["input"][0]["content"][0]["text"] == "I am [EMAIL]"
     assert sent["input"][1]["arguments"] == '{"to": "[EMAIL]"}'
     assert sent["input"][2]["output"] == "sent to [EMAIL]"
     assert raw.headers["x-promptgate-guardrails"] == "pii;level=global;stage=input;action=redact;count=4"
-    (row,) = log_rows(world.project)
+    (row,) = log_rows(two_providers.project)
     assert row.endpoint == "responses" and row.guardrails["hits"][0]["count"] == 4
     assert "jane" not in str(row.guardrails)
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_input_block_is_a_bad_request_error(gateway, world, stream):
-    add_rule(world.project, name="keys", kind="secrets", action="block")
-    client = world.sdk(gateway)
+def test_input_block_is_a_bad_request_error(gateway, two_providers, stream):
+    add_rule(two_providers.project, name="keys", kind="secrets", action="block")
+    client = two_providers.sdk(gateway)
     with pytest.raises(openai.BadRequestError) as caught:
         if stream:
             with client.responses.stream(model="openai:gpt-4o-mini", input="key AKIAIOSFODNN7EXAMPLE") as s:
@@ -71,16 +52,18 @@ def test_input_block_is_a_bad_request_error(gateway, world, stream):
     assert error.status_code == 400 and error.code == "guardrail_blocked"
     assert "keys" in error.message and "AKIA" not in error.message
     assert error.response.headers["x-promptgate-guardrails"].startswith("keys;level=project;stage=input")
-    assert world.mock.requests == []  # refused before any upstream call
-    (row,) = log_rows(world.project)
+    assert two_providers.mock.requests == []  # refused before any upstream call
+    (row,) = log_rows(two_providers.project)
     assert row.status == 400 and row.error_code == "guardrail_blocked" and row.guardrails["blocked"] is True
 
 
-def test_warn_only_records(gateway, world):
-    add_rule(world.project, name="words", kind="keywords", action="warn", config=FALCON)
-    response = world.sdk(gateway).responses.create(model="openai:gpt-4o-mini", input="tell me about Falcon")
+def test_warn_only_records(gateway, two_providers):
+    add_rule(two_providers.project, name="words", kind="keywords", action="warn", config=FALCON)
+    response = two_providers.sdk(gateway).responses.create(
+        model="openai:gpt-4o-mini", input="tell me about Falcon"
+    )
     assert "Falcon" in response.output_text  # the mock echoes; nothing changed
-    (row,) = log_rows(world.project)
+    (row,) = log_rows(two_providers.project)
     assert [(h["rule"], h["stage"], h["count"]) for h in row.guardrails["hits"]] == [
         ("words", "input", 1),
         ("words", "output", 1),
@@ -88,27 +71,29 @@ def test_warn_only_records(gateway, world):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_output_redaction_and_content_filter_json(gateway, world, model):
-    add_rule(world.project, name="pii", kind="pii", action="redact", stage="output")
-    add_rule(world.project, name="words", kind="keywords", action="block", stage="output", config=FALCON)
-    client = world.sdk(gateway)
-    world.mock.script("Write to bob@example.org please.", "The falcon has landed.")
+def test_output_redaction_and_content_filter_json(gateway, two_providers, model):
+    add_rule(two_providers.project, name="pii", kind="pii", action="redact", stage="output")
+    add_rule(
+        two_providers.project, name="words", kind="keywords", action="block", stage="output", config=FALCON
+    )
+    client = two_providers.sdk(gateway)
+    two_providers.mock.script("Write to bob@example.org please.", "The falcon has landed.")
     first = client.responses.create(model=model, input="hi")
     assert first.output_text == "Write to [EMAIL] please." and first.status == "completed"
     assert client.responses.retrieve(first.id).output_text == "Write to [EMAIL] please."  # as stored
     second = client.responses.create(model=model, input="hi")
     assert second.status == "incomplete" and second.incomplete_details.reason == "content_filter"
     assert second.output == [] and "falcon" not in second.model_dump_json()
-    rows = [row for row in log_rows(world.project, 3) if row.endpoint == "responses"]
+    rows = [row for row in log_rows(two_providers.project, 3) if row.endpoint == "responses"]
     assert rows[1].guardrails["blocked"] is True and rows[1].error_code == "guardrail_blocked"
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_stream_output_redacted_across_chunks(gateway, world, model):
-    add_rule(world.project, name="pii", kind="pii", action="redact", stage="output")
+def test_stream_output_redacted_across_chunks(gateway, two_providers, model):
+    add_rule(two_providers.project, name="pii", kind="pii", action="redact", stage="output")
     # The mock streams word by word: the card number arrives split over 4 deltas.
-    world.mock.script("Mail bob@example.org or card 4111 1111 1111 1111 ssn 123-45-6789 done")
-    client = world.sdk(gateway)
+    two_providers.mock.script("Mail bob@example.org or card 4111 1111 1111 1111 ssn 123-45-6789 done")
+    client = two_providers.sdk(gateway)
     with client.responses.stream(model=model, input="hi") as stream:
         deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
         final = stream.get_final_response()
@@ -116,15 +101,17 @@ def test_stream_output_redacted_across_chunks(gateway, world, model):
     assert "".join(deltas) == expected
     assert final.output_text == expected and final.status == "completed"
     assert client.responses.retrieve(final.id).output_text == expected  # stored as the client saw it
-    row = next(row for row in log_rows(world.project, 2) if row.endpoint == "responses")
+    row = next(row for row in log_rows(two_providers.project, 2) if row.endpoint == "responses")
     assert row.guardrails["hits"][0]["count"] == 3 and row.status == 200
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_stream_block_ends_with_incomplete_content_filter(gateway, world, model):
-    add_rule(world.project, name="words", kind="keywords", action="block", stage="output", config=FALCON)
-    world.mock.script("word " * 200 + "the falcon " + "more " * 50)
-    with world.sdk(gateway).responses.stream(model=model, input="hi") as stream:
+def test_stream_block_ends_with_incomplete_content_filter(gateway, two_providers, model):
+    add_rule(
+        two_providers.project, name="words", kind="keywords", action="block", stage="output", config=FALCON
+    )
+    two_providers.mock.script("word " * 200 + "the falcon " + "more " * 50)
+    with two_providers.sdk(gateway).responses.stream(model=model, input="hi") as stream:
         events = list(stream)  # the SDK reads to the end of the stream: a proper end
     text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert "falcon" not in text and text.startswith("word word")
@@ -132,5 +119,5 @@ def test_stream_block_ends_with_incomplete_content_filter(gateway, world, model)
     assert last.type == "response.incomplete"
     assert last.response.incomplete_details.reason == "content_filter"
     assert [e.sequence_number for e in events] == list(range(len(events)))
-    (row,) = log_rows(world.project)
+    (row,) = log_rows(two_providers.project)
     assert row.error_code == "guardrail_blocked" and row.guardrails["blocked"] is True

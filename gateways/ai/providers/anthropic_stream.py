@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from gateways.ai.providers import errors
 from gateways.ai.providers.base import JSON, AdapterError, Usage
-from gateways.ai.providers.sse import Event, SSEParser, chunk, now, usage_chunk
+from gateways.ai.providers.sse import JSONEventStream, chunk, now, usage_chunk
 
 # The forced tool that carries a json_schema answer; its input is reported as the message content.
 JSON_TOOL = "promptgate_json_response"
@@ -26,9 +25,9 @@ def finish_reason(stop_reason: object) -> str:
     return FINISH_REASONS.get(str(stop_reason), "stop")
 
 
-class AnthropicStreamTranslator:
+class AnthropicStreamTranslator(JSONEventStream):
     def __init__(self, model: str, error_status: Mapping[str, int]) -> None:
-        self._parser = SSEParser()
+        super().__init__()
         self._error_status = error_status
         self._id = ""
         self._model = model
@@ -39,32 +38,10 @@ class AnthropicStreamTranslator:
         self._blocks: dict[int, tuple[str, int]] = {}  # Anthropic block index → (kind, tool-call index)
         self._tools = 0
         self._forced_json = False
-        self._done = False
 
     @property
     def usage(self) -> Usage | None:
         return Usage(self._prompt, self._completion) if self._seen_usage else None
-
-    @property
-    def complete(self) -> bool:
-        return self._done
-
-    def feed(self, data: bytes) -> list[JSON]:
-        return self._translate(self._parser.feed(data))
-
-    def finish(self) -> list[JSON]:
-        return self._translate(self._parser.finish())
-
-    def _translate(self, events: list[Event]) -> list[JSON]:
-        out: list[JSON] = []
-        for event in events:
-            try:
-                data = json.loads(event.data)
-            except ValueError:
-                continue
-            if isinstance(data, dict):
-                out.extend(self._event(str(data.get("type") or event.event), data))
-        return out
 
     def _chunk(self, delta: JSON, reason: str | None = None) -> JSON:
         return chunk(self._id, self._model, self._created, delta, reason)

@@ -7,7 +7,7 @@ import secrets
 
 from gateways.ai.providers import errors
 from gateways.ai.providers.base import JSON, AdapterError, Usage
-from gateways.ai.providers.sse import Event, SSEParser, chunk, completion, now, usage_chunk
+from gateways.ai.providers.sse import JSONEventStream, chunk, completion, now, usage_chunk
 
 FINISH_REASONS = {
     "STOP": "stop",
@@ -78,9 +78,9 @@ def to_completion(model: str, data: JSON) -> JSON:
     )
 
 
-class GeminiStreamTranslator:
+class GeminiStreamTranslator(JSONEventStream):
     def __init__(self, model: str) -> None:
-        self._parser = SSEParser()
+        super().__init__()
         self._id = f"chatcmpl-{secrets.token_hex(12)}"
         self._model = model
         self._created = now()
@@ -97,31 +97,19 @@ class GeminiStreamTranslator:
     def complete(self) -> bool:
         return bool(self._finished) and self._finished >= self._started
 
-    def feed(self, data: bytes) -> list[JSON]:
-        return self._translate(self._parser.feed(data))
-
     def finish(self) -> list[JSON]:
-        out = self._translate(self._parser.finish())
+        out = super().finish()
         # Gemini repeats the running usage on every event; OpenAI sends it once, last.
         if self._usage is not None and self.complete:
             out.append(usage_chunk(self._id, self._model, self._created, self._usage))
         return out
 
-    def _translate(self, events: list[Event]) -> list[JSON]:
-        out: list[JSON] = []
-        for event in events:
-            try:
-                data = json.loads(event.data)
-            except ValueError:
-                continue
-            if not isinstance(data, dict):
-                continue
-            if isinstance(data.get("error"), dict):
-                error = data["error"]
-                status = int(error.get("code") or 500)
-                raise AdapterError(errors.build("gemini", status, error.get("message"), error.get("status")))
-            out.extend(self._response(data))
-        return out
+    def _event(self, kind: str, data: JSON) -> list[JSON]:
+        if isinstance(data.get("error"), dict):
+            error = data["error"]
+            status = int(error.get("code") or 500)
+            raise AdapterError(errors.build("gemini", status, error.get("message"), error.get("status")))
+        return self._response(data)
 
     def _response(self, data: JSON) -> list[JSON]:
         self._id = str(data.get("responseId") or self._id)

@@ -16,7 +16,7 @@ from gateways.ai.providers.base import (
     UpstreamRequest,
     Usage,
 )
-from gateways.ai.providers.sse import Event, SSEParser, usage_chunk
+from gateways.ai.providers.sse import Event, JSONEventStream, usage_chunk
 
 
 def _loads(text: str) -> object:
@@ -28,46 +28,35 @@ def _loads(text: str) -> object:
         return json.loads(text)
 
 
-class OpenAIStreamTranslator:
+class OpenAIStreamTranslator(JSONEventStream):
     """OpenAI chunks pass through; usage is normalised into one last `choices: []` chunk."""
 
     def __init__(self, provider: str) -> None:
+        super().__init__()
         self._provider = provider
-        self._parser = SSEParser()
         self._usage: Usage | None = None
-        self._done = False
 
     @property
     def usage(self) -> Usage | None:
         return self._usage
 
-    @property
-    def complete(self) -> bool:
-        return self._done
+    def _decode(self, event: Event) -> JSON | None:
+        text = event.data.strip()
+        if text == "[DONE]":
+            self._done = True
+            return None
+        try:
+            data = _loads(text)
+        except ValueError:
+            return None  # keep-alives and the odd non-JSON line some servers send
+        if not isinstance(data, dict):
+            return None
+        if "error" in data:
+            raise AdapterError(errors.from_openai(self._provider, 500, text.encode()))
+        return data
 
-    def feed(self, data: bytes) -> list[JSON]:
-        return self._translate(self._parser.feed(data))
-
-    def finish(self) -> list[JSON]:
-        return self._translate(self._parser.finish())
-
-    def _translate(self, events: list[Event]) -> list[JSON]:
-        out: list[JSON] = []
-        for event in events:
-            text = event.data.strip()
-            if text == "[DONE]":
-                self._done = True
-                continue
-            try:
-                data = _loads(text)
-            except ValueError:
-                continue  # keep-alives and the odd non-JSON line some servers send
-            if not isinstance(data, dict):
-                continue
-            if "error" in data:
-                raise AdapterError(errors.from_openai(self._provider, 500, text.encode()))
-            out.extend(self._normalise(data))
-        return out
+    def _event(self, kind: str, data: JSON) -> list[JSON]:
+        return self._normalise(data)
 
     def _normalise(self, data: JSON) -> list[JSON]:
         # Groq reports stream usage under x_groq; Mistral and Together on the last chunk with choices.

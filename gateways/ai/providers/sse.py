@@ -1,7 +1,9 @@
-"""Incremental Server-Sent Events parsing (any byte split) and the OpenAI chunk/response builders."""
+"""Incremental Server-Sent Events parsing (any byte split), the base of the stream translators over it,
+and the OpenAI chunk/response builders."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -87,6 +89,46 @@ class SSEParser:
         elif name == "event":
             self._event = value
         return None
+
+
+class JSONEventStream:
+    """What every stream translator over SSE shares: the body parsed into events at any byte split,
+    each event's data decoded as a JSON object (anything else is skipped: keep-alives, odd lines) and
+    handed to `_event(kind, data)` (`kind`: the object's `type`, else the SSE event name), whose
+    outputs are joined. `complete` is `_done` unless a subclass knows better; `_decode` may be
+    overridden (OpenAI's `[DONE]` sentinel, its faster parser)."""
+
+    def __init__(self) -> None:
+        self._parser = SSEParser()
+        self._done = False
+
+    @property
+    def complete(self) -> bool:
+        return self._done
+
+    def feed(self, data: bytes) -> list[JSON]:
+        return self._translate(self._parser.feed(data))
+
+    def finish(self) -> list[JSON]:
+        return self._translate(self._parser.finish())
+
+    def _translate(self, events: list[Event]) -> list[JSON]:
+        out: list[JSON] = []
+        for event in events:
+            data = self._decode(event)
+            if data is not None:
+                out.extend(self._event(str(data.get("type") or event.event), data))
+        return out
+
+    def _decode(self, event: Event) -> JSON | None:
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _event(self, kind: str, data: JSON) -> list[JSON]:
+        raise NotImplementedError
 
 
 def chunk(
