@@ -88,6 +88,24 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 0, Role.DEVELOPER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
 
+class PasswordChangeRequired(models.Model):
+    """A user who must choose a new password before using the console (the first admin's one-time one).
+
+    Holds the password hash it was set for: once the user's hash differs (changed in the console or with
+    `manage.py changepassword`), the requirement is met and the row is removed.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    password = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "required password change"
+
+    def __str__(self) -> str:
+        return f"password change required of user {self.user_id}"
+
+
 class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")

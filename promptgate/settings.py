@@ -99,7 +99,11 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off. On a development checkout run manage.py as "
+            "make does, with DEBUG=true (secrets are then generated into var/): "
+            "DEBUG=true .venv/bin/python manage.py ..."
+        )
     SECRET_KEY = dev_secret("secret_key", lambda: secrets.token_urlsafe(50))
 
 # Comma-separated Fernet keys: the first encrypts, all decrypt (rotation: prepend a new key, then
@@ -240,6 +244,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "promptgate.middleware.PasswordChangeRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

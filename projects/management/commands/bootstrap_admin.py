@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from audit import context
+from projects.models import PasswordChangeRequired
 
 
 class Command(BaseCommand):
@@ -21,13 +22,16 @@ class Command(BaseCommand):
         generated = not password
         password = password or secrets.token_urlsafe(16)
         with context.bind(actor=context.SYSTEM):
-            User.objects.create_superuser(
+            user = User.objects.create_superuser(
                 username=username, email=os.environ.get("DJANGO_SUPERUSER_EMAIL", ""), password=password
             )
+            if generated:
+                # One-time: the console asks for a new password before anything else.
+                PasswordChangeRequired.objects.create(user=user, password=user.password)
         if generated:
             self.stdout.write(
                 f"Created admin user {username!r} with one-time password: {password}\n"
-                "It is shown only now: log in at /admin/ and change it."
+                "It is shown only now: log in at /admin/, where you will be asked to choose a new one."
             )
         else:
             self.stdout.write(f"Created admin user {username!r} from DJANGO_SUPERUSER_USERNAME/PASSWORD.")
