@@ -38,6 +38,8 @@ NOT_AUDITED = {
     "webhooks.event",
     "webhooks.delivery",
     "webhooks.deliveryattempt",
+    # A marker beside the audited user row (its creation and its password change are audited there).
+    "projects.passwordchangerequired",
     *ROLLUP_BOOKKEEPING,
 }
 
