@@ -40,20 +40,7 @@ class OAuthConnectionForm(forms.ModelForm):
 
     class Meta:
         model = OAuthConnection
-        fields = (
-            "project",
-            "name",
-            "provider",
-            "client_id",
-            "client_secret",
-            "scopes",
-            "authorize_url",
-            "token_url",
-            "revoke_url",
-            "auth_method",
-            "use_pkce",
-            "options",
-        )
+        fields = ("project", *services.WRITABLE_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,7 +14,7 @@ from rest_framework.routers import SimpleRouter
 
 from credentials.models import OAuthConnection
 from credentials.oauth import flow, presets, services
-from projects.api.base import JSONObjectField, ProjectScopedMixin, StrictFieldsMixin
+from projects.api.base import JSONObjectField, ProjectResourceViewSet, StrictFieldsMixin, manage_actions
 
 
 class OAuthConnectionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -34,17 +33,7 @@ class OAuthConnectionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         model = OAuthConnection
         fields = [
             "id",
-            "name",
-            "provider",
-            "client_id",
-            "client_secret",
-            "scopes",
-            "authorize_url",
-            "token_url",
-            "revoke_url",
-            "auth_method",
-            "use_pkce",
-            "options",
+            *services.WRITABLE_FIELDS,
             "status",
             "scopes_granted",
             "token_type",
@@ -71,52 +60,24 @@ class OAuthConnectionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return bool(obj.refresh_token)
 
 
-def _save(conn: OAuthConnection, data: dict[str, Any]) -> OAuthConnection:
-    if "options" in data:
-        data["options"] = services.writable_options(conn.options, data["options"])
-    for name, value in data.items():
-        setattr(conn, name, value)
-    try:
-        if not conn.client_secret:
-            raise DjangoValidationError({"client_secret": ["This field is required."]})
-        services.prepare(conn)
-        if (
-            OAuthConnection.objects.filter(project_id=conn.project_id, name=conn.name)
-            .exclude(pk=conn.pk)
-            .exists()
-        ):
-            raise DjangoValidationError({"name": ["A connection with this name exists in the project."]})
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(exc.message_dict) from exc
-    conn.save()
-    return conn
-
-
 _AUTHORIZE = inline_serializer("OAuthAuthorize", {"authorize_url": serializers.URLField()})
 
 
-class OAuthConnectionViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+class OAuthConnectionViewSet(ProjectResourceViewSet):
     """A project's OAuth service connections (api_gateway projects)."""
 
+    model = OAuthConnection
+    ordering = ("name", "id")
     serializer_class = OAuthConnectionSerializer
     queryset = OAuthConnection.objects.none()
-    project_actions = {
-        name: "manage_endpoints"
-        for name in ("create", "update", "partial_update", "destroy", "authorize", "refresh", "disconnect")
-    }
+    project_actions = manage_actions("authorize", "refresh", "disconnect")
 
-    def get_queryset(self) -> QuerySet[OAuthConnection]:
-        if getattr(self, "swagger_fake_view", False):
-            return OAuthConnection.objects.none()
-        return OAuthConnection.objects.filter(project=self.get_project()).order_by("name", "id")
-
-    def perform_create(self, serializer: Any) -> None:
-        serializer.instance = _save(
-            OAuthConnection(project=self.get_project()), dict(serializer.validated_data)
-        )
-
-    def perform_update(self, serializer: Any) -> None:
-        serializer.instance = _save(serializer.instance, dict(serializer.validated_data))
+    def save_resource(self, instance: OAuthConnection, changes: dict[str, Any]) -> OAuthConnection:
+        try:
+            return services.save_connection(instance, changes)
+        except DjangoValidationError as exc:
+            # As a serializer error: the exception handler then answers a refused URL as ssrf_blocked.
+            raise serializers.ValidationError(exc.message_dict) from exc
 
     @extend_schema(request=None, responses=_AUTHORIZE, summary="Start the authorization: the provider URL")
     @action(detail=True, methods=["post"])

@@ -13,6 +13,21 @@ from gateways.common import ssrf
 from promptgate.errors import PromptGateError
 
 WRITABLE_OPTIONS = frozenset({"tenant"})
+# What a caller sets on a connection (the API and the admin form alike); the rest is the server's.
+WRITABLE_FIELDS = (
+    "name",
+    "provider",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "authorize_url",
+    "token_url",
+    "revoke_url",
+    "auth_method",
+    "use_pkce",
+    "options",
+)
+NAME_TAKEN = "A connection with this name exists in the project."
 
 
 def prepare(conn: OAuthConnection) -> None:
@@ -56,6 +71,25 @@ def prepare(conn: OAuthConnection) -> None:
             errors[name] = [exc.message]
     if errors:
         raise ValidationError(errors)
+
+
+def save_connection(conn: OAuthConnection, changes: dict[str, Any]) -> OAuthConnection:
+    """Apply caller changes, validate (presets applied, URLs SSRF-checked, name unique), save.
+
+    Raises ValidationError listing the problems; the caller answers it in its own shape.
+    """
+    if "options" in changes:
+        changes = {**changes, "options": writable_options(conn.options, changes["options"])}
+    for name, value in changes.items():
+        setattr(conn, name, value)
+    if not conn.client_secret:
+        raise ValidationError({"client_secret": ["This field is required."]})
+    prepare(conn)
+    others = OAuthConnection.objects.filter(project_id=conn.project_id, name=conn.name)
+    if others.exclude(pk=conn.pk).exists():
+        raise ValidationError({"name": [NAME_TAKEN]})
+    conn.save()
+    return conn
 
 
 def writable_options(current: dict[str, Any], submitted: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from django import forms
 from django.contrib import admin
 
 from credentials import providers
-from gateways.ai.api import AI_PROJECT_TYPES
 from gateways.ai.models import ModelAlias, UsageLimit
 from gateways.ai.providers.registry import split_model
+from gateways.ai.services import AI_PROJECT_TYPES
 from projects.admin_roles import ProjectScopedAdmin, check_project_type
 
 

@@ -14,8 +14,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from gateways.ai import playground
-from gateways.ai.api import AI_PROJECT_TYPES
 from gateways.ai.models import AIEndpoint, Session
+from gateways.ai.services import AI_PROJECT_TYPES
 from projects import admin_roles
 from projects.admin_roles import ProjectScopedAdmin, ReadOnlyAdmin, check_project_type
 from projects.models import Project

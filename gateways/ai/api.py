@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -14,45 +13,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
+from gateways.ai import services
 from gateways.ai.models import AIEndpoint, Session
-from projects.api.base import ErrorSerializer, ProjectScopedMixin, StrictFieldsMixin
+from projects.api.base import (
+    ErrorSerializer,
+    ProjectResourceViewSet,
+    ProjectScopedMixin,
+    StrictFieldsMixin,
+    schema_generation,
+)
 from projects.models import Project
-from projects.services import require_project_type
-from promptgate.errors import PromptGateError
-
-AI_PROJECT_TYPES = ("ai_gateway", "ai_wrapper")
-SLUG_TAKEN = "An AI endpoint with this slug already exists in this project."
-
-
-def ensure_ai_project(project: Project) -> None:
-    require_project_type(project, AI_PROJECT_TYPES, "AI endpoints belong to")
-
-
-def save_endpoint(endpoint: AIEndpoint, changes: dict[str, Any]) -> AIEndpoint:
-    """Apply wire changes, validate as the model does (clean() included), save; 400 listing each problem."""
-    ensure_ai_project(endpoint.project)
-    for name, value in changes.items():
-        setattr(endpoint, name, value)
-    errors: dict[str, list[str]] = {}
-    try:
-        endpoint.full_clean(validate_constraints=False)
-    except ValidationError as exc:
-        errors = {name: list(messages) for name, messages in exc.message_dict.items()}
-    others = AIEndpoint.objects.filter(project_id=endpoint.project_id, slug=endpoint.slug).exclude(
-        pk=endpoint.pk
-    )
-    if endpoint.slug and others.exists():
-        errors.setdefault("slug", []).append(SLUG_TAKEN)
-    if errors:
-        raise PromptGateError("Invalid input", code="validation_error", fields=errors)
-    try:
-        with transaction.atomic():
-            endpoint.save()
-    except IntegrityError:
-        raise PromptGateError(
-            "Invalid input", code="validation_error", fields={"slug": [SLUG_TAKEN]}
-        ) from None
-    return endpoint
 
 
 class AIEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -141,41 +111,19 @@ _WRITE_ERRORS = {
         summary="Change an AI endpoint", responses={200: AIEndpointSerializer, **_WRITE_ERRORS}
     ),
 )
-class AIEndpointViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+class AIEndpointViewSet(ProjectResourceViewSet):
     """A project's AI endpoints. Viewers read; admins and owners write."""
 
+    model = AIEndpoint
+    ordering = ("slug", "id")
     serializer_class = AIEndpointSerializer
     queryset = AIEndpoint.objects.none()
-    project_actions = {
-        "create": "manage_endpoints",
-        "update": "manage_endpoints",
-        "partial_update": "manage_endpoints",
-        "destroy": "manage_endpoints",
-    }
 
-    def get_queryset(self) -> QuerySet[AIEndpoint]:
-        if getattr(self, "swagger_fake_view", False):
-            return AIEndpoint.objects.none()
-        return AIEndpoint.objects.filter(project=self.get_project()).order_by("slug", "id")
+    def check_project(self, project: Project) -> None:
+        services.ensure_ai_project(project)
 
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        project = self.get_project()
-        ensure_ai_project(project)
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        endpoint = save_endpoint(AIEndpoint(project=project), serializer.validated_data)
-        return Response(self.get_serializer(endpoint).data, status=status.HTTP_201_CREATED)
-
-    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        endpoint = self.get_object()
-        serializer = self.get_serializer(endpoint, data=request.data, partial=kwargs.get("partial", False))
-        serializer.is_valid(raise_exception=True)
-        return Response(self.get_serializer(save_endpoint(endpoint, serializer.validated_data)).data)
-
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        with transaction.atomic():
-            self.get_object().delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def save_resource(self, instance: AIEndpoint, changes: dict[str, Any]) -> AIEndpoint:
+        return services.save_endpoint(instance, changes)
 
 
 @extend_schema_view(
@@ -201,7 +149,7 @@ class SessionViewSet(
     }
 
     def get_queryset(self) -> QuerySet[Session]:
-        if getattr(self, "swagger_fake_view", False):
+        if schema_generation(self):
             return Session.objects.none()
         rows = Session.objects.filter(endpoint__project=self.get_project()).select_related("endpoint")
         slug = self.request.query_params.get("endpoint")

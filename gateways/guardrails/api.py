@@ -13,7 +13,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,7 +23,14 @@ from credentials.api_providers import GlobalViewMixin
 from gateways.guardrails.models import GuardrailRule, Kind
 from gateways.guardrails.resolution import resolve_guardrails
 from gateways.guardrails.services import delete_rule, save_rule
-from projects.api.base import ErrorSerializer, JSONObjectField, ProjectScopedMixin, StrictFieldsMixin
+from projects.api.base import (
+    ErrorSerializer,
+    JSONObjectField,
+    ProjectResourceViewSet,
+    ServiceWritesMixin,
+    StrictFieldsMixin,
+)
+from projects.models import Project
 
 
 class GuardrailRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -99,27 +106,14 @@ def _writes(serializer: type) -> Any:
     )
 
 
-class _RuleWrites:
+class _RuleWrites(ServiceWritesMixin):
     """create/update/destroy through services.save_rule (validation, locks, overrides)."""
 
-    def new_rule(self) -> GuardrailRule:
-        raise NotImplementedError
+    def save_resource(self, instance: GuardrailRule, changes: dict[str, Any]) -> GuardrailRule:
+        return save_rule(instance, changes)
 
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = self.get_serializer(data=request.data)  # type: ignore[attr-defined]
-        serializer.is_valid(raise_exception=True)
-        rule = save_rule(self.new_rule(), serializer.validated_data)
-        return Response(self.get_serializer(rule).data, status=status.HTTP_201_CREATED)  # type: ignore[attr-defined]
-
-    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        rule = self.get_object()  # type: ignore[attr-defined]
-        serializer = self.get_serializer(rule, data=request.data, partial=kwargs.get("partial", False))  # type: ignore[attr-defined]
-        serializer.is_valid(raise_exception=True)
-        return Response(self.get_serializer(save_rule(rule, serializer.validated_data)).data)  # type: ignore[attr-defined]
-
-    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        delete_rule(self.get_object())  # type: ignore[attr-defined]
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    def delete_resource(self, instance: GuardrailRule) -> None:
+        delete_rule(instance)
 
 
 @_writes(GlobalGuardrailSerializer)
@@ -130,29 +124,23 @@ class GlobalGuardrailViewSet(_RuleWrites, GlobalViewMixin, viewsets.ModelViewSet
     queryset = GuardrailRule.objects.filter(project__isnull=True).order_by("name", "id")
     filterset_fields = ["kind", "enabled"]
 
-    def new_rule(self) -> GuardrailRule:
+    def new_resource(self) -> GuardrailRule:
         return GuardrailRule(project=None)
 
 
 @_writes(GuardrailRuleSerializer)
-class ProjectGuardrailViewSet(_RuleWrites, ProjectScopedMixin, viewsets.ModelViewSet):
+class ProjectGuardrailViewSet(_RuleWrites, ProjectResourceViewSet):
     """A project's rules (`endpoint` empty) and its endpoints' rules. Viewers read; admins write."""
 
+    model = GuardrailRule
+    ordering = ("endpoint", "name", "id")
     serializer_class = GuardrailRuleSerializer
     queryset = GuardrailRule.objects.none()
-    project_actions = {name: "manage_endpoints" for name in ("create", "update", "partial_update", "destroy")}
 
-    def get_queryset(self) -> QuerySet[GuardrailRule]:
-        if getattr(self, "swagger_fake_view", False):
-            return GuardrailRule.objects.none()
-        rows = GuardrailRule.objects.filter(project=self.get_project())
+    def scoped(self, project: Project) -> QuerySet[GuardrailRule]:
+        rows = GuardrailRule.objects.filter(project=project)
         endpoint = self.request.query_params.get("endpoint")
-        if endpoint is not None:
-            rows = rows.filter(endpoint=endpoint)
-        return rows.order_by("endpoint", "name", "id")
-
-    def new_rule(self) -> GuardrailRule:
-        return GuardrailRule(project=self.get_project())
+        return rows if endpoint is None else rows.filter(endpoint=endpoint)
 
     @extend_schema(
         summary="The resolved rules (global → project → endpoint), each with the level it comes from",
