@@ -105,7 +105,7 @@ def objects_of(project: Project, with_tools: bool = False) -> dict[str, Any]:
 
 def _tools(server: Any) -> tuple[list[dict[str, Any]], str]:
     """The upstream's tools as clients see them, listed now (this also records the server's health)."""
-    from gateways.mcp.api import test_connection
+    from gateways.mcp.services import test_connection
     from promptgate.errors import PromptGateError
 
     if not server.enabled:
