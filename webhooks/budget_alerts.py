@@ -17,11 +17,13 @@ from typing import Any
 
 from django.conf import settings
 
+from gateways.common import process_state
 from webhooks.emit import emit
 
 NANO = Decimal(1_000_000_000)
 EXHAUSTED = -1
-_announced: dict[str, tuple[int, set[int]]] = {}  # counter key -> (expires_at, thresholds announced)
+# counter key -> (expires_at, thresholds announced)
+_announced: dict[str, tuple[int, set[int]]] = process_state.keep("webhooks.budget_alerts_announced", {})
 _lock = threading.Lock()
 _next_prune = 0.0
 

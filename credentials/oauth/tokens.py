@@ -16,11 +16,12 @@ from typing import Any
 from credentials.oauth import refresh as refresher
 from credentials.oauth.client import RawResponse, send_async
 from credentials.oauth.protocol import HttpCall
-from gateways.common import db
+from gateways.common import db, process_state
 from promptgate.errors import PromptGateError
 
+# Refreshes in flight, per event loop: concurrent callers of one connection share one refresh.
 _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Task[refresher.Outcome]]] = (
-    weakref.WeakKeyDictionary()
+    process_state.keep("oauth.refreshes", weakref.WeakKeyDictionary())
 )
 
 

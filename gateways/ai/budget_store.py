@@ -22,7 +22,7 @@ import redis
 import redis.exceptions
 from django.conf import settings
 
-from gateways.common import db, redis_clients
+from gateways.common import db, process_state, redis_clients
 from gateways.common.db import release_connections
 from gateways.common.writer import BatchedWriter
 from webhooks import budget_alerts
@@ -245,6 +245,10 @@ class LocalStore:
             self._values.clear()
             self._dirty.clear()
 
+    def clear(self) -> None:
+        """Process-state reset (tests): memory only, like `forget`; the database keeps what was written."""
+        self.forget()
+
 
 class _StoreWriter(BatchedWriter[str]):
     """The store's write-behind thread; stopping it also writes what changed since and forgets the rest."""
@@ -388,7 +392,7 @@ def local_store() -> LocalStore:
     """This process's in-memory store. One per process, not per Runtime: the admin playground runs a
     second Runtime in the same process, and two stores would each admit up to a cap and overwrite each
     other's persisted values."""
-    return LocalStore()
+    return process_state.keep("ai.budget_counters", LocalStore())
 
 
 @functools.cache

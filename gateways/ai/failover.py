@@ -26,6 +26,7 @@ from gateways.ai.providers.base import (
     UpstreamRequest,
 )
 from gateways.ai.routing import Candidate
+from gateways.common import process_state
 from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
 from promptgate.errors import PromptGateError
@@ -117,6 +118,9 @@ class ProviderHealth:
     def __init__(self) -> None:
         self.up: dict[str, bool] = {}
 
+    def clear(self) -> None:
+        self.up.clear()
+
     def observe(self, provider: str, status: int, error: str = "") -> None:
         if status == 200:
             ok = True
@@ -135,7 +139,7 @@ class ProviderHealth:
         upstream_changed("ai_provider", zlib.crc32(provider.encode()), provider, ok=ok, error=reason)
 
 
-provider_health = ProviderHealth()
+provider_health = process_state.keep("ai.provider_health", ProviderHealth())
 
 
 def _send(upstream: UpstreamRequest, timeout: float) -> Coroutine[Any, Any, http_client.UpstreamResponse]:

@@ -22,13 +22,14 @@ from django.views.decorators.csrf import csrf_protect
 
 from gateways.ai import config, endpoint_view, runner
 from gateways.ai.models import AIEndpoint
+from gateways.common import process_state
 from gateways.common.config import ProjectInfo, TokenInfo
 from gateways.common.router import GatewayRequest
 from gateways.common.runtime import Runtime
 from promptgate.errors import PromptGateError, error_body
 
 RUN_ACTION = "read_logs"  # the developer role and above
-_runtime: dict[str, Runtime] = {}
+_runtime: dict[str, Runtime] = process_state.keep("ai.playground_runtime", {})
 
 
 def form_variables(endpoint: AIEndpoint) -> list[dict[str, Any]]:

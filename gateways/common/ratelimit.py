@@ -15,7 +15,7 @@ from typing import TypeVar
 import redis.exceptions
 from django.conf import settings
 
-from gateways.common import redis_clients
+from gateways.common import process_state, redis_clients
 from gateways.common.transport.resp import Script
 from promptgate.errors import PromptGateError
 
@@ -216,6 +216,9 @@ class _Health:
             )
             self.last_log = now
 
+    def clear(self) -> None:
+        self.reset()
+
     def recovered(self) -> None:
         if self.down_since is not None:
             logger.warning(
@@ -226,8 +229,8 @@ class _Health:
         self.reset()
 
 
-_health = _Health()
-_memory = MemoryBackend()
+_health = process_state.keep("ratelimit.redis_health", _Health())
+_memory = process_state.keep("ratelimit.memory_counters", MemoryBackend())
 _redis = RedisBackend()
 _REDIS_DOWN = (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
 

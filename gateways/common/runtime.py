@@ -2,6 +2,10 @@
 
 The ASGI lifespan calls `startup` and `shutdown`; everything also starts lazily so the app works when
 driven without a lifespan (tests with an in-process transport).
+
+State the process keeps in memory outside any one Runtime (the rate limiter's fallback counters, MCP
+list pages and eras, upstream health, in-flight OAuth refreshes, budget counters...) is registered in
+process_state.py; `Runtime.reset_process_state()` forgets all of it (tests).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from gateways.common import heap, redis_clients, versioning
+from gateways.common import heap, process_state, redis_clients, versioning
 from gateways.common.config import ConfigCache
 from gateways.common.counters import TokenRequestCounter
 from gateways.common.log_process import RequestLogProcess
@@ -96,6 +100,11 @@ class Runtime:
         self._poller: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None
         self.started_at = timezone.now()
+
+    @staticmethod
+    def reset_process_state() -> None:
+        """Forget what this process learnt between requests, in every module (see process_state.py)."""
+        process_state.reset()
 
     @property
     def writers(self) -> list[BatchedWriter[Any]]:

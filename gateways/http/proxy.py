@@ -13,7 +13,7 @@ import yarl
 from django.conf import settings
 
 from credentials.oauth import tokens as oauth_tokens
-from gateways.common import ratelimit, ssrf
+from gateways.common import process_state, ratelimit, ssrf
 from gateways.common.http import ClientDisconnected, Receive, Response, StreamingResponse, payload_too_large
 from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
@@ -64,7 +64,7 @@ def _limits(endpoint: EndpointInfo, greq: GatewayRequest) -> list[ratelimit.Limi
 # Host names that passed the SSRF check, per allowlist. A pooled keep-alive connection never meets the
 # resolver again, so a name is re-checked whenever the allowlist changes (a narrowed allowlist applies
 # to warm upstreams at once); a connection, once made, stays pinned to an address that was checked.
-_checked_names: dict[tuple[str, int, tuple[str, ...]], bool] = {}
+_checked_names: dict[tuple[str, int, tuple[str, ...]], bool] = process_state.keep("http.checked_names", {})
 
 
 async def _check_upstream_host(url: yarl.URL) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 
-from gateways.common import db, ratelimit, versioning
+from gateways.common import db, process_state, ratelimit, versioning
 from gateways.guardrails import service as guardrails
 from gateways.guardrails import verdicts
 from gateways.mcp import health, inflight, protocol, upstream
@@ -44,8 +44,11 @@ _CACHE_MAX = 5000
 _REFRESH_EVERY = 1.0  # an unknown name re-reads its server's catalogue at most this often
 
 # (server id, url, kind, upstream cursor) → (config version, expires at, items, next cursor)
-_pages: dict[tuple[int, str, str, str | None], tuple[int, float, list[dict[str, Any]], str | None]] = {}
-_refreshed: dict[tuple[int, str], float] = {}  # (server id, kind) → when its table was last re-read
+_pages: dict[tuple[int, str, str, str | None], tuple[int, float, list[dict[str, Any]], str | None]] = (
+    process_state.keep("mcp.list_pages", {})
+)
+# (server id, kind) → when its table was last re-read
+_refreshed: dict[tuple[int, str], float] = process_state.keep("mcp.list_refreshed", {})
 _background: set[asyncio.Task[None]] = set()
 # An entry of a list walk: (the item as clients see it, the upstream page's cursor, index in that page).
 _Entry = tuple[dict[str, Any], str | None, int]

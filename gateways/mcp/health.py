@@ -7,13 +7,14 @@ import logging
 
 from django.utils import timezone
 
-from gateways.common import db
+from gateways.common import db, process_state
 from gateways.mcp.upstream import ServerConfig
 from webhooks.emit import upstream_changed
 
 logger = logging.getLogger(__name__)
 
-_last: dict[int, str] = {}  # server id → "up" | "down", as this process last recorded it
+# server id → "up" | "down", as this process last recorded it
+_last: dict[int, str] = process_state.keep("mcp.upstream_health", {})
 _tasks: set[asyncio.Task[None]] = set()
 
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from gateways.common import ssrf
+from gateways.common import process_state, ssrf
 from gateways.common.transport import http_client
 from gateways.mcp import protocol
 
@@ -113,10 +113,13 @@ class ProcessSessions:
         else:
             self._ids[server_id] = session_id
 
+    def clear(self) -> None:
+        self._ids.clear()
 
-shared_sessions = ProcessSessions()
+
+shared_sessions = process_state.keep("mcp.upstream_sessions", ProcessSessions())
 # server id → (upstream url, era, negotiated version, expires at): what the upstream speaks.
-_eras: dict[int, tuple[str, str, str, float]] = {}
+_eras: dict[int, tuple[str, str, str, float]] = process_state.keep("mcp.upstream_eras", {})
 
 
 def forget(server: ServerConfig) -> None:

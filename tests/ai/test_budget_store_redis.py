@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 from gateways.ai import budgets
 from gateways.ai.budget_store import Counter, RedisSettler
 from gateways.common import ratelimit, redis_clients
+from gateways.common.runtime import Runtime
 from gateways.common.transport.resp import PipelinedRedis
 from promptgate.errors import PromptGateError
 
@@ -22,10 +23,10 @@ HOUR = 3600
 
 @pytest.fixture(autouse=True)
 async def _clean_redis_state() -> AsyncIterator[None]:
-    ratelimit._health.reset()
+    Runtime.reset_process_state()
     yield
     await redis_clients.close_async_client()
-    ratelimit._health.reset()
+    Runtime.reset_process_state()
 
 
 def counter(cap: int, kind: str = "budget") -> Counter:

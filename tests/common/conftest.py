@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from gateways.common import ratelimit, redis_clients
+from gateways.common import redis_clients
+from gateways.common.runtime import Runtime
 from gateways.common.transport import http_client
 
 GZIP_BODY = gzip.compress(b'{"hello": "compressed"}' * 20)
@@ -110,13 +111,12 @@ async def upstream() -> AsyncIterator[Upstream]:
 
 @pytest.fixture(autouse=True)
 async def _clean_network_state() -> AsyncIterator[None]:
-    ratelimit._health.reset()
-    ratelimit._memory.clear()
+    Runtime.reset_process_state()
     yield
     await http_client.close_client()
     if redis_clients._async_clients.get(asyncio.get_running_loop()) is not None:
         await redis_clients.close_async_client()
-    ratelimit._health.reset()
+    Runtime.reset_process_state()
 
 
 def echo_json(response) -> dict:

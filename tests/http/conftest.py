@@ -14,7 +14,8 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from gateways.common import ratelimit, redis_clients
+from gateways.common import redis_clients
+from gateways.common.runtime import Runtime
 from gateways.common.transport import http_client
 from gateways.http.models import ApiEndpoint
 from tests.servers import GatewayProcess
@@ -159,8 +160,7 @@ def live(gateway_process) -> Iterator[httpx.Client]:
 @pytest.fixture
 async def _clean_network_state() -> AsyncIterator[None]:
     """In-process tests: fresh limiter state, and the shared client closed on this test's loop."""
-    ratelimit._health.reset()
-    ratelimit._memory.clear()
+    Runtime.reset_process_state()
     yield
     await http_client.close_client()
     if redis_clients._async_clients.get(asyncio.get_running_loop()) is not None:

@@ -6,6 +6,7 @@ import pytest
 
 from gateways.ai.budget_store import Counter
 from gateways.common import db
+from gateways.common.runtime import Runtime
 from webhooks import budget_alerts, emit
 from webhooks.models import Event
 
@@ -25,7 +26,7 @@ def writer(monkeypatch, make_webhook):
         emit, "emit", lambda *a, **k: queued.append(emit.PendingEvent(a[0], a[1], **k)) or True
     )
     monkeypatch.setattr(budget_alerts, "emit", emit.emit)
-    monkeypatch.setattr(budget_alerts, "_announced", {})
+    Runtime.reset_process_state()  # no threshold announced yet in this process
 
     def flush() -> list[emit.PendingEvent]:
         batch = list(queued)
@@ -54,7 +55,7 @@ def test_thresholds_once_per_window_and_again_in_the_next(writer):
 def test_a_second_process_cannot_send_it_again(writer):
     budget_alerts.observe(counter(), 600)
     writer()
-    budget_alerts._announced.clear()  # another process: it never announced anything
+    Runtime.reset_process_state()  # another process: it never announced anything
     budget_alerts.observe(counter(), 700)
     assert len(writer()) == 1  # it tries...
     assert Event.objects.filter(type="budget.threshold_crossed").count() == 1  # ...the outbox refuses

@@ -8,6 +8,7 @@ import datetime
 import pytest
 
 from audit import context
+from gateways.common.runtime import Runtime
 from gateways.mcp import health
 from gateways.mcp.models import McpServer
 from gateways.mcp.upstream import ServerConfig
@@ -36,7 +37,7 @@ def config(server: McpServer) -> ServerConfig:
 
 def record(server: McpServer, ok: bool, *, fresh_process: bool = False) -> None:
     if fresh_process:
-        health._last.clear()  # what another process, which saw nothing yet, would do
+        Runtime.reset_process_state()  # what another process, which saw nothing yet, would do
 
     async def run() -> None:
         health.record(config(server), ok=ok, error="" if ok else "could not connect to upstream")
@@ -51,7 +52,7 @@ def test_mcp_upstream_down_and_recovered_once_each(make_project, make_webhook, r
     with context.bind(actor=context.SYSTEM):
         server = McpServer.objects.create(project=project, prefix="gh", upstream_url="http://127.0.0.1:9/mcp")
     _hook, secret = make_webhook(project=project, events=["upstream.down", "upstream.recovered"])
-    health._last.clear()
+    Runtime.reset_process_state()
     record(server, True)  # up from the start: nothing recovered
     assert not Event.objects.exists()
     record(server, False)
