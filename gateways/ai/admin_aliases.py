@@ -6,12 +6,21 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from credentials import providers
+from gateways.ai import chat_playground
 from gateways.ai.models import ModelAlias, UsageLimit
 from gateways.ai.providers.registry import split_model
 from gateways.ai.services import AI_PROJECT_TYPES
+from projects import admin_roles
 from projects.admin_roles import ProjectScopedAdmin, check_project_type
+from projects.models import Project, ProjectType
 
 
 class AliasForm(forms.ModelForm):
@@ -36,8 +45,35 @@ class AliasForm(forms.ModelForm):
 class ModelAliasAdmin(ProjectScopedAdmin):
     form = AliasForm
     project_types = AI_PROJECT_TYPES
-    list_display = ("alias", "target", "project", "created_at")
+    list_display = ("alias", "target", "project", "chat_link", "created_at")
     search_fields = ("alias", "target", "project__name")
+
+    @admin.display(description="Chat playground")
+    def chat_link(self, obj: ModelAlias) -> str:
+        if obj.project.project_type != ProjectType.AI_GATEWAY:
+            return "-"  # an ai_wrapper project answers its AI endpoints only
+        url = reverse("admin:ai_chat_playground", args=[obj.project_id])
+        return format_html('<a href="{}?model={}">Chat</a>', url, obj.alias)
+
+    def get_urls(self) -> list[Any]:
+        chat = path(
+            "chat/<int:project_pk>/", self.admin_site.admin_view(self.chat_view), name="ai_chat_playground"
+        )
+        return [chat, *super().get_urls()]
+
+    def chat_view(self, request: HttpRequest, project_pk: int) -> HttpResponse:
+        """The chat playground of an ai_gateway project (gateways/ai/chat_playground.py)."""
+        project = get_object_or_404(Project, pk=project_pk, project_type=ProjectType.AI_GATEWAY)
+        if not admin_roles.can(request, project, chat_playground.RUN_ACTION):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Chat playground: {project.name}",
+            "model": request.GET.get("model", ""),
+            **chat_playground.page_context(request, project),
+        }
+        return TemplateResponse(request, "ai/chat_playground.html", context)
 
 
 class UsageLimitForm(forms.ModelForm):
