@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from credentials import providers
 from credentials.api_providers import AI_PROJECT_TYPES
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
+from gateways.ai import services as ai_services
 from gateways.ai.providers.registry import PROVIDER_CHOICES, get_adapter, requires_base_url
 from gateways.common import ssrf
 from projects.admin_roles import ProjectScopedAdmin, SuperuserAdmin, check_project_type, secret_help
@@ -77,7 +78,7 @@ class CredentialAdmin(SuperuserAdmin):
     @admin.action(description="Test connection")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Credential]) -> None:
         for credential in queryset[:20]:
-            check = providers.check_connection(credential)
+            check = ai_services.check_connection(credential)
             level = messages.SUCCESS if check.ok else messages.ERROR
             self.message_user(request, f"{credential.name}: {check.message} ({check.latency_ms} ms)", level)
 

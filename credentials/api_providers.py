@@ -14,7 +14,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from credentials import providers
 from credentials.api_provider_serializers import (
     AliasSerializer,
     AssignmentSerializer,
@@ -23,6 +22,7 @@ from credentials.api_provider_serializers import (
     TemplateSerializer,
 )
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
+from gateways.ai import services as ai_services
 from gateways.ai.models import ModelAlias
 from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectScopedMixin
 from projects.models import Project
@@ -81,7 +81,7 @@ class CredentialViewSet(GlobalViewMixin, viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        check = providers.check_connection(self.get_object())
+        check = ai_services.check_connection(self.get_object())
         return Response(
             {"ok": check.ok, "status": check.status, "message": check.message, "latency_ms": check.latency_ms}
         )

@@ -11,6 +11,8 @@ from django.core.validators import MinLengthValidator
 from django.db import models
 from django.utils import timezone
 
+from gateways.ai.providers.registry import provider_names
+
 
 class ProjectType(models.TextChoices):
     AI_GATEWAY = "ai_gateway", "AI gateway"
@@ -43,8 +45,6 @@ def validate_origins(value: object) -> None:
 
 
 def validate_ai_provider(value: str) -> None:
-    from gateways.ai.providers.registry import provider_names
-
     if value and value not in provider_names():
         raise ValidationError(f"Unknown provider {value!r}")
 

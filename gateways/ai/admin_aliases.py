@@ -13,8 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from credentials import providers
-from gateways.ai import chat_playground
+from gateways.ai import chat_playground, services
 from gateways.ai.models import ModelAlias, UsageLimit
 from gateways.ai.providers.registry import split_model
 from gateways.ai.services import AI_PROJECT_TYPES
@@ -32,7 +31,7 @@ class AliasForm(forms.ModelForm):
         data = super().clean()
         target, alias = data.get("target"), data.get("alias")
         if target:
-            error = providers.alias_target_error(target)
+            error = services.alias_target_error(target)
             if error:
                 self.add_error("target", error)
         if alias and split_model(alias) is not None:

@@ -15,10 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from credentials.models import ProviderAssignment, ProviderSetting, ProviderTemplate
 from gateways.ai import catalogue
 from gateways.ai.errors import OpenAIError
+from gateways.ai.models import ModelAlias
+from gateways.ai.providers import registry
 from gateways.ai.providers.base import ProviderAdapter, Target
 from gateways.common.router import GatewayRequest
+from projects.models import Project
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +70,6 @@ class Candidate:
 
 
 def load_global() -> GlobalAIConfig:
-    from credentials.models import ProviderSetting, ProviderTemplate
-
     templates = {
         t.name: TemplateInfo(t.name, t.provider, t.model, dict(t.parameters or {}), t.enabled)
         for t in ProviderTemplate.objects.all()
@@ -77,10 +79,6 @@ def load_global() -> GlobalAIConfig:
 
 
 def load_project_ai(project_id: int) -> ProjectAIConfig:
-    from credentials.models import ProviderAssignment
-    from gateways.ai.models import ModelAlias
-    from projects.models import Project
-
     aliases = dict(ModelAlias.objects.filter(project_id=project_id).values_list("alias", "target"))
     assignments = {
         a.provider: CredentialInfo(
@@ -104,8 +102,6 @@ async def configs(greq: GatewayRequest) -> tuple[GlobalAIConfig, ProjectAIConfig
 
 
 def adapter_for(provider: str) -> ProviderAdapter | None:
-    from gateways.ai.providers import registry
-
     try:
         return registry.get_adapter(provider)
     except (KeyError, LookupError, ValueError):
