@@ -2,8 +2,10 @@
 
 Session-authenticated (staff, CSRF-checked), scoped to the endpoint's project and allowed to its
 developers and above. Answers JSON, or SSE events (the public stream's, plus a first `start` event
-with the rendered prompts) that the page reads with fetch + ReadableStream. The playground shows the
-prompts and the model, which the public API keeps private.
+with the prompt as sent) that the page reads with fetch + ReadableStream. The playground shows the
+prompt exactly as the provider got it (the output schema's instruction included) and the model, which
+the public API keeps private. Each run is one request-log row (token prefix `playground`), so it is
+counted in usage; budgets hold it as any call (runner.prepare admits it).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
-from gateways.ai import config, endpoint_view, runner
+from gateways.ai import config, endpoint_view, runner, structured
 from gateways.ai.models import AIEndpoint
 from gateways.common import process_state
 from gateways.common.config import ProjectInfo, TokenInfo
-from gateways.common.router import GatewayRequest
+from gateways.common.router import GatewayRequest, request_log_row
 from gateways.common.runtime import Runtime
 from promptgate.errors import PromptGateError, error_body
 
@@ -101,22 +103,61 @@ async def run_view(request: HttpRequest, pk: int) -> HttpResponse:
     endpoint = config.snapshot(row)
     try:
         body = endpoint_view.parse_body(orjson.loads(request.body or b"{}"))
-        system, user_prompt = runner.render(endpoint, body.get("variables"))
-        rendered = {"system": system, "user": user_prompt}
         prepared = await runner.prepare(greq, endpoint, body.get("variables"), body.get("session_id"))
         if body.get("stream"):
             run = await endpoint_view.StreamRun.open(greq, prepared)
             return StreamingHttpResponse(
-                _events(run, rendered, greq), headers=dict(endpoint_view.SSE_HEADERS)
+                _events(run, prepared, greq), headers=dict(endpoint_view.SSE_HEADERS)
             )
         result = await runner.run(greq, prepared)
     except orjson.JSONDecodeError:
+        _log(greq, 400, "malformed_json")
         return JsonResponse(error_body("malformed_json", "Request body is not valid JSON"), status=400)
     except PromptGateError as exc:
+        _log(greq, exc.status, exc.code)
         return _error(exc, attempts=greq.log.get("attempts", []))
-    return JsonResponse(
-        {**result.body(), **_extra(greq, result.model, result.repaired), "rendered": rendered}
+    answer = {**result.body(), **_extra(greq, result.model, result.repaired)}
+    answer["rendered"] = sent(prepared, result.provider)
+    _log(greq, 200, "")
+    return JsonResponse(answer)
+
+
+def sent(prepared: runner.Prepared, provider: str) -> dict[str, Any]:
+    """What the provider was sent: the messages after the gateway's additions (the output schema's
+    instruction for a provider without native structured output), and `response_format` when native."""
+    body: dict[str, Any] = {"messages": prepared.messages}
+    if prepared.endpoint.output_schema is not None:
+        body = structured.apply(dict(body), provider, prepared.endpoint.output_schema)
+    messages = body["messages"]
+    shown: dict[str, Any] = {
+        "system": "\n\n".join(m["content"] for m in messages if m.get("role") == "system"),
+        "user": next((m["content"] for m in reversed(messages) if m.get("role") == "user"), ""),
+        "messages": messages,
+    }
+    if "response_format" in body:
+        shown["response_format"] = body["response_format"]
+    return shown
+
+
+def _log(greq: GatewayRequest, status: int, error_code: str) -> None:
+    """One request-log row per run, as the data plane writes for /ai/{slug}: the run is counted in
+    usage like any call (token prefix `playground`)."""
+    row = request_log_row(
+        project_uuid=greq.project.uuid,
+        gateway="ai",
+        method="POST",
+        path=f"/api/{greq.project.uuid}/ai/{greq.tail}",
+        token_prefix=greq.token.prefix,
+        status=status,
+        started=greq.started,
+        upstream_ms=greq.upstream_ms,
+        bytes_in=0,
+        bytes_out=0,
+        error_code=error_code,
+        request_id=greq.request_id,
     )
+    row.update(greq.log)
+    greq.runtime.request_logs.submit(row)
 
 
 def _extra(greq: GatewayRequest, model: str, repaired: bool) -> dict[str, Any]:
@@ -129,15 +170,18 @@ def _extra(greq: GatewayRequest, model: str, repaired: bool) -> dict[str, Any]:
 
 
 async def _events(
-    run: endpoint_view.StreamRun, rendered: dict[str, str], greq: GatewayRequest
+    run: endpoint_view.StreamRun, prepared: runner.Prepared, greq: GatewayRequest
 ) -> AsyncIterator[bytes]:
+    error_code = ""
     try:
-        yield endpoint_view.sse(
-            {"type": "start", "rendered": rendered, "provider": run.opened.candidate.target.provider}
-        )
+        provider = run.opened.candidate.target.provider
+        yield endpoint_view.sse({"type": "start", "rendered": sent(prepared, provider), "provider": provider})
         async for event in run.events():
             if event["type"] == "done" and run.result is not None:
                 event = {**event, **_extra(greq, run.result.model, run.result.repaired)}
+            elif event["type"] == "error":
+                error_code = str((event.get("error") or {}).get("code") or "error")
             yield endpoint_view.sse(event)
     finally:
         await run.close()
+        _log(greq, 200, error_code)

@@ -221,28 +221,59 @@ class DataPlane:
         else:
             raw = presented_token(request)
             prefix = display_prefix(raw) if raw else ""
-        row: dict[str, Any] = {
-            "time": timezone.now(),
-            "project_uuid": project.uuid,
-            "gateway": gateway,
-            "endpoint": "",
-            "method": request.method,
-            "path": request.path[:500],
-            "token_prefix": prefix[:20],
-            "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            "upstream_ms": greq.upstream_ms if greq is not None else None,
-            "bytes_in": int(request.headers.get("content-length") or 0)
-            if (request.headers.get("content-length") or "").isdigit()
-            else 0,
-            "bytes_out": bytes_out,
-            "error_code": error_code,
-            "request_id": request_id,
-        }
+        length = request.headers.get("content-length") or ""
+        row = request_log_row(
+            project_uuid=project.uuid,
+            gateway=gateway,
+            method=request.method,
+            path=request.path,
+            token_prefix=prefix,
+            status=status,
+            started=started,
+            upstream_ms=greq.upstream_ms if greq is not None else None,
+            bytes_in=int(length) if length.isdigit() else 0,
+            bytes_out=bytes_out,
+            error_code=error_code,
+            request_id=request_id,
+        )
         if greq is not None:
             row.update(greq.log)
             _announce_blocks(greq)
         self.runtime.request_logs.submit(row)
+
+
+def request_log_row(
+    *,
+    project_uuid: str,
+    gateway: str,
+    method: str,
+    path: str,
+    token_prefix: str,
+    status: int,
+    started: float,
+    upstream_ms: float | None,
+    bytes_in: int,
+    bytes_out: int,
+    error_code: str,
+    request_id: str,
+) -> dict[str, Any]:
+    """One RequestLog row's common fields (a handler's `greq.log` adds endpoint, model, tokens, …)."""
+    return {
+        "time": timezone.now(),
+        "project_uuid": project_uuid,
+        "gateway": gateway,
+        "endpoint": "",
+        "method": method,
+        "path": path[:500],
+        "token_prefix": token_prefix[:20],
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+        "upstream_ms": upstream_ms,
+        "bytes_in": bytes_in,
+        "bytes_out": bytes_out,
+        "error_code": error_code,
+        "request_id": request_id,
+    }
 
 
 def _announce_blocks(greq: GatewayRequest) -> None:

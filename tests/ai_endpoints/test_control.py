@@ -184,7 +184,14 @@ async def test_playground_runs_json_and_stream(make_user, ai, async_client_clean
     response = await _post(client, url, {"variables": {"text": "hello"}})
     assert response.status_code == 200, response.content
     data = response.json()
-    assert data["rendered"] == {"system": "You summarise general texts.", "user": "Summarise: hello"}
+    # The prompt as sent: openai has native structured output, so the schema goes as response_format.
+    rendered = data["rendered"]
+    assert rendered["system"] == "You summarise general texts." and rendered["user"] == "Summarise: hello"
+    assert rendered["messages"] == [
+        {"role": "system", "content": "You summarise general texts."},
+        {"role": "user", "content": "Summarise: hello"},
+    ]
+    assert rendered["response_format"]["json_schema"]["schema"] == SUMMARY_SCHEMA
     assert set(data["parsed"]) == {"title", "score"}
     assert data["provider"] == "openai" and data["model"] == "gpt-4o-mini"
     assert data["latency_ms"] >= 0 and data["session_id"]
@@ -195,6 +202,38 @@ async def test_playground_runs_json_and_stream(make_user, ai, async_client_clean
     assert events[-1]["type"] == "done" and "latency_ms" in events[-1]
     response = await _post(client, url, {"variables": {}})
     assert response.status_code == 400 and "variables.text" in response.json()["error"]["fields"]
+    # Each run is a request-log row like any call's, so it counts in usage.
+    rows = await orm(_playground_rows)(ai.project, 3)
+    assert sorted(r.status for r in rows) == [200, 200, 400]
+    assert all(r.endpoint == endpoint.slug and r.gateway == "ai" for r in rows)
+    assert sum(1 for r in rows if r.tokens_out) == 2
+
+
+def _playground_rows(project, count: int, timeout: float = 10.0) -> list:
+    import time
+
+    from audit.models import RequestLog
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = list(RequestLog.objects.filter(project_uuid=project.uuid, token_prefix="playground"))
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def test_the_prompt_shown_includes_the_schema_instruction_a_provider_gets():
+    from types import SimpleNamespace
+
+    from gateways.ai import playground, structured
+
+    prepared = SimpleNamespace(
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Summarise: x"}],
+        endpoint=SimpleNamespace(output_schema=SUMMARY_SCHEMA),
+    )
+    shown = playground.sent(prepared, "groq")  # no native structured output: an instruction is appended
+    assert shown["system"] == "Be brief.\n\n" + structured.instructions(SUMMARY_SCHEMA)
+    assert "response_format" not in shown and shown["user"] == "Summarise: x"
 
 
 async def test_playground_refuses_others(make_user, ai, async_client_cleanup):
