@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError
 
 from audit.api.filters import RequestLogFilter
-from audit.models import AuditLog, LogRetention, RequestLog
+from audit.models import AUDIT_SUMMARY_FIELDS, AuditLog, LogRetention, RequestLog
 from projects import admin_roles
 from projects.models import Project
 
@@ -91,16 +91,7 @@ class AuditLogAdmin(LogAdmin):
         ("ip", "request_id"),
     )
     readonly_fields = (
-        "time",
-        "actor_type",
-        "actor_id",
-        "actor_label",
-        "action",
-        "object_type",
-        "object_id",
-        "object_repr",
-        "project_uuid",
-        "project_name",
+        *AUDIT_SUMMARY_FIELDS,
         "before_pretty",
         "after_pretty",
         "extra_pretty",

@@ -19,6 +19,21 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise AppendOnlyError("audit log rows cannot be deleted")
 
 
+# Who did what to which object, in which project: the columns every view of an audit row shows first.
+AUDIT_SUMMARY_FIELDS = (
+    "time",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "project_uuid",
+    "project_name",
+)
+
+
 class AuditLog(models.Model):
     time = models.DateTimeField(auto_now_add=True, db_index=True)
     actor_type = models.CharField(max_length=20)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from audit.models import AuditLog, RequestLog
+from audit.models import AUDIT_SUMMARY_FIELDS, AuditLog, RequestLog
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
@@ -14,16 +14,7 @@ class AuditLogSerializer(serializers.ModelSerializer):
         model = AuditLog
         fields = [
             "id",
-            "time",
-            "actor_type",
-            "actor_id",
-            "actor_label",
-            "action",
-            "object_type",
-            "object_id",
-            "object_repr",
-            "project_uuid",
-            "project_name",
+            *AUDIT_SUMMARY_FIELDS,
             "before",
             "after",
             "extra",

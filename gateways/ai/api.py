@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,10 +16,10 @@ from rest_framework.routers import SimpleRouter
 from gateways.ai import services
 from gateways.ai.models import AIEndpoint, Session
 from projects.api.base import (
-    ErrorSerializer,
     ProjectResourceViewSet,
     ProjectScopedMixin,
     StrictFieldsMixin,
+    documented_writes,
     schema_generation,
 )
 from projects.models import Project
@@ -93,23 +93,14 @@ class SessionSerializer(serializers.ModelSerializer):
         return obj.expires_at <= timezone.now()
 
 
-_WRITE_ERRORS = {
-    400: OpenApiResponse(
-        ErrorSerializer, description="validation_error, wrong_project_type, unknown_field, immutable_field."
-    )
-}
-
-
-@extend_schema_view(
-    create=extend_schema(
-        summary="Create an AI endpoint", responses={201: AIEndpointSerializer, **_WRITE_ERRORS}
-    ),
-    update=extend_schema(
-        summary="Replace an AI endpoint", responses={200: AIEndpointSerializer, **_WRITE_ERRORS}
-    ),
-    partial_update=extend_schema(
-        summary="Change an AI endpoint", responses={200: AIEndpointSerializer, **_WRITE_ERRORS}
-    ),
+@documented_writes(
+    AIEndpointSerializer,
+    {400: "validation_error, wrong_project_type, unknown_field, immutable_field."},
+    {
+        "create": "Create an AI endpoint",
+        "update": "Replace an AI endpoint",
+        "partial_update": "Change an AI endpoint",
+    },
 )
 class AIEndpointViewSet(ProjectResourceViewSet):
     """A project's AI endpoints. Viewers read; admins and owners write."""

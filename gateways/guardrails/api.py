@@ -8,9 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
-    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import serializers, viewsets
@@ -24,11 +22,11 @@ from gateways.guardrails.models import GuardrailRule, Kind
 from gateways.guardrails.resolution import resolve_guardrails
 from gateways.guardrails.services import delete_rule, save_rule
 from projects.api.base import (
-    ErrorSerializer,
     JSONObjectField,
     ProjectResourceViewSet,
     ServiceWritesMixin,
     StrictFieldsMixin,
+    documented_writes,
 )
 from projects.models import Project
 
@@ -69,10 +67,8 @@ class GlobalGuardrailSerializer(GuardrailRuleSerializer):
 
 
 _WRITE_ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="validation_error (fields name the problems)."),
-    409: OpenApiResponse(
-        ErrorSerializer, description="guardrail_locked: a wider rule of this name is locked."
-    ),
+    400: "validation_error (fields name the problems).",
+    409: "guardrail_locked: a wider rule of this name is locked.",
 }
 _EFFECTIVE = inline_serializer(
     "EffectiveGuardrail",
@@ -97,15 +93,6 @@ _EFFECTIVE_LIST = inline_serializer(
 )
 
 
-def _writes(serializer: type) -> Any:
-    """Schema of the write actions: the rule answered, or the documented refusals."""
-    return extend_schema_view(
-        create=extend_schema(responses={201: serializer, **_WRITE_ERRORS}),
-        update=extend_schema(responses={200: serializer, **_WRITE_ERRORS}),
-        partial_update=extend_schema(responses={200: serializer, **_WRITE_ERRORS}),
-    )
-
-
 class _RuleWrites(ServiceWritesMixin):
     """create/update/destroy through services.save_rule (validation, locks, overrides)."""
 
@@ -116,7 +103,7 @@ class _RuleWrites(ServiceWritesMixin):
         delete_rule(instance)
 
 
-@_writes(GlobalGuardrailSerializer)
+@documented_writes(GlobalGuardrailSerializer, _WRITE_ERRORS)
 class GlobalGuardrailViewSet(_RuleWrites, GlobalViewMixin, viewsets.ModelViewSet):
     """Global rules: apply to every project; superusers only."""
 
@@ -128,7 +115,7 @@ class GlobalGuardrailViewSet(_RuleWrites, GlobalViewMixin, viewsets.ModelViewSet
         return GuardrailRule(project=None)
 
 
-@_writes(GuardrailRuleSerializer)
+@documented_writes(GuardrailRuleSerializer, _WRITE_ERRORS)
 class ProjectGuardrailViewSet(_RuleWrites, ProjectResourceViewSet):
     """A project's rules (`endpoint` empty) and its endpoints' rules. Viewers read; admins write."""
 

@@ -4,43 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.routers import SimpleRouter
 
 from gateways.http import services
 from gateways.http.models import ApiEndpoint
 from gateways.http.serializers import ApiEndpointSerializer
-from projects.api.base import ErrorSerializer, ProjectResourceViewSet
+from projects.api.base import ProjectResourceViewSet, documented_writes
 from projects.models import Project
 
 _SLUG = OpenApiParameter(
     "slug", str, OpenApiParameter.PATH, description="The endpoint's slug (as in /api/{uuid}/proxy/{slug}/)."
 )
-_WRITE_ERRORS = {
-    400: OpenApiResponse(
-        ErrorSerializer,
-        description="validation_error (fields name the problems), ssrf_blocked (the upstream resolves "
-        "to a blocked address class), wrong_project_type (not an api_gateway project), unknown_field.",
-    )
-}
+_CHANGE = "(injected headers are kept unless sent)"
 
 
-@extend_schema_view(
+@documented_writes(
+    ApiEndpointSerializer,
+    {
+        400: "validation_error (fields name the problems), ssrf_blocked (the upstream resolves to a blocked "
+        "address class), wrong_project_type (not an api_gateway project), unknown_field."
+    },
+    {
+        "create": "Create an API endpoint",
+        "update": f"Replace an API endpoint {_CHANGE}",
+        "partial_update": f"Change an API endpoint {_CHANGE}",
+    },
+    parameters=[_SLUG],
     list=extend_schema(summary="List a project's API endpoints"),
-    create=extend_schema(
-        summary="Create an API endpoint", responses={201: ApiEndpointSerializer, **_WRITE_ERRORS}
-    ),
     retrieve=extend_schema(summary="Read an API endpoint", parameters=[_SLUG]),
-    update=extend_schema(
-        summary="Replace an API endpoint (injected headers are kept unless sent)",
-        parameters=[_SLUG],
-        responses={200: ApiEndpointSerializer, **_WRITE_ERRORS},
-    ),
-    partial_update=extend_schema(
-        summary="Change an API endpoint (injected headers are kept unless sent)",
-        parameters=[_SLUG],
-        responses={200: ApiEndpointSerializer, **_WRITE_ERRORS},
-    ),
     destroy=extend_schema(summary="Delete an API endpoint", parameters=[_SLUG]),
 )
 class ApiEndpointViewSet(ProjectResourceViewSet):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -13,7 +13,7 @@ from rest_framework.routers import SimpleRouter
 
 from gateways.mcp import services
 from gateways.mcp.models import McpServer
-from projects.api.base import ErrorSerializer, ProjectResourceViewSet, StrictFieldsMixin, manage_actions
+from projects.api.base import ProjectResourceViewSet, StrictFieldsMixin, documented_writes, manage_actions
 from projects.models import Project
 from promptgate.errors import PromptGateError, error_body
 
@@ -78,24 +78,14 @@ class McpServerSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return bool(obj.bearer_token)
 
 
-_WRITE_ERRORS = {
-    400: OpenApiResponse(
-        ErrorSerializer,
-        description="validation_error, ssrf_blocked (blocked address class), wrong_project_type, unknown_field.",
-    )
-}
-
-
-@extend_schema_view(
-    create=extend_schema(
-        summary="Register an upstream MCP server", responses={201: McpServerSerializer, **_WRITE_ERRORS}
-    ),
-    update=extend_schema(
-        summary="Replace an MCP server", responses={200: McpServerSerializer, **_WRITE_ERRORS}
-    ),
-    partial_update=extend_schema(
-        summary="Change an MCP server", responses={200: McpServerSerializer, **_WRITE_ERRORS}
-    ),
+@documented_writes(
+    McpServerSerializer,
+    {400: "validation_error, ssrf_blocked (blocked address class), wrong_project_type, unknown_field."},
+    {
+        "create": "Register an upstream MCP server",
+        "update": "Replace an MCP server",
+        "partial_update": "Change an MCP server",
+    },
 )
 class McpServerViewSet(ProjectResourceViewSet):
     """A project's upstream MCP servers. Viewers read; admins and owners write and test."""

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ParseError
@@ -176,6 +176,32 @@ class ManagementViewMixin:
     schema = ManagementSchema()
     # DRF action → projects.roles action it needs; unlisted actions need "view".
     project_actions: dict[str, str] = {}
+
+
+def documented_writes(
+    serializer: Any,
+    errors: Mapping[int, str],
+    summaries: Mapping[str, str] | None = None,
+    parameters: list[OpenApiParameter] | None = None,
+    **views: Any,
+) -> Any:
+    """The OpenAPI view of a resource's writes: create answers 201 and update 200 with the resource, or
+    the documented refusals (`errors`: status → the codes it carries). `views` documents other actions."""
+    refusals = {status: OpenApiResponse(ErrorSerializer, description=text) for status, text in errors.items()}
+    named = summaries or {}
+
+    def write(action: str, status: int, **extra: Any) -> Any:
+        if action in named:
+            extra["summary"] = named[action]
+        return extend_schema(responses={status: serializer, **refusals}, **extra)
+
+    updates = {"parameters": parameters} if parameters else {}
+    return extend_schema_view(
+        create=write("create", 201),
+        update=write("update", 200, **updates),
+        partial_update=write("partial_update", 200, **updates),
+        **views,
+    )
 
 
 # The writes of a project resource; reads need only "view", the role the base grants every member.
