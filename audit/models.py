@@ -6,6 +6,8 @@ from typing import Any, NoReturn
 
 from django.db import models
 
+from audit.choices import Gateway
+
 
 class AppendOnlyError(Exception):
     """Audit rows are never changed or removed (PostgreSQL also enforces it with a trigger)."""
@@ -75,7 +77,7 @@ class RequestLog(models.Model):
 
     time = models.DateTimeField(db_index=True)
     project_uuid = models.UUIDField()  # indexed by (project_uuid, time) below, which serves both
-    gateway = models.CharField(max_length=10)  # "ai" | "http" | "mcp" | "meta"
+    gateway = models.CharField(max_length=10, choices=Gateway.choices)
     endpoint = models.CharField(max_length=200, blank=True, default="")
     method = models.CharField(max_length=10, blank=True, default="")
     path = models.CharField(max_length=500, blank=True, default="")

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from credentials.models import OAuthConnection
 from credentials.oauth import flow, presets, services
 from projects import admin_roles
+from projects.project_types import PROJECT_TYPES, Resource
 from promptgate.errors import PromptGateError
 
 ACTION = "manage_endpoints"
@@ -83,7 +84,7 @@ class OAuthConnectionAdmin(admin_roles.ProjectScopedAdmin):
     form = OAuthConnectionForm
     # Project admins and owners only, for reading too: the page drives the provider's consent flow.
     view_action = change_action = ACTION
-    project_types = ("api_gateway",)
+    project_types = PROJECT_TYPES[Resource.OAUTH_CONNECTION]
     change_form_template = "oauth/admin_change_form.html"
     list_display = ("name", "project", "provider", "status", "expires_at", "last_refreshed_at")
     list_filter = ("provider", "status")

@@ -10,12 +10,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from credentials import providers
-from credentials.api_providers import AI_PROJECT_TYPES
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
 from gateways.ai import services as ai_services
 from gateways.ai.providers.registry import PROVIDER_CHOICES, get_adapter, requires_base_url
 from gateways.common import ssrf
 from projects.admin_roles import ProjectScopedAdmin, SuperuserAdmin, check_project_type, secret_help
+from projects.project_types import PROJECT_TYPES, Resource
 from promptgate.errors import PromptGateError
 
 
@@ -116,14 +116,14 @@ class AssignmentForm(ProviderChoiceForm):
             error = providers.assignment_error(provider, credential)
             if error:
                 self.add_error("credential", error)
-        check_project_type(self, AI_PROJECT_TYPES, "Provider assignments")
+        check_project_type(self, PROJECT_TYPES[Resource.PROVIDER_ASSIGNMENT], "Provider assignments")
         return data
 
 
 @admin.register(ProviderAssignment)
 class ProviderAssignmentAdmin(ProjectScopedAdmin):
     form = AssignmentForm
-    project_types = AI_PROJECT_TYPES
+    project_types = PROJECT_TYPES[Resource.PROVIDER_ASSIGNMENT]
     list_display = ("project", "provider", "credential", "created_at")
     list_filter = ("provider",)
     search_fields = ("project__name", "provider", "credential__name")

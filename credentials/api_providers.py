@@ -26,10 +26,9 @@ from gateways.ai import services as ai_services
 from gateways.ai.models import ModelAlias
 from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectScopedMixin
 from projects.models import Project
+from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type
 from promptgate.errors import PromptGateError
-
-AI_PROJECT_TYPES = ("ai_gateway", "ai_wrapper")
 
 
 class SuperuserOnly(BasePermission):
@@ -103,7 +102,7 @@ class SettingViewSet(GlobalViewMixin, viewsets.ModelViewSet):
 
 
 def ensure_ai_project(project: Project) -> None:
-    require_project_type(project, AI_PROJECT_TYPES, "Provider routing belongs to")
+    require_project_type(project, PROJECT_TYPES[Resource.PROVIDER_ASSIGNMENT], "Provider routing belongs to")
 
 
 class AIProjectScopedMixin(ProjectScopedMixin):

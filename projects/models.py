@@ -12,13 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from gateways.ai.providers.registry import provider_names
-
-
-class ProjectType(models.TextChoices):
-    AI_GATEWAY = "ai_gateway", "AI gateway"
-    AI_WRAPPER = "ai_wrapper", "AI wrapper"
-    API_GATEWAY = "api_gateway", "API gateway"
-    MCP_GATEWAY = "mcp_gateway", "MCP gateway"
+from projects.project_types import ProjectType
 
 
 class ProjectEnv(models.TextChoices):

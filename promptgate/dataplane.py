@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from audit.choices import Gateway
 from gateways.ai import bridge, endpoint_view, messages_api, openai_api
 from gateways.ai.errors import openai_error_response
 from gateways.common.introspection import EndpointLister, Introspection
@@ -9,6 +10,7 @@ from gateways.common.router import DataPlane, Route
 from gateways.common.runtime import Runtime
 from gateways.http.proxy import proxy
 from gateways.mcp.handler import mcp_handler
+from projects.project_types import PROJECT_TYPES, Resource
 
 GET = frozenset({"GET"})
 
@@ -25,15 +27,17 @@ def build_data_plane() -> DataPlane:
     introspection = Introspection(endpoint_listers())
     bridge.register()
     routes = [
-        Route("info", introspection.info, scope="admin", gateway="meta", methods=GET, exact=True),
-        Route("endpoints", introspection.endpoints, scope="admin", gateway="meta", methods=GET, exact=True),
-        Route("tokens", introspection.tokens, scope="admin", gateway="meta", methods=GET, exact=True),
+        Route("info", introspection.info, scope="admin", gateway=Gateway.META, methods=GET, exact=True),
+        Route(
+            "endpoints", introspection.endpoints, scope="admin", gateway=Gateway.META, methods=GET, exact=True
+        ),
+        Route("tokens", introspection.tokens, scope="admin", gateway=Gateway.META, methods=GET, exact=True),
         Route(
             "v1",
             openai_api.handle,
             scope="ai",
-            gateway="ai",
-            project_types=frozenset({"ai_gateway"}),
+            gateway=Gateway.AI,
+            project_types=frozenset(PROJECT_TYPES[Resource.OPENAI_COMPATIBLE]),
             error_response=openai_error_response,
             error_responses_by_tail=(("messages", messages_api.error_response),),
             cors=True,
@@ -42,17 +46,23 @@ def build_data_plane() -> DataPlane:
             "ai",
             endpoint_view.handle,
             scope="ai",
-            gateway="ai",
-            project_types=frozenset({"ai_gateway", "ai_wrapper"}),
+            gateway=Gateway.AI,
+            project_types=frozenset(PROJECT_TYPES[Resource.AI_ENDPOINT]),
             cors=True,
         ),
-        Route("proxy", proxy, scope="proxy", gateway="http", project_types=frozenset({"api_gateway"})),
+        Route(
+            "proxy",
+            proxy,
+            scope="proxy",
+            gateway=Gateway.HTTP,
+            project_types=frozenset(PROJECT_TYPES[Resource.API_ENDPOINT]),
+        ),
         Route(
             "mcp",
             mcp_handler,
             scope="mcp",
-            gateway="mcp",
-            project_types=frozenset({"mcp_gateway", "ai_gateway", "ai_wrapper"}),
+            gateway=Gateway.MCP,
+            project_types=frozenset(PROJECT_TYPES[Resource.MCP_URL]),
             exact=True,
             cors=True,
         ),

@@ -10,6 +10,7 @@ from credentials.models import OAuthConnection, OAuthStatus
 from credentials.oauth import client, presets, refresh, store
 from credentials.oauth.protocol import OAuthError, revoke_call
 from gateways.common import ssrf
+from projects.project_types import Resource, holds
 from promptgate.errors import PromptGateError
 
 WRITABLE_OPTIONS = frozenset({"tenant"})
@@ -33,7 +34,7 @@ NAME_TAKEN = "A connection with this name exists in the project."
 def prepare(conn: OAuthConnection) -> None:
     """Validate a connection and fill in its preset's URLs and quirks (raises ValidationError)."""
     errors: dict[str, list[str]] = {}
-    if conn.project_id and conn.project.project_type != "api_gateway":
+    if conn.project_id and not holds(conn.project.project_type, Resource.OAUTH_CONNECTION):
         errors["project"] = ["OAuth connections belong to api_gateway projects"]
     if conn.provider not in presets.PRESETS and conn.provider != presets.CUSTOM:
         errors["provider"] = [f"Must be one of: {', '.join([*presets.PRESETS, presets.CUSTOM])}"]

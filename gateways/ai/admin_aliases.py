@@ -16,10 +16,10 @@ from django.utils.html import format_html
 from gateways.ai import chat_playground, services
 from gateways.ai.models import ModelAlias, UsageLimit
 from gateways.ai.providers.registry import split_model
-from gateways.ai.services import AI_PROJECT_TYPES
 from projects import admin_roles
 from projects.admin_roles import ProjectScopedAdmin, check_project_type
 from projects.models import Project, ProjectType
+from projects.project_types import PROJECT_TYPES, Resource
 
 
 class AliasForm(forms.ModelForm):
@@ -36,14 +36,14 @@ class AliasForm(forms.ModelForm):
                 self.add_error("target", error)
         if alias and split_model(alias) is not None:
             self.add_error("alias", "An alias cannot have the form provider:model.")
-        check_project_type(self, AI_PROJECT_TYPES, "Model aliases")
+        check_project_type(self, PROJECT_TYPES[Resource.MODEL_ALIAS], "Model aliases")
         return data
 
 
 @admin.register(ModelAlias)
 class ModelAliasAdmin(ProjectScopedAdmin):
     form = AliasForm
-    project_types = AI_PROJECT_TYPES
+    project_types = PROJECT_TYPES[Resource.MODEL_ALIAS]
     list_display = ("alias", "target", "project", "chat_link", "created_at")
     search_fields = ("alias", "target", "project__name")
 
@@ -100,7 +100,7 @@ class UsageLimitAdmin(ProjectScopedAdmin):
     form = UsageLimitForm
     # Budgets are money: the project's admins set them, like its other settings.
     change_action = "edit"
-    project_types = AI_PROJECT_TYPES
+    project_types = PROJECT_TYPES[Resource.USAGE_LIMIT]
     list_display = (
         "project",
         "token",

@@ -15,10 +15,10 @@ from django.utils.html import format_html
 
 from gateways.ai import playground
 from gateways.ai.models import AIEndpoint, Session
-from gateways.ai.services import AI_PROJECT_TYPES
 from projects import admin_roles
 from projects.admin_roles import ProjectScopedAdmin, ReadOnlyAdmin, check_project_type
 from projects.models import Project
+from projects.project_types import PROJECT_TYPES, Resource
 
 
 class AIEndpointForm(forms.ModelForm):
@@ -46,14 +46,14 @@ class AIEndpointForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        check_project_type(self, AI_PROJECT_TYPES, "AI endpoints")
+        check_project_type(self, PROJECT_TYPES[Resource.AI_ENDPOINT], "AI endpoints")
         return data
 
 
 @admin.register(AIEndpoint)
 class AIEndpointAdmin(ProjectScopedAdmin):
     form = AIEndpointForm
-    project_types = AI_PROJECT_TYPES
+    project_types = PROJECT_TYPES[Resource.AI_ENDPOINT]
     list_display = (
         "slug",
         "project",

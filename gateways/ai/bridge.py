@@ -18,9 +18,8 @@ from gateways.guardrails.verdicts import GuardrailBlocked
 from gateways.mcp import handler, protocol
 from gateways.mcp.protocol import McpError
 from gateways.mcp.source import CallContext, Page, ToolSource
+from projects.project_types import PROJECT_TYPES, Resource
 from promptgate.errors import PromptGateError
-
-AI_PROJECT_TYPES = ("ai_gateway", "ai_wrapper")
 
 
 def tool_of(endpoint: EndpointConfig) -> dict[str, Any]:
@@ -109,5 +108,5 @@ async def bridge_source(greq: GatewayRequest) -> ToolSource:
 
 def register() -> None:
     """Serve the bridge at /api/{uuid}/mcp of AI projects (called by the data plane's composition root)."""
-    for project_type in AI_PROJECT_TYPES:
+    for project_type in PROJECT_TYPES[Resource.AI_ENDPOINT]:
         handler.register_source(project_type, bridge_source)

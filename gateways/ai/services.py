@@ -17,16 +17,16 @@ from gateways.ai.providers.registry import get_adapter, make_target, split_model
 from gateways.common import ssrf
 from gateways.common.transport import http_client
 from projects.models import Project
+from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type, save_validated
 
-AI_PROJECT_TYPES = ("ai_gateway", "ai_wrapper")
 SLUG_TAKEN = "An AI endpoint with this slug already exists in this project."
 CHECK_TIMEOUT = http_client.Timeout(15.0, connect=5.0)
 MAX_CHECK_BODY = 256 * 1024  # enough for an error message; a long model list is cut, not buffered
 
 
 def ensure_ai_project(project: Project) -> None:
-    require_project_type(project, AI_PROJECT_TYPES, "AI endpoints belong to")
+    require_project_type(project, PROJECT_TYPES[Resource.AI_ENDPOINT], "AI endpoints belong to")
 
 
 def save_endpoint(endpoint: AIEndpoint, changes: dict[str, Any]) -> AIEndpoint:

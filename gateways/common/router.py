@@ -19,6 +19,7 @@ from typing import Any
 import redis.exceptions
 from django.utils import timezone
 
+from audit.choices import Gateway
 from audit.middleware import request_id_from
 from gateways.common import cors
 from gateways.common.auth import authenticate, presented_token
@@ -37,12 +38,13 @@ from gateways.common.http import (
 from gateways.common.runtime import Runtime
 from gateways.guardrails.verdicts import LOG_KEY as GUARDRAILS_LOG_KEY
 from gateways.guardrails.verdicts import header_value as guardrails_header
+from projects.project_types import ProjectType
 from projects.tokens import display_prefix
 from promptgate.errors import PromptGateError
 
 logger = logging.getLogger(__name__)
 
-ALL_PROJECT_TYPES = frozenset({"ai_gateway", "ai_wrapper", "api_gateway", "mcp_gateway"})
+ALL_PROJECT_TYPES = frozenset(ProjectType)
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Route:
     name: str
     handler: Handler
     scope: str
-    gateway: str  # RequestLog.gateway: "meta" | "http" | "ai" | "mcp"
+    gateway: str  # RequestLog.gateway: a Gateway (audit.choices)
     project_types: frozenset[str] = ALL_PROJECT_TYPES
     methods: frozenset[str] | None = None  # None: the handler checks methods itself
     exact: bool = False  # True: no tail allowed (/api/{uuid}/info)
@@ -178,7 +180,7 @@ class DataPlane:
             else:
                 bytes_out = len(response.body)
         if preflight:
-            self.runtime.metrics.count(route.gateway if route is not None else "meta", status)
+            self.runtime.metrics.count(route.gateway if route is not None else Gateway.META, status)
             return  # not a call: no request log row
         self._log(request, request_id, project, route, greq, status, error_code, bytes_out, started)
 
@@ -212,7 +214,7 @@ class DataPlane:
         bytes_out: int,
         started: float,
     ) -> None:
-        gateway = route.gateway if route is not None else "meta"
+        gateway = route.gateway if route is not None else Gateway.META
         self.runtime.metrics.count(gateway, status)
         if project is None:
             return  # no project, nobody's log to write to

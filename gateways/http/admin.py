@@ -14,9 +14,10 @@ from django.http import HttpRequest
 from credentials.models import OAuthConnection
 from gateways.common import ssrf
 from gateways.http.models import HTTP_METHODS, SETTINGS_FIELDS, ApiEndpoint, validate_inject_headers
-from gateways.http.services import API_GATEWAY, SLUG_TAKEN, set_inject_headers
+from gateways.http.services import SLUG_TAKEN, set_inject_headers
 from projects import admin_roles
 from projects.models import Project
+from projects.project_types import PROJECT_TYPES, Resource
 
 # The example must be one the validator accepts: X-Api-Key (like Authorization) carries the caller's
 # PromptGate token and is always blocked, so it cannot be injected.
@@ -119,7 +120,7 @@ class ApiEndpointForm(forms.ModelForm):
 @admin.register(ApiEndpoint)
 class ApiEndpointAdmin(admin_roles.ProjectScopedAdmin):
     form = ApiEndpointForm
-    project_types = (API_GATEWAY,)
+    project_types = PROJECT_TYPES[Resource.API_ENDPOINT]
     list_display = ("slug", "project", "upstream_url", "enabled", "timeout_seconds", "updated_at")
     list_select_related = ("project",)
     list_filter = (("project", admin.RelatedOnlyFieldListFilter), "enabled")

@@ -12,6 +12,7 @@ from django.db import models
 
 from credentials.fields import EncryptedTextField
 from gateways.common.http import HOP_BY_HOP
+from projects.project_types import Resource, holds
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Never forwarded upstream, whatever an endpoint says: our own credentials, the client's identity
@@ -124,7 +125,7 @@ class ApiEndpoint(models.Model):
         from gateways.common import ssrf
 
         errors: dict[str, list[str]] = {}
-        if self.project_id and self.project.project_type != "api_gateway":
+        if self.project_id and not holds(self.project.project_type, Resource.API_ENDPOINT):
             errors["project"] = ["API endpoints belong to api_gateway projects"]
         if self.upstream_url:
             try:

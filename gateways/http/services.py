@@ -9,16 +9,16 @@ from django.core.exceptions import ValidationError
 from gateways.common import ssrf
 from gateways.http.models import ApiEndpoint
 from projects.models import Project
+from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type, save_validated
 from promptgate.errors import PromptGateError
 
-API_GATEWAY = "api_gateway"
 SLUG_TAKEN = "An API endpoint with this slug already exists in this project."
 
 
 def ensure_api_gateway(project: Project) -> None:
     """Refuse (400 wrong_project_type) endpoints on a project that is not an API gateway."""
-    require_project_type(project, {API_GATEWAY}, "API endpoints belong to")
+    require_project_type(project, PROJECT_TYPES[Resource.API_ENDPOINT], "API endpoints belong to")
 
 
 def set_inject_headers(endpoint: ApiEndpoint, headers: dict[str, str]) -> None:

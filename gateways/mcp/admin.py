@@ -13,9 +13,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from gateways.common import ssrf
-from gateways.mcp.models import MCP_GATEWAY, McpServer
+from gateways.mcp.models import McpServer
 from gateways.mcp.services import PREFIX_TAKEN, test_connection
 from projects import admin_roles
+from projects.project_types import PROJECT_TYPES, Resource
 from promptgate.errors import PromptGateError
 
 
@@ -79,7 +80,7 @@ class McpServerForm(forms.ModelForm):
 @admin.register(McpServer)
 class McpServerAdmin(admin_roles.ProjectScopedAdmin):
     form = McpServerForm
-    project_types = (MCP_GATEWAY,)
+    project_types = PROJECT_TYPES[Resource.MCP_SERVER]
     list_display = ("prefix", "project", "upstream_url", "enabled", "health", "updated_at")
     list_select_related = ("project",)
     list_filter = (("project", admin.RelatedOnlyFieldListFilter), "enabled", "last_status")

@@ -8,6 +8,7 @@ from gateways.mcp import server
 from gateways.mcp.aggregate import Aggregator
 from gateways.mcp.config import servers_of
 from gateways.mcp.source import ToolSource
+from projects.project_types import ProjectType
 from promptgate.errors import PromptGateError
 
 
@@ -17,7 +18,7 @@ async def gateway_source(greq: GatewayRequest) -> ToolSource:
 
 
 # Project type → its ToolSource. The MCP bridge registers the AI project types here (register_source).
-SOURCES: dict[str, server.SourceFactory] = {"mcp_gateway": gateway_source}
+SOURCES: dict[str, server.SourceFactory] = {ProjectType.MCP_GATEWAY: gateway_source}
 
 
 def register_source(project_type: str, factory: server.SourceFactory) -> None:

@@ -9,8 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from credentials.fields import EncryptedTextField
+from projects.project_types import Resource, holds
 
-MCP_GATEWAY = "mcp_gateway"
 PREFIX_PATTERN = r"^[a-zA-Z0-9_-]+$"
 # Tool names many LLM clients accept: longer aggregated names get an admin warning.
 TOOL_NAME_LIMIT = 64
@@ -89,7 +89,7 @@ class McpServer(models.Model):
         from gateways.common import ssrf
 
         errors: dict[str, list[str]] = {}
-        if self.project_id and self.project.project_type != MCP_GATEWAY:
+        if self.project_id and not holds(self.project.project_type, Resource.MCP_SERVER):
             errors["project"] = ["MCP servers belong to mcp_gateway projects"]
         if self.upstream_url:
             try:

@@ -9,8 +9,9 @@ from gateways.common import ssrf
 from gateways.mcp import health, upstream
 from gateways.mcp.aggregate import tool_allowed
 from gateways.mcp.config import snapshot
-from gateways.mcp.models import MCP_GATEWAY, SEPARATOR, TOOL_NAME_LIMIT, McpServer
+from gateways.mcp.models import SEPARATOR, TOOL_NAME_LIMIT, McpServer
 from projects.models import Project
+from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type, save_validated
 from promptgate.errors import PromptGateError
 
@@ -19,7 +20,7 @@ TEST_TIMEOUT_SECONDS = 60
 
 
 def ensure_mcp_gateway(project: Project) -> None:
-    require_project_type(project, {MCP_GATEWAY}, "MCP servers belong to")
+    require_project_type(project, PROJECT_TYPES[Resource.MCP_SERVER], "MCP servers belong to")
 
 
 def save_server(server: McpServer, changes: dict[str, Any]) -> McpServer:
