@@ -57,7 +57,8 @@ def window_of(key: str | None) -> Window:
 
 
 def logs_url(**params: Any) -> str:
-    """The request-log search behind a figure (the management API's filter names, see audit/admin.py)."""
+    """The request-log search behind a figure: the management API's filter names (audit/admin.py), and
+    `status__gte=400` (Django's own lookup) for errors of both classes."""
     query = {k: v for k, v in params.items() if v not in (None, "")}
     return reverse("admin:audit_requestlog_changelist") + ("?" + urlencode(query) if query else "")
 

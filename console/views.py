@@ -69,7 +69,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "top_models": top_models,
         "top_tokens": top_tokens,
         "recent_errors": [(e, error_projects.get(str(e.project_uuid))) for e in errors],
-        "errors_logs": figures.logs_url(status="4xx", since=since),
+        "errors_logs": figures.logs_url(status__gte=400, since=since),
         "all_logs": figures.logs_url(since=since),
         "mcp_servers": _mcp_servers(request),
         "providers": providers,
@@ -106,6 +106,7 @@ def project_overview(request: HttpRequest, uuid: Any) -> HttpResponse:
         "totals": figures.overall(user, window, now, key),
         "charts": _charts(figures.series(user, window, now, key)),
         "logs": figures.logs_url(project=key, since=window.start(now).isoformat()),
+        "errors_logs": figures.logs_url(project=key, status__gte=400, since=window.start(now).isoformat()),
         **snippets.objects_of(project, with_tools=request.GET.get("tools") == "1"),
     }
     return TemplateResponse(request, "console/project_overview.html", context)

@@ -93,3 +93,53 @@ def test_navigation_is_by_task_in_the_products_words(console_page, shoot):
         assert machine_label not in sidebar
     assert "Django" not in page.locator("#header").inner_text()
     shoot(page, "projects")
+
+
+def test_the_error_figures_open_the_failed_calls(console_page, traffic, shoot):
+    page = console_page
+    page.goto("/admin/")
+    page.locator(".kpi", has_text="Error rate").click()
+    page.wait_for_url("**/admin/audit/requestlog/**")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 2
+    assert set(rows.locator("td.field-status").all_inner_texts()) == {"403"}
+    shoot(page, "errors")
+
+
+def test_a_budget_near_its_limit_is_shown(console_page, transactional_db, make_project):
+    """Spend rolled up by the request-log writer's own code counts against the project's daily budget."""
+    import datetime
+    from decimal import Decimal
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from audit import rollups
+    from gateways.ai.models import UsageLimit
+
+    project = make_project("Budgeted project", project_type="ai_gateway")
+    UsageLimit.objects.create(project=project, daily_budget=Decimal("2.00"))
+    row = {
+        "time": timezone.now().astimezone(datetime.UTC),
+        "project_uuid": project.uuid,
+        "gateway": "ai",
+        "endpoint": "chat.completions",
+        "token_prefix": "",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "status": 200,
+        "latency_ms": 120.0,
+        "bytes_in": 10,
+        "bytes_out": 20,
+        "tokens_in": 100,
+        "tokens_out": 50,
+        "cost": Decimal("1.70"),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        rollups.write_rollups(cursor, connection, rollups.hourly_deltas([row]))
+    page = console_page
+    page.goto("/admin/")
+    budget = page.locator(".panel", has_text="Budgets nearest their limit").locator("tbody tr").first
+    text = budget.inner_text()
+    assert "Budgeted project" in text and "$1.70 of $2.00" in text and "85%" in text
+    assert "hot" in budget.locator(".meter").get_attribute("class")
