@@ -1,5 +1,6 @@
 """Guardrails on the HTTP proxy: JSON and text request and response bodies up to
-PROMPTGATE_GUARDRAILS_MAX_BODY_BYTES, read whole, checked, redacted (re-serialised) or refused:
+PROMPTGATE_GUARDRAILS_MAX_BODY_BYTES (a request's `text/event-stream` included; an answer's goes through
+the stream hold-back guard), read whole, checked, redacted (re-serialised) or refused:
 400 guardrail_blocked for a request, 502 guardrail_blocked for a response. Other content types, and
 bodies past the size, pass unchecked and the verdict notes it, except under a `block` rule of that
 stage, where an unreadable body (too large, compressed, not valid JSON or UTF-8) refuses with
@@ -30,12 +31,14 @@ async def rules_for(greq: GatewayRequest, slug: str) -> Engine:
     return await engine_for(greq.runtime.config, greq.project.id, slug)
 
 
-def body_kind(content_type: str | None) -> str | None:
-    """ "json", "text", or None for what guardrails do not read."""
+def body_kind(content_type: str | None, *, request: bool = False) -> str | None:
+    """ "json", "text", or None for what guardrails do not read. An event stream is text when it is a
+    request body (finite: read whole like any text, up to the size limit, so nothing unchecked
+    reaches the upstream); an answer's event stream goes through the hold-back guard instead."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
         return "json"
-    if media.startswith("text/") and media != "text/event-stream":
+    if media.startswith("text/") and (request or media != "text/event-stream"):
         return "text"
     return None
 
@@ -106,7 +109,7 @@ async def check_request(
     """The request body to send upstream: read whole and checked, or passed through unchecked."""
     if not engine.active(INPUT):
         return body
-    kind = body_kind(_header(headers, "content-type"))
+    kind = body_kind(_header(headers, "content-type"), request=True)
     if kind is None:
         _unchecked(greq, engine, INPUT, "content-type", 400, fail_closed=False)
         return body

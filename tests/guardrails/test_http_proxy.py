@@ -148,6 +148,34 @@ def test_event_stream_response_guarded_across_chunks(proxy, mirror):
     assert response.text.startswith("data: a\n\n")
 
 
+def test_event_stream_request_body_is_checked_before_the_upstream(proxy, mirror):
+    """A client's SSE request body is text: read whole, redacted or refused before the upstream sees it."""
+    add_rule(proxy.project, name="pii", kind="pii", action="redact", stage="input")
+    events = b"event: note\ndata: mail jane@example.com\n\ndata: done\n\n"
+    response = proxy.call("m", content=events, headers={"Content-Type": "text/event-stream"})
+    assert response.status_code == 200
+    assert mirror.bodies[-1] == b"event: note\ndata: mail [EMAIL]\n\ndata: done\n\n"
+    assert (
+        "pii;level=project;stage=input;action=redact;count=1" in response.headers["x-promptgate-guardrails"]
+    )
+    add_rule(
+        proxy.project,
+        name="words",
+        kind="keywords",
+        action="block",
+        stage="input",
+        config={"words": ["falcon"]},
+    )
+    before = len(mirror.bodies)
+    response = proxy.call(
+        "m",
+        content=b"data: the falcon plan\n\n",
+        headers={"Content-Type": "text/event-stream; charset=utf-8"},
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "guardrail_blocked"
+    assert len(mirror.bodies) == before  # refused before the upstream
+
+
 def test_other_types_pass_even_under_block_rules(proxy, mirror):
     add_rule(proxy.project, name="keys", kind="secrets", action="block", stage="output")
     mirror.answer(b"\x89PNG AKIAIOSFODNN7EXAMPLE", "image/png")
