@@ -3,7 +3,9 @@
 `Engine.scan(stage, texts)` runs every rule of that stage over the texts of one direction and answers
 the rewritten texts and a Verdict. Rules see the original texts; redactions of all rules are merged at
 the end, so overlapping matches of two rules redact once. A detector that raises refuses under `block`
-and `redact` rules (fail closed) and is only recorded under `warn`.
+and `redact` rules (fail closed) and is only recorded under `warn`. Each text is first passed once
+through the stage's Prefilter (one RE2 set of every pii, secrets and regex pattern): the pattern rules
+that cannot match it are not run on it (prefilter.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from gateways.guardrails import detectors
 from gateways.guardrails.detectors.base import Payload, Span, SpanDetector
+from gateways.guardrails.prefilter import Prefilter
 from gateways.guardrails.resolution import EffectiveRule
 from gateways.guardrails.verdicts import Hit, Verdict
 
@@ -72,6 +75,14 @@ class Engine:
                 self.input.append(compiled)
             if rule.stage in (OUTPUT, "both"):
                 self.output.append(compiled)
+        self.prefilters = {
+            INPUT: Prefilter([r.detector for r in self.input]),
+            OUTPUT: Prefilter([r.detector for r in self.output]),
+        }
+
+    def candidates(self, stage: str, text: str) -> frozenset[int] | None:
+        """Positions in `rules(stage)` of the rules that may match `text` (None: all of them)."""
+        return self.prefilters[stage].candidates(text)
 
     def rules(self, stage: str) -> list[CompiledRule]:
         return self.input if stage == INPUT else self.output
@@ -82,9 +93,11 @@ class Engine:
     def scan(self, stage: str, texts: Sequence[str], messages: int = 0) -> tuple[list[str], Verdict]:
         verdict = Verdict(stage)
         redactions: dict[int, list[Span]] = {}
-        for rule in self.rules(stage):
+        prefilter = self.prefilters[stage]
+        may = [prefilter.candidates(text) if text else None for text in texts]
+        for position, rule in enumerate(self.rules(stage)):
             try:
-                count = self._run(rule, texts, messages, redactions)
+                count = self._run(rule, texts, messages, redactions, position, may)
             except Exception as exc:  # noqa: BLE001 - fail closed; the log names the rule and the error type, no text
                 logger.error("guardrail %s (%s) failed: %s", rule.name, rule.kind, type(exc).__name__)
                 verdict.hits.append(rule.hit(stage, 0, error=True))
@@ -103,7 +116,12 @@ class Engine:
 
     @staticmethod
     def _run(
-        rule: CompiledRule, texts: Sequence[str], messages: int, redactions: dict[int, list[Span]]
+        rule: CompiledRule,
+        texts: Sequence[str],
+        messages: int,
+        redactions: dict[int, list[Span]],
+        position: int,
+        may: Sequence[frozenset[int] | None],
     ) -> int:
         if not rule.spans:
             if rule.action == "redact":
@@ -113,6 +131,9 @@ class Engine:
         for index, text in enumerate(texts):
             if not text:
                 continue
+            candidates = may[index]
+            if candidates is not None and position not in candidates:
+                continue  # none of the rule's patterns occurs in this text
             spans = rule.detector.find(text)
             if spans:
                 count += len(spans)

@@ -45,6 +45,7 @@ class StreamGuard:
     def __post_init__(self) -> None:
         rules = self.engine.rules(self.stage)
         self.span_rules: list[CompiledRule] = [r for r in rules if r.spans]
+        self.span_positions = [i for i, r in enumerate(rules) if r.spans]  # for Engine.candidates
         self.size_rules = [r for r in rules if isinstance(r.detector, MaxSizeDetector)]
         self.end_rules = [r for r in rules if not r.spans and not isinstance(r.detector, MaxSizeDetector)]
         self.window = max((int(r.detector.max_match) for r in self.span_rules), default=0)
@@ -124,7 +125,8 @@ class StreamGuard:
         offset = len(self.context)
         found: list[tuple[CompiledRule, Span]] = []
         boundary = len(text) if final else len(text) - self.window
-        for rule in self.span_rules:
+        may = self.engine.candidates(self.stage, text)  # one RE2 pass: the pattern rules that can match
+        for position, rule in zip(self.span_positions, self.span_rules, strict=True):
             spans: Sequence[Span] = ()
 
             def run(r: CompiledRule = rule) -> int:
@@ -132,8 +134,9 @@ class StreamGuard:
                 spans = r.detector.find(text)
                 return 0
 
-            self._count(rule, run)
-            found.extend((rule, s) for s in spans if s.end > offset and s.start >= offset)
+            if may is None or position in may:
+                self._count(rule, run)
+                found.extend((rule, s) for s in spans if s.end > offset and s.start >= offset)
             if not final:
                 opened = rule.detector.open_at(text)
                 if opened is not None:

@@ -35,6 +35,9 @@ class SpanDetector:
 
     redactable = True
     max_match = 0
+    # RE2 patterns (flags inline) of which one matches somewhere in every text `find` finds anything
+    # in: the engine's Prefilter skips the detector on a text none of them matches. Empty: never skipped.
+    prefilter: tuple[str, ...] = ()
 
     def find(self, text: str) -> list[Span]:
         raise NotImplementedError

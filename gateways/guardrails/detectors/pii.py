@@ -152,6 +152,7 @@ class PiiDetector(SpanDetector):
         # (the binding's lastgroup rebuilds its name table on every call).
         self.pattern = re2_compile("|".join(f"({PATTERNS[e]})" for e in order))
         self.by_group = (None, *order)
+        self.prefilter = tuple(PATTERNS[e] for e in order)
         self.max_match = max(pattern_width(PATTERNS[e]) for e in order)
 
     def find(self, text: str) -> list[Span]:

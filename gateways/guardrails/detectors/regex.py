@@ -4,6 +4,7 @@ backreferences and lookarounds) are refused at save with RE2's own message."""
 
 from __future__ import annotations
 
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib; only to read match widths
 from typing import Any
 
 import re2
@@ -73,6 +74,8 @@ class RegexDetector(SpanDetector):
         # One alternation: a single linear pass over the text whatever the number of patterns.
         self.pattern = _compile("|".join(f"(?:{p})" for p in patterns), config["case_insensitive"])
         self.placeholder = config["placeholder"]
+        if all(_never_empty(p) for p in patterns):  # an empty-width match is no sign: never skipped
+            self.prefilter = tuple(f"(?i:{p})" if config["case_insensitive"] else p for p in patterns)
         widths = [pattern_width(p) for p in patterns]
         self.max_match = max(w if w < UNBOUNDED else config["max_match"] for w in widths)
 
@@ -82,6 +85,15 @@ class RegexDetector(SpanDetector):
             for start, end, _ in re2_spans(self.pattern, text)
             if end > start
         ]
+
+
+def _never_empty(pattern: str) -> bool:
+    """True when the pattern cannot match the empty string (Python's parser reads its shortest match;
+    RE2-only syntax it cannot read counts as possibly empty)."""
+    try:
+        return int(sre_parse.parse(pattern).getwidth()[0]) > 0
+    except Exception:  # noqa: BLE001 - syntax Python does not read (\pN, …)
+        return False
 
 
 def build(config: dict[str, Any]) -> RegexDetector:

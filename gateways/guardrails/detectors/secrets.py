@@ -79,6 +79,7 @@ class SecretsDetector(SpanDetector):
         self.placeholder = config["placeholder"]
         self.pattern = re2_compile("|".join(f"({PATTERNS[t]})" for t in self.types))
         self.by_group = ("", *self.types)  # lastindex → type (the binding's lastgroup is slow)
+        self.prefilter = tuple(PATTERNS[t] for t in self.types)
         self.max_match = max(WIDTHS[t] for t in self.types)
         self.watch_keys = "private_key" in self.types
 

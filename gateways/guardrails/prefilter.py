@@ -1,0 +1,63 @@
+"""One RE2 pass per text for every pattern-based rule of a stage: which rules can match it at all.
+
+The pii, secrets and regex detectors each scan a text with their own alternation, so a stage with the
+default rule set made three linear passes per text before any verification. `Prefilter` puts every
+component pattern of those rules (each pii entity, each secret type, each admin pattern) into one
+RE2::Set, whose single DFA pass answers which patterns match somewhere in the text. A rule none of
+whose patterns match cannot find anything, so it is skipped; the others run their own `find` as before
+(positions, Luhn, mod-97, checksums, boundaries): the verdicts are the same, only the passes are fewer.
+
+Fails safe: a pattern RE2::Set refuses disables the prefilter (every rule runs), and an always-matching
+sentinel pattern tells a DFA that ran out of memory (an empty answer) from a text nothing matches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import re2
+
+logger = logging.getLogger(__name__)
+
+
+class Prefilter:
+    """For one stage's rules: `candidates(text)` is the set of rule positions that may match `text`
+    (rules without patterns, such as keywords, always; None when every rule must run)."""
+
+    def __init__(self, detectors: Sequence[Any]) -> None:
+        self.always = frozenset(i for i, d in enumerate(detectors) if not getattr(d, "prefilter", ()))
+        self.owner: list[int] = [-1]  # Set pattern index → rule position (index 0: the sentinel)
+        self.set: Any = None
+        gated = [(i, d.prefilter) for i, d in enumerate(detectors) if i not in self.always]
+        if len(gated) < 2:
+            return  # one pattern-based rule scans once anyway: a Set pass would only add one
+        options = re2.Options()
+        options.log_errors = False
+        options.max_mem = 64 << 20  # one DFA for all patterns: room for its states on long texts
+        try:
+            patterns = re2.Set.SearchSet(options)
+            patterns.Add("")  # index 0, matches every text: its absence means the pass failed
+            for position, components in gated:
+                for pattern in components:
+                    patterns.Add(pattern)
+                    self.owner.append(position)
+            patterns.Compile()
+        except re2.error:
+            logger.warning("guardrail patterns do not fit one RE2 set; each rule scans on its own")
+            return
+        self.set = patterns
+
+    def candidates(self, text: str) -> frozenset[int] | None:
+        if self.set is None:
+            return None
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None  # every rule runs, and fails (closed) on the text as it did before
+        matched = self.set._set.Match(data)  # the binding's call: the wrapper only adds the encode
+        if 0 not in matched:
+            return None  # the DFA gave up (out of memory): no answer is not "no match"
+        owner = self.owner
+        return self.always.union(owner[i] for i in matched if i)

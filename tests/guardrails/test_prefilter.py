@@ -1,0 +1,117 @@
+"""The engine's one-pass prefilter (gateways/guardrails/prefilter.py): verdicts and rewritten texts are
+the same as with every rule scanning every text, whatever the text; it fails safe."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bench import guardrails as default_set
+from gateways.guardrails import detectors
+from gateways.guardrails.engine import Engine
+from gateways.guardrails.prefilter import Prefilter
+from gateways.guardrails.resolution import EffectiveRule
+from gateways.guardrails.stream import StreamGuard
+
+SAMPLES = [
+    "jane.doe@example.com",
+    "+1 415 555 0134",
+    "4111 1111 1111 1111",
+    "4111 1111 1111 1112",  # fails Luhn
+    "GB82 WEST 1234 5698 7654 32",
+    "123-45-6789",
+    "10.0.0.1",
+    "fe80::1",
+    "sk-ant-api03-" + "a" * 30,
+    "sk-" + "b" * 30,
+    "AKIAABCDEFGHIJKLMNOP",
+    "ghp_" + "c" * 36,
+    "eyJabcdef.eyJabcdef.abcdefghijkl",
+    "-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----",
+    "pg_live_" + "e" * 38,
+    "TICKET-123456",
+    "ticket-654321",
+    "INV-2024-12345",
+    "password: hunter22",
+    "case #123456",
+    "CONFIDENTIAL",
+    "codename falcon",
+    "Forbidden042",
+    "naïve café 日本",
+]
+
+
+def effective(name: str, kind: str, action: str, config: dict | None = None) -> EffectiveRule:
+    cfg = detectors.validate(kind, config or {})
+    return EffectiveRule(name, kind, "both", action, cfg, True, False, "", "project")
+
+
+def rules() -> list[EffectiveRule]:
+    out = [effective(r["name"], r["kind"], r["action"], r.get("config")) for r in default_set.rules()]
+    out.append(effective("tickets", "regex", "warn", {"patterns": [r"ticket-\d+"], "case_insensitive": True}))
+    out.append(effective("maybe-empty", "regex", "warn", {"patterns": [r"(?:km)?\d*"]}))  # never skipped
+    return out
+
+
+def texts(seed: int) -> list[str]:
+    rand = random.Random(seed)
+    words = default_set.FILLER.split()
+    out = []
+    for _ in range(rand.randrange(1, 4)):
+        parts = [rand.choice(SAMPLES) if rand.random() < 0.2 else rand.choice(words) for _ in range(40)]
+        out.append(rand.choice([" ", "\n", ", "]).join(parts))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_same_verdicts_and_texts_as_every_rule_on_every_text(seed, monkeypatch):
+    engine = Engine(rules())
+    given = texts(seed)
+    for stage in ("input", "output"):
+        with_prefilter = engine.scan(stage, given, messages=len(given))
+        with monkeypatch.context() as patched:
+            patched.setattr(Prefilter, "candidates", lambda self, text: None)
+            without = engine.scan(stage, given, messages=len(given))
+        assert with_prefilter[0] == without[0]
+        assert with_prefilter[1].hits == without[1].hits and with_prefilter[1].blocked == without[1].blocked
+
+
+def test_rules_whose_patterns_are_absent_are_not_run():
+    engine = Engine(rules())
+    calls: list[str] = []
+    for rule in engine.input:
+        find = rule.detector.find
+        rule.detector.find = lambda text, find=find, name=rule.name: calls.append(name) or find(text)
+    out, verdict = engine.scan("input", ["a plain sentence about the weather"])
+    assert calls == ["denylist", "maybe-empty"]  # keywords and an empty-width pattern always run
+    assert out == ["a plain sentence about the weather"] and not verdict.hits
+    calls.clear()
+    engine.scan("input", ["write to jane.doe@example.com"])
+    assert calls == ["pii", "denylist", "maybe-empty"]
+
+
+def test_a_failed_pass_runs_every_rule(monkeypatch):
+    engine = Engine(rules())
+    prefilter = engine.prefilters["input"]
+    assert prefilter.candidates("nothing here") is not None
+
+    class OutOfMemory:  # what RE2::Set answers when its DFA gives up: no indices, not even the sentinel
+        def Match(self, data: bytes) -> list[int]:
+            return []
+
+    monkeypatch.setattr(prefilter.set, "_set", OutOfMemory())
+    assert prefilter.candidates("nothing here") is None
+    out, verdict = engine.scan("input", ["mail jane.doe@example.com"])
+    assert out == ["mail [EMAIL]"] and [h.rule for h in verdict.hits] == ["pii"]
+    assert engine.scan("input", ["\ud800 broken surrogate"])[1].error  # fails closed, as before
+
+
+def test_a_private_key_split_across_chunks_is_still_held_back_and_redacted():
+    engine = Engine([effective("keys", "secrets", "redact", {"placeholder": "[KEY]"}), *rules()[:1]])
+    key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----"
+    text = f"here: {key} done"
+    for cut in range(1, len(text)):
+        guard = StreamGuard(engine)
+        released = guard.feed(text[:cut]).text + guard.feed(text[cut:]).text + guard.flush().text
+        assert released == "here: [KEY] done", cut
