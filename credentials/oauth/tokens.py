@@ -11,13 +11,17 @@ import asyncio
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from credentials.oauth import refresh as refresher
 from credentials.oauth.client import RawResponse, send_async
 from credentials.oauth.protocol import HttpCall
 from gateways.common import db, process_state
 from promptgate.errors import PromptGateError
+
+if TYPE_CHECKING:
+    from gateways.common.router import GatewayRequest
+    from gateways.common.runtime import Runtime
 
 # Refreshes in flight, per event loop: concurrent callers of one connection share one refresh.
 _tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Task[refresher.Outcome]]] = (
@@ -55,7 +59,7 @@ def _error(outcome: refresher.Outcome) -> PromptGateError:
     return PromptGateError(outcome.message or "OAuth connection unavailable", code=outcome.error, status=502)
 
 
-async def access_token(runtime: Any, connection_id: int, project_id: int) -> str:
+async def access_token(runtime: Runtime, connection_id: int, project_id: int) -> str:
     """The bearer token to inject upstream, or a 502 PromptGateError naming why there is none."""
     info = await runtime.config.get(
         ("oauth-token", connection_id), lambda: load_connection_token(connection_id)
@@ -101,7 +105,7 @@ async def _refresh(connection_id: int, loop: asyncio.AbstractEventLoop) -> refre
     return await db.run_sync(refresher.refresh, connection_id, send)
 
 
-async def upstream_headers(greq: Any, connection_id: int | None) -> list[tuple[str, str]]:
+async def upstream_headers(greq: GatewayRequest, connection_id: int | None) -> list[tuple[str, str]]:
     """The proxy's hook: `Authorization: Bearer …` for an endpoint linked to a connection, else nothing."""
     if connection_id is None:
         return []

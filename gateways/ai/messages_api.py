@@ -145,5 +145,7 @@ async def count_tokens(greq: GatewayRequest) -> Response:
         tokens, _ = budgets.estimate_tokens(
             {"input": [body.get("system"), body["messages"], body.get("tools")]}
         )
-    greq.log.update(provider=first.target.provider, model=first.target.model[:120], tokens_in=tokens)
+    greq.log.update(
+        {"provider": first.target.provider, "model": first.target.model[:120], "tokens_in": tokens}
+    )
     return JSONResponse({"input_tokens": tokens}, headers={"X-PromptGate-Provider": first.target.provider})

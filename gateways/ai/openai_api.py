@@ -95,12 +95,14 @@ def _record(
 ) -> int:
     """Fill the log row; returns the cost in nano-USD for the budget settlement."""
     greq.log.update(
-        endpoint=endpoint,
-        provider=candidate.target.provider,
-        model=candidate.target.model[:120],
-        tokens_in=usage.prompt_tokens,
-        tokens_out=usage.completion_tokens,
-        cost=price.cost(usage).quantize(COST_PLACES),
+        {
+            "endpoint": endpoint,
+            "provider": candidate.target.provider,
+            "model": candidate.target.model[:120],
+            "tokens_in": usage.prompt_tokens,
+            "tokens_out": usage.completion_tokens,
+            "cost": price.cost(usage).quantize(COST_PLACES),
+        }
     )
     return price.nanos(usage.prompt_tokens, usage.completion_tokens)
 

@@ -254,11 +254,13 @@ async def finish(
     price = pricing.price_for(candidate.target.provider, candidate.target.model, prepared.prices)
     cost = price.cost(usage).quantize(COST_PLACES)
     greq.log.update(
-        provider=candidate.target.provider,
-        model=candidate.target.model[:120],
-        tokens_in=usage.prompt_tokens,
-        tokens_out=usage.completion_tokens,
-        cost=cost,
+        {
+            "provider": candidate.target.provider,
+            "model": candidate.target.model[:120],
+            "tokens_in": usage.prompt_tokens,
+            "tokens_out": usage.completion_tokens,
+            "cost": cost,
+        }
     )
     try:
         await prepared.reservation.settle(

@@ -35,7 +35,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateways.common.logrows import RequestLogRow
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +89,7 @@ class RequestLogProcess:
             self._discard()
             raise LogProcessError("the request-log process did not start")
 
-    def __call__(self, rows: list[dict[str, Any]]) -> None:
+    def __call__(self, rows: list[RequestLogRow]) -> None:
         self.start()
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None

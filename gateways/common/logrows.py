@@ -10,15 +10,47 @@ need no conversion at all. Only the typed columns (datetime, UUID, decimal, JSON
 
 from __future__ import annotations
 
+import datetime
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+class RequestLogRow(TypedDict, total=False):
+    """One RequestLog row as the data plane writes it: the router fills the request's columns, the
+    gateway's handler the rest through `GatewayRequest.log` (endpoint, model, tokens, cost, ...). A
+    column left out takes the model's default."""
+
+    time: datetime.datetime
+    project_uuid: str  # ProjectInfo.uuid, as text
+    gateway: str  # "ai" | "http" | "mcp" | "meta"
+    endpoint: str
+    method: str
+    path: str
+    token_prefix: str
+    status: int
+    latency_ms: float
+    upstream_ms: float | None
+    bytes_in: int
+    bytes_out: int
+    provider: str
+    model: str
+    tokens_in: int | None
+    tokens_out: int | None
+    cost: Decimal | None
+    guardrails: dict[
+        str, Any
+    ]  # {"blocked": bool, "hits": [...], "notes": [...]}: gateways/guardrails/verdicts.py
+    attempts: list[dict[str, Any]]  # one per provider or upstream attempt, in order
+    error_code: str
+    request_id: str
+
 
 _PLAIN_NUMBERS = (models.IntegerField, models.FloatField)  # BigInteger, PositiveSmallInteger, ... too
 _MISSING = object()
@@ -99,7 +131,7 @@ class RowEncoder:
 
 
 def write_request_logs(
-    rows: list[dict[str, Any]], batch_id: str | None = None, *, rollups: bool = True
+    rows: Sequence[RequestLogRow], batch_id: str | None = None, *, rollups: bool = True
 ) -> bool:
     """One batch of request-log rows and its rollups, in one transaction; False if `batch_id` was
     written before (a re-sent batch: nothing is written twice).

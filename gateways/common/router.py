@@ -35,6 +35,7 @@ from gateways.common.http import (
     StreamingResponse,
     error_response,
 )
+from gateways.common.logrows import RequestLogRow
 from gateways.common.runtime import Runtime
 from gateways.guardrails.verdicts import LOG_KEY as GUARDRAILS_LOG_KEY
 from gateways.guardrails.verdicts import header_value as guardrails_header
@@ -58,7 +59,8 @@ class GatewayRequest:
     runtime: Runtime
     request_id: str
     started: float
-    log: dict[str, Any] = field(default_factory=dict)  # extra RequestLog fields (endpoint, model, …)
+    # The handler's RequestLog columns (endpoint, model, tokens, …), merged into the router's row.
+    log: RequestLogRow = field(default_factory=RequestLogRow)
     upstream_ms: float | None = None  # time waiting on the upstream until its response headers
 
 
@@ -258,7 +260,7 @@ def request_log_row(
     bytes_out: int,
     error_code: str,
     request_id: str,
-) -> dict[str, Any]:
+) -> RequestLogRow:
     """One RequestLog row's common fields (a handler's `greq.log` adds endpoint, model, tokens, …)."""
     return {
         "time": timezone.now(),

@@ -26,12 +26,11 @@ from gateways.common import heap, process_state, redis_clients, versioning
 from gateways.common.config import ConfigCache
 from gateways.common.counters import TokenRequestCounter
 from gateways.common.log_process import RequestLogProcess
-from gateways.common.logrows import write_request_logs
+from gateways.common.logrows import RequestLogRow, write_request_logs
 from gateways.common.writer import BatchedWriter
 
 logger = logging.getLogger(__name__)
 
-RequestLogRow = dict[str, Any]
 __all__ = ["Runtime", "write_request_logs", "write_token_usage"]
 TokenUse = tuple[int, float]  # (token id, epoch seconds)
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from gateways.guardrails.detectors.base import Payload, Span
 from gateways.guardrails.detectors.max_size import MaxSizeDetector
 from gateways.guardrails.engine import OUTPUT, CompiledRule, Engine, apply_spans
 from gateways.guardrails.verdicts import Hit, Verdict, record
+
+if TYPE_CHECKING:
+    from gateways.common.router import GatewayRequest
 
 CONTEXT = 16  # released characters kept so boundaries (\b, lookbehinds) see what came before
 
@@ -177,7 +180,7 @@ class StreamGuards:
     tool call's arguments, an output item's text, a content block), and their merged verdict. The
     per-API stream classes (chat.py, responses.py, messages.py) subclass it."""
 
-    def __init__(self, greq: Any, engine: Engine) -> None:
+    def __init__(self, greq: GatewayRequest, engine: Engine) -> None:
         self.greq = greq
         self.engine = engine
         self.guards: dict[Hashable, StreamGuard] = {}
@@ -185,7 +188,7 @@ class StreamGuards:
         self.ended = False
 
     @classmethod
-    def open(cls, greq: Any, engine: Engine) -> Self | None:
+    def open(cls, greq: GatewayRequest, engine: Engine) -> Self | None:
         """The stream's guards, or None when no output rule applies (the stream passes untouched)."""
         return cls(greq, engine) if engine.active(OUTPUT) else None
 

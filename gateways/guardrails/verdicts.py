@@ -10,12 +10,15 @@ text), the refusals they make, and how a verdict is logged and announced in X-Pr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from promptgate.errors import PromptGateError
 
+if TYPE_CHECKING:
+    from gateways.common.logrows import RequestLogRow
+
 HEADER = "X-PromptGate-Guardrails"
-LOG_KEY = "guardrails"
+LOG_KEY: Final = "guardrails"  # the RequestLog column (a literal: a key of RequestLogRow)
 # JSON-RPC error code for MCP callers (implementation-defined server error range).
 JSONRPC_CODE = -32003
 
@@ -101,7 +104,7 @@ class GuardrailFailed(GuardrailBlocked):
         self.message = f"Guardrail rules could not check the {'request' if verdict.stage == 'input' else 'response'} and refuse it: {_names(verdict)}"
 
 
-def record(log: dict[str, Any], verdict: Verdict | None) -> None:
+def record(log: RequestLogRow, verdict: Verdict | None) -> None:
     """Merge a verdict into a request's log row (`RequestLog.guardrails`)."""
     if verdict is None or not (verdict.hits or verdict.note):
         return

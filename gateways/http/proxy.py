@@ -289,7 +289,7 @@ async def proxy(greq: GatewayRequest) -> Response:
         except http_client.UpstreamError as exc:
             # Headers are gone already: log the upstream's fault, then cut the client's response short.
             status, code, message = http_client.classify_upstream_error(exc)
-            greq.log.update(status=status, error_code=code)
+            greq.log.update({"status": status, "error_code": code})
             logger.warning("upstream broke mid-body (request %s): %s", greq.request_id, message)
             raise UpstreamBroke from exc
 

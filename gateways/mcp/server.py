@@ -479,7 +479,11 @@ async def _dispatch(
             policy.check_call(ctx.greq.token, name)
         except McpError:
             ctx.greq.log.update(
-                endpoint=name[:200], error_code="tool_not_allowed", attempts=[{"outcome": "refused"}]
+                {
+                    "endpoint": name[:200],
+                    "error_code": "tool_not_allowed",
+                    "attempts": [{"outcome": "refused"}],
+                }
             )
             raise
         ctx.meta = _forwarded_meta(params, modern=modern)
