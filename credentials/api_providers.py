@@ -24,7 +24,7 @@ from credentials.api_provider_serializers import (
 from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
 from gateways.ai import services as ai_services
 from gateways.ai.models import ModelAlias
-from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectScopedMixin
+from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectResourceViewSet
 from projects.models import Project
 from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type
@@ -105,16 +105,9 @@ def ensure_ai_project(project: Project) -> None:
     require_project_type(project, PROJECT_TYPES[Resource.PROVIDER_ASSIGNMENT], "Provider routing belongs to")
 
 
-class AIProjectScopedMixin(ProjectScopedMixin):
-    """Writes need the project's admin role and an AI project type."""
-
-    project_actions = {name: "manage_endpoints" for name in ("create", "update", "partial_update", "destroy")}
-
-    def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()  # type: ignore[misc]
-        if not getattr(self, "swagger_fake_view", False) and "project_uuid" in self.kwargs:
-            context["project"] = self.get_project()
-        return context
+class AIRoutingViewSet(ProjectResourceViewSet):
+    """Provider routing of an AI project: writes need the project's admin role and an AI project type
+    (checked once the body is valid, as the serializer saves)."""
 
     def perform_create(self, serializer: Any) -> None:
         ensure_ai_project(self.get_project())
@@ -130,30 +123,26 @@ _WRITES = {"responses": {400: _WRONG_TYPE}}
 
 
 @extend_schema_view(create=extend_schema(**_WRITES), update=extend_schema(**_WRITES))
-class AssignmentViewSet(AIProjectScopedMixin, viewsets.ModelViewSet):
+class AssignmentViewSet(AIRoutingViewSet):
     """Which credential each provider's calls use in this project."""
 
+    model = ProviderAssignment
+    ordering = ("provider", "id")
     serializer_class = AssignmentSerializer
     queryset = ProviderAssignment.objects.none()
 
-    def get_queryset(self) -> QuerySet[ProviderAssignment]:
-        if getattr(self, "swagger_fake_view", False):
-            return ProviderAssignment.objects.none()
-        rows = ProviderAssignment.objects.filter(project=self.get_project()).select_related("credential")
-        return rows.order_by("provider", "id")
+    def scoped(self, project: Project) -> QuerySet[ProviderAssignment]:
+        return ProviderAssignment.objects.filter(project=project).select_related("credential")
 
 
 @extend_schema_view(create=extend_schema(**_WRITES), update=extend_schema(**_WRITES))
-class AliasViewSet(AIProjectScopedMixin, viewsets.ModelViewSet):
+class AliasViewSet(AIRoutingViewSet):
     """Short model names: `fast` → `openai:gpt-4o-mini` or a template name."""
 
+    model = ModelAlias
+    ordering = ("alias", "id")
     serializer_class = AliasSerializer
     queryset = ModelAlias.objects.none()
-
-    def get_queryset(self) -> QuerySet[ModelAlias]:
-        if getattr(self, "swagger_fake_view", False):
-            return ModelAlias.objects.none()
-        return ModelAlias.objects.filter(project=self.get_project()).order_by("alias", "id")
 
 
 router = SimpleRouter()

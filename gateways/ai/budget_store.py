@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import redis
 import redis.exceptions
 from django.conf import settings
+from django.db import connection, transaction
 
+from gateways.ai.models import BudgetCounter
 from gateways.common import db, process_state, redis_clients
 from gateways.common.db import release_connections
 from gateways.common.writer import BatchedWriter
@@ -270,7 +272,6 @@ class _StoreWriter(BatchedWriter[str]):
 
 def load_counters(keys: list[str]) -> dict[str, int]:
     """Values of the live BudgetCounter rows among `keys` (a worker thread)."""
-    from gateways.ai.models import BudgetCounter
 
     now = datetime.datetime.now(datetime.UTC)
     return dict(BudgetCounter.objects.filter(key__in=keys, expires_at__gt=now).values_list("key", "value"))
@@ -278,9 +279,6 @@ def load_counters(keys: list[str]) -> dict[str, int]:
 
 def persist_counters(rows: list[Row], prune: bool) -> None:
     """Upsert absolute values (no signals: bulk SQL) and, now and then, drop expired windows."""
-    from django.db import connection, transaction
-
-    from gateways.ai.models import BudgetCounter
 
     with transaction.atomic():
         if rows:

@@ -27,6 +27,7 @@ import redis.exceptions
 from gateways.ai import budget_store
 from gateways.ai.budget_store import Counter, CountersUnavailable
 from gateways.ai.errors import OpenAIError, budget_exceeded
+from gateways.ai.models import UsageLimit
 from gateways.common import ratelimit, redis_clients
 from gateways.common.router import GatewayRequest
 from gateways.common.transport.resp import Script
@@ -111,7 +112,6 @@ def _nanos(usd: Decimal | None) -> int | None:
 
 def load_limits(project_id: int) -> dict[int | None, LimitSet]:
     """The project's UsageLimit rows keyed by token id (None: the project's own)."""
-    from gateways.ai.models import UsageLimit
 
     return {
         row.token_id: LimitSet(

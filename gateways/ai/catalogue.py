@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from gateways.ai import pricing
+from gateways.ai.models import PriceOverride
 
 Catalogue = Mapping[str, tuple[str, ...]]  # provider → the model names it lists
 
@@ -21,8 +22,6 @@ def build(keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
 
 
 def load() -> dict[str, tuple[str, ...]]:
-    from gateways.ai.models import PriceOverride
-
     overrides = (
         f"{provider}:{model}"
         for provider, model in PriceOverride.objects.exclude(provider="").values_list("provider", "model")

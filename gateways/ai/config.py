@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from gateways.ai import templating
-from gateways.ai.models import VARIABLE_TYPES
+from gateways.ai.models import VARIABLE_TYPES, AIEndpoint
+from gateways.ai.providers.registry import ADAPTERS
 from gateways.common.router import GatewayRequest
 from promptgate.errors import PromptGateError
 
@@ -82,7 +83,6 @@ def _chain_errors(chain: Any) -> list[str]:
         return ["At least one step is required."]
     if len(chain) > MAX_CHAIN:
         return [f"At most {MAX_CHAIN} steps."]
-    from gateways.ai.providers.registry import ADAPTERS
 
     errors = []
     for index, step in enumerate(chain):
@@ -209,8 +209,6 @@ def snapshot(row: Any) -> EndpointConfig:
 
 
 def load_endpoints(project_id: int) -> dict[str, EndpointConfig]:
-    from gateways.ai.models import AIEndpoint
-
     return {row.slug: snapshot(row) for row in AIEndpoint.objects.filter(project_id=project_id)}
 
 
@@ -300,7 +298,6 @@ def input_schema(endpoint: EndpointConfig) -> dict[str, Any]:
 
 def list_endpoints(project_id: int) -> list[dict[str, Any]]:
     """Introspection: the project's AI endpoints (no prompts, no chain: those stay private)."""
-    from gateways.ai.models import AIEndpoint
 
     return [
         {

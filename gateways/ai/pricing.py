@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from gateways.ai.models import PriceOverride
 from gateways.ai.providers.base import Usage
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
@@ -50,7 +51,6 @@ def shipped() -> dict[str, Price]:
 
 def load_overrides() -> dict[str, Price]:
     """Admin overrides keyed like the table (`provider:model`, or the bare model for any provider)."""
-    from gateways.ai.models import PriceOverride
 
     return {
         (f"{row.provider}:{row.model}" if row.provider else row.model): Price(

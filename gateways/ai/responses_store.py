@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import redis.exceptions
 from django.conf import settings
+from django.db import DatabaseError, connection
 
 from gateways.ai.errors import OpenAIError
+from gateways.ai.models import StoredResponse
 from gateways.common import db, redis_clients
 from gateways.common.writer import BatchedWriter
 
@@ -142,10 +144,6 @@ class LocalStore:
         return True
 
     def _flush(self, batch: list[Pending]) -> None:
-        from django.db import DatabaseError
-
-        from gateways.ai.models import StoredResponse
-
         rows = [
             StoredResponse(
                 project_id=key[0], response_id=key[1], data=payload, created_at=created, expires_at=expires
@@ -184,8 +182,6 @@ def _now() -> datetime.datetime:
 
 
 def _db_load(project_id: int, response_id: str) -> JSON | None:
-    from gateways.ai.models import StoredResponse
-
     row = (
         StoredResponse.objects.filter(project_id=project_id, response_id=response_id, expires_at__gt=_now())
         .values("data")
@@ -195,10 +191,6 @@ def _db_load(project_id: int, response_id: str) -> JSON | None:
 
 
 def _db_delete(project_id: int, response_id: str) -> bool:
-    from django.db import connection
-
-    from gateways.ai.models import StoredResponse
-
     with connection.cursor() as cursor:  # raw SQL: a queryset delete would send per-row signals
         cursor.execute(
             f"DELETE FROM {StoredResponse._meta.db_table} "  # noqa: S608 (our table name)
@@ -210,9 +202,6 @@ def _db_delete(project_id: int, response_id: str) -> bool:
 
 def _prune() -> None:
     """Drop expired rows every PRUNE_EVERY seconds per process."""
-    from django.db import connection
-
-    from gateways.ai.models import StoredResponse
 
     if time.time() - _pruned["at"] < PRUNE_EVERY:
         return

@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.exceptions
+from django.db import connection
+from django.db.models import Q
 
+from gateways.ai.models import Session
 from gateways.common import db, redis_clients
 from promptgate.errors import PromptGateError
 
@@ -155,15 +158,11 @@ def _live(messages: Any, expires_at: datetime.datetime | None) -> list[dict[str,
 
 
 def _db_read(endpoint_id: int, key: str) -> list[dict[str, Any]]:
-    from gateways.ai.models import Session
-
     row = Session.objects.filter(endpoint_id=endpoint_id, key=key).values("messages", "expires_at").first()
     return _live(row["messages"], row["expires_at"]) if row else []
 
 
 def _ensure(endpoint_id: int, key: str, ttl_seconds: int) -> None:
-    from gateways.ai.models import Session
-
     now = _now()
     Session.objects.bulk_create(
         [
@@ -181,10 +180,6 @@ def _ensure(endpoint_id: int, key: str, ttl_seconds: int) -> None:
 
 
 def _db_acquire(endpoint_id: int, key: str, token: str, ttl_seconds: int) -> list[dict[str, Any]] | None:
-    from django.db.models import Q
-
-    from gateways.ai.models import Session
-
     _ensure(endpoint_id, key, ttl_seconds)
     now = _now()
     taken = (
@@ -200,8 +195,6 @@ def _db_acquire(endpoint_id: int, key: str, token: str, ttl_seconds: int) -> lis
 def _db_save(
     endpoint_id: int, key: str, token: str, messages: list[dict[str, Any]], expires: datetime.datetime
 ) -> None:
-    from gateways.ai.models import Session
-
     _ensure(endpoint_id, key, 60)
     rows = Session.objects.filter(endpoint_id=endpoint_id, key=key)
     changes: dict[str, Any] = {"messages": messages, "updated_at": _now(), "expires_at": expires}
@@ -216,8 +209,6 @@ def _db_save(
 
 
 def _db_release(endpoint_id: int, key: str, token: str) -> None:
-    from gateways.ai.models import Session
-
     Session.objects.filter(endpoint_id=endpoint_id, key=key, lock_token=token).update(
         lock_token="", locked_until=None
     )
@@ -225,9 +216,6 @@ def _db_release(endpoint_id: int, key: str, token: str) -> None:
 
 def _prune() -> None:
     """Drop expired, unlocked sessions every PRUNE_EVERY seconds per process (raw SQL: no signals)."""
-    from django.db import connection
-
-    from gateways.ai.models import Session
 
     if time.time() - _pruned["at"] < PRUNE_EVERY:
         return
