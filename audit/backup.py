@@ -41,6 +41,9 @@ NOT_BACKED_UP = {
     "webhooks.event",
     "webhooks.delivery",
     "webhooks.deliveryattempt",
+    # Responses API conversation state (previous_response_id): minutes-to-hours TTL state holding
+    # users' conversations, not configuration; restored it would be stale or already expired.
+    "ai.storedresponse",
     *ROLLUP_BOOKKEEPING,
 }
 

@@ -3,8 +3,8 @@
 Authenticated like the rest of /v1 (`x-api-key: pg_…` as the anthropic SDK sends it, or a Bearer
 token), refused in Anthropic's error shape. A request goes the way of a chat completion (openai_api.py):
 model resolution, admission (limits and budgets), failover, usage and cost, the request log. Anthropic
-targets get it as it came; every other provider gets the chat request it stands for
-(messages_format.py) and its answer back as an Anthropic message or event stream.
+targets get it as it came (with the client's `anthropic-beta` header); every other provider gets the
+chat request it stands for (messages_format.py) and its answer back as an Anthropic message or events.
 """
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ async def handle(greq: GatewayRequest) -> Response:
         return error_response(exc)
 
 
+def _beta(greq: GatewayRequest) -> str:
+    """The client's `anthropic-beta` header (the SDK's `betas=`): passed on to Anthropic upstreams,
+    which understand it; translated providers never see it."""
+    return greq.request.headers.get("anthropic-beta", "")
+
+
 def _native(candidate: Candidate) -> bool:
     return bool(getattr(candidate.adapter, "messages_native", False))
 
@@ -73,10 +79,13 @@ async def create(greq: GatewayRequest) -> Response:
     reservation = await _admit(greq, chain, estimate, prices)
     prompt_estimate, _ = budgets.estimate_tokens(estimate)
 
+    beta = _beta(greq)
+
     def build(candidate: Candidate) -> UpstreamRequest:
         if _native(candidate):
             defaults = {k: v for k, v in candidate.parameters.items() if k in NATIVE_PARAMETERS}
-            return candidate.adapter.messages_request(candidate.target, {**defaults, **body}, stream=stream)  # type: ignore[attr-defined]
+            payload = {**defaults, **body}
+            return candidate.adapter.messages_request(candidate.target, payload, stream=stream, beta=beta)  # type: ignore[attr-defined]
         return candidate.adapter.chat_request(
             candidate.target, _merged(candidate, mf.to_chat(body)), stream=stream
         )
@@ -134,7 +143,7 @@ async def count_tokens(greq: GatewayRequest) -> Response:
 
         def build(candidate: Candidate) -> UpstreamRequest:
             payload = {k: v for k, v in body.items() if k != "max_tokens"}
-            return candidate.adapter.count_tokens_request(candidate.target, payload)  # type: ignore[attr-defined]
+            return candidate.adapter.count_tokens_request(candidate.target, payload, _beta(greq))  # type: ignore[attr-defined]
 
         _, data = await failover.call_json(greq, [first], build)
         tokens = data.get("input_tokens")

@@ -112,12 +112,16 @@ class MessagesStream(StreamGuards):
         elif kind == "content_block_stop":
             return self._stop(index, event)
         elif kind == "message_delta":
+            held: list[JSON] = []
             for key in self.unflushed():  # blocks that never said stop
-                if self.flush(key).blocked:
-                    return self._end()
+                held.extend(self._stop(key, {"type": "content_block_stop", "index": key}))
+                if self.ended:
+                    return held
+            return [*held, event]
         return [event]
 
     def _stop(self, index: Any, event: JSON) -> list[JSON]:
+        """The block's held-back text released just before its stop event."""
         released = self.flush(index)
         if released.blocked:
             return self._end()

@@ -109,18 +109,44 @@ class ResponsesStream(StreamGuards):
             return self._done(event)
         elif kind == "response.content_part.done" and isinstance(event.get("part"), dict):
             key = (int(event.get("output_index", 0)), int(event.get("content_index", 0)))
-            if key in self.released and event["part"].get("type") == "output_text":
-                event["part"]["text"] = self.released[key]
+            if event["part"].get("type") == "output_text" and self._put_released(key, event["part"], "text"):
+                return self._end()
         elif kind == "response.output_item.done" and isinstance(event.get("item"), dict):
-            self._rewrite(int(event.get("output_index", 0)), event["item"])
+            index = int(event.get("output_index", 0))
+            held = self._release([key for key in self.unflushed() if key[0] == index])
+            if self.ended:
+                return held
+            if self._rewrite(index, event["item"]):
+                return self._end()
+            return [*held, event]
         elif kind in FINAL_TYPES and isinstance(event.get("response"), dict):
-            for key in self.unflushed():  # a stream whose items never said `.done`
-                if self.flush(key).blocked:
-                    return self._end()
+            held = self._release(self.unflushed())
+            if self.ended:
+                return held
             for index, item in enumerate(event["response"].get("output") or ()):
-                if isinstance(item, dict):
-                    self._rewrite(index, item)
+                if isinstance(item, dict) and self._rewrite(index, item):
+                    return self._end()
+            return [*held, event]
         return [event]
+
+    def _release(self, keys: list[Any]) -> list[JSON]:
+        """Flush guards whose `.done` never came (the upstream skipped it): their text as deltas."""
+        held: list[JSON] = []
+        for key in keys:
+            released = self.flush(key)
+            if released.blocked:
+                return self._end()
+            if released.text:
+                self.released[key] = self.released.get(key, "") + released.text
+                held.append(self._delta_event(key, released.text))
+        return held
+
+    def _delta_event(self, key: tuple[int, int], text: str) -> JSON:
+        item_id = self.items.get(key[0], {}).get("id")
+        event: JSON = {"type": _delta_type(key), "item_id": item_id, "output_index": key[0], "delta": text}
+        if key[1] != ARGUMENTS:
+            event.update(content_index=key[1], logprobs=[])
+        return event
 
     @staticmethod
     def _key(event: JSON) -> tuple[int, int]:
@@ -158,14 +184,28 @@ class ResponsesStream(StreamGuards):
         event[field] = self.released.get(key, "")
         return [*out, event]
 
-    def _rewrite(self, index: int, item: JSON) -> None:
-        if item.get("type") == "function_call" and (index, ARGUMENTS) in self.released:
-            item["arguments"] = self.released[(index, ARGUMENTS)]
+    def _rewrite(self, index: int, item: JSON) -> bool:
+        """Put the released text into a finished item; True when a rule refuses text that came whole
+        here only (an upstream that sent no deltas for it)."""
+        places: list[tuple[tuple[int, int], JSON, str]] = []
+        if item.get("type") == "function_call":
+            places.append(((index, ARGUMENTS), item, "arguments"))
         elif item.get("type") == "message":
             for position, part in enumerate(item.get("content") or ()):
-                key = (index, position)
-                if isinstance(part, dict) and key in self.released and part.get("type") == "output_text":
-                    part["text"] = self.released[key]
+                if isinstance(part, dict) and part.get("type") == "output_text":
+                    places.append(((index, position), part, "text"))
+        return any(self._put_released(key, holder, field) for key, holder, field in places)
+
+    def _put_released(self, key: tuple[int, int], holder: JSON, field: str) -> bool:
+        text = holder.get(field)
+        if key not in self.guards and isinstance(text, str) and text:
+            fed, rest = self.guard(key).feed(text), self.flush(key)
+            if fed.blocked or rest.blocked:
+                return True
+            self.released[key] = fed.text + rest.text
+        if key in self.released:
+            holder[field] = self.released[key]
+        return False
 
     def _end(self) -> list[JSON]:
         self.refuse()
@@ -179,7 +219,8 @@ class ResponsesStream(StreamGuards):
                     for (at, position), text in sorted(self.released.items())
                     if at == index and position != ARGUMENTS
                 ]
-            self._rewrite(index, item)
+            elif item.get("type") == "function_call":
+                item["arguments"] = self.released.get((index, ARGUMENTS), "")
             item["status"] = "incomplete"
             output.append(item)
         response["output"] = output

@@ -146,6 +146,33 @@ def test_count_tokens(claude, shared_mock):
     assert estimated.input_tokens > 10
 
 
+BETAS = ["prompt-caching-2024-07-31", "token-efficient-tools-2025-02-19"]
+
+
+def test_anthropic_beta_header_reaches_anthropic_only(claude, shared_mock):
+    """The SDK's `betas=` (the `anthropic-beta` header) goes on to Anthropic, merged with nothing else
+    and cleaned of what is not a feature name; a translated provider never sees it."""
+    request = {"max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    native = claude.beta.messages.create(model=MODELS[0], betas=BETAS, **request)
+    assert native.content[0].text
+    assert shared_mock.last().headers["anthropic-beta"] == ",".join(BETAS)
+    with claude.beta.messages.stream(model=MODELS[0], betas=BETAS[:1], **request) as stream:
+        assert stream.get_final_message().stop_reason == "end_turn"
+    assert shared_mock.last().headers["anthropic-beta"] == BETAS[0]
+    claude.beta.messages.count_tokens(model=MODELS[0], betas=BETAS[1:], messages=request["messages"])
+    assert shared_mock.last().path == "/v1/messages/count_tokens"
+    assert BETAS[1] in shared_mock.last().headers["anthropic-beta"].split(",")  # beside the SDK's own
+    smuggled = {"anthropic-beta": f"{BETAS[0]}, not a name;x=1, {BETAS[0]}"}
+    claude.messages.create(model=MODELS[0], extra_headers=smuggled, **request)
+    assert shared_mock.last().headers["anthropic-beta"] == BETAS[0]
+    claude.messages.create(model=MODELS[0], **request)
+    assert "anthropic-beta" not in shared_mock.last().headers
+    translated = claude.beta.messages.create(model=MODELS[1], betas=BETAS, **request)
+    assert translated.content[0].text
+    assert shared_mock.last().path == "/v1/chat/completions"
+    assert "anthropic-beta" not in shared_mock.last().headers
+
+
 def test_errors_in_anthropic_shape_and_both_auth_headers(providers, claude, gateway_proc):
     url = gateway_proc.url(f"/api/{providers.uuid}/v1/messages")
     body = {"model": MODELS[0], "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}

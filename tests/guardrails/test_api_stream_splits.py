@@ -109,3 +109,36 @@ def test_messages_block_at_every_byte_boundary():
         text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
         assert "falcon" not in text
         assert events[-2]["delta"]["stop_reason"] == "refusal" and events[-1]["type"] == "message_stop"
+
+
+def test_streams_without_done_or_stop_events_still_release_everything_redacted():
+    """An upstream that skips `.done` (Responses) or `content_block_stop` (Messages): what the guards
+    held back goes out before the end, redacted, and the final Response carries the redacted text."""
+    expected = PII.scan("output", [ANSWER])[0][0]
+    reply = f.Reply(ANSWER)
+    events = [
+        e
+        for e in r.response_events("m", reply, {"model": "m"})
+        if not e["type"].endswith(".done") or e["type"] == "response.output_item.done"
+    ]
+    out = ResponsesStream(SimpleNamespace(log={}), PII).process(events)
+    deltas = "".join(e["delta"] for e in out if e["type"] == "response.output_text.delta")
+    assert deltas == expected and r_text(out[-1]["response"]) == expected
+    kept = [d for n, d in f.anthropic_events("m", reply) if n != "content_block_stop"]
+    out = MessagesStream(SimpleNamespace(log={}), PII).process(kept)
+    assert "".join(e["delta"]["text"] for e in out if e["type"] == "content_block_delta") == expected
+    assert [e["type"] for e in out][-3:] == ["content_block_stop", "message_delta", "message_stop"]
+
+
+def test_responses_text_that_comes_whole_in_the_final_event_is_still_checked():
+    """No deltas at all (the text only in output_item.done and response.completed): redacted there, or
+    the stream ends with response.incomplete under a block rule."""
+    events = [
+        e
+        for e in r.response_events("m", f.Reply(ANSWER), {"model": "m"})
+        if e["type"] not in ("response.output_text.delta", "response.output_text.done")
+    ]
+    out = ResponsesStream(SimpleNamespace(log={}), PII).process(json.loads(json.dumps(events)))
+    assert r_text(out[-1]["response"]) == PII.scan("output", [ANSWER])[0][0]
+    out = ResponsesStream(SimpleNamespace(log={}), BLOCK).process(json.loads(json.dumps(events)))
+    assert out[-1]["type"] == "response.incomplete" and "falcon" not in json.dumps(out)

@@ -162,3 +162,35 @@ def test_restore_rejects_files_that_are_not_backups(db, tmp_path, content, messa
 def test_restore_of_a_missing_file_is_a_clear_error(db, tmp_path):
     with pytest.raises(CommandError, match="cannot read"):
         call_command("restore", str(tmp_path / "nope.json"), stdout=StringIO())
+
+
+def test_responses_api_conversation_state_stays_out_of_backups(make_project, tmp_path):
+    """StoredResponse rows (previous_response_id state, TTL-bounded, users' conversations) are not
+    configuration: a backup leaves them out, and a restore gives back the project without them."""
+    import datetime
+
+    from django.utils import timezone
+
+    from gateways.ai.models import StoredResponse
+
+    project = make_project("Chatty", project_type="ai_gateway")
+    now = timezone.now()
+    stored = StoredResponse(
+        project=project,
+        response_id="resp_kept_out",
+        data={"response": {"id": "resp_kept_out"}, "input": [{"content": "my private question"}]},
+        created_at=now,
+        expires_at=now + datetime.timedelta(hours=1),
+    )
+    StoredResponse.objects.bulk_create([stored])  # as the response store writes (no signals, no audit)
+    assert StoredResponse not in backup.backup_models()
+    path = tmp_path / "backup.json"
+    call_command("backup", str(path), stdout=StringIO())
+    text = path.read_text()
+    assert "my private question" not in text and "resp_kept_out" not in text
+    assert "ai.storedresponse" not in {o["model"] for o in json.loads(text)["objects"]}
+
+    call_command("flush", "--noinput")
+    call_command("restore", str(path), stdout=StringIO())
+    assert Project.objects.filter(uuid=project.uuid).exists()
+    assert not StoredResponse.objects.exists()

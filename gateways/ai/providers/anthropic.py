@@ -239,6 +239,23 @@ def error_from_body(status: int, body: bytes) -> ProviderFailure:
     return errors.build("anthropic", status, None)
 
 
+BETA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+MAX_BETAS = 32
+
+
+def merge_betas(*values: str) -> str:
+    """`anthropic-beta` values (comma-separated feature names: the credential's option, the client's
+    header) as one header value: each name once, in order; anything that is not a feature name is
+    dropped, so a client cannot smuggle other text into the upstream request's headers."""
+    names: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if BETA_NAME.match(name) and name not in names and len(names) < MAX_BETAS:
+                names.append(name)
+    return ",".join(names)
+
+
 class AnthropicAdapter:
     name = "anthropic"
     default_base_url = "https://api.anthropic.com"
@@ -248,14 +265,15 @@ class AnthropicAdapter:
         base = (target.base_url or self.default_base_url).rstrip("/")
         return f"{base}/{endpoint}" if base.endswith("/v1") else f"{base}/v1/{endpoint}"
 
-    def _headers(self, target: Target) -> dict[str, str]:
+    def _headers(self, target: Target, beta: str = "") -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             "x-api-key": target.api_key,
             "anthropic-version": str(target.options.get("anthropic_version") or API_VERSION),
         }
-        if target.options.get("anthropic_beta"):
-            headers["anthropic-beta"] = str(target.options["anthropic_beta"])
+        betas = merge_betas(str(target.options.get("anthropic_beta") or ""), beta)
+        if betas:
+            headers["anthropic-beta"] = betas
         return headers
 
     def chat_request(self, target: Target, body: JSON, *, stream: bool) -> UpstreamRequest:
@@ -267,18 +285,21 @@ class AnthropicAdapter:
 
     messages_native = True  # the Messages API is this provider's own: /v1/messages goes as it came
 
-    def messages_request(self, target: Target, body: JSON, *, stream: bool) -> UpstreamRequest:
+    def messages_request(
+        self, target: Target, body: JSON, *, stream: bool, beta: str = ""
+    ) -> UpstreamRequest:
+        """A Messages API request as the client sent it; `beta`: the client's `anthropic-beta` header."""
         payload = {**body, "model": target.model}
         if stream:
             payload["stream"] = True
         else:
             payload.pop("stream", None)
-        return UpstreamRequest("POST", self._url(target, "messages"), self._headers(target), payload)
+        return UpstreamRequest("POST", self._url(target, "messages"), self._headers(target, beta), payload)
 
-    def count_tokens_request(self, target: Target, body: JSON) -> UpstreamRequest:
+    def count_tokens_request(self, target: Target, body: JSON, beta: str = "") -> UpstreamRequest:
         payload = {**body, "model": target.model}
         return UpstreamRequest(
-            "POST", self._url(target, "messages/count_tokens"), self._headers(target), payload
+            "POST", self._url(target, "messages/count_tokens"), self._headers(target, beta), payload
         )
 
     def stream_translator(self, target: Target) -> AnthropicStreamTranslator:
