@@ -30,3 +30,12 @@ def test_other_project_types_have_no_chat_playground(root_client, make_project):
 def test_developers_and_above_open_it(staff_client, make_project, role, status):
     project = make_project("Team chat", project_type="ai_gateway")
     assert staff_client(project, role).get(chat_url(project)).status_code == status
+
+
+def test_the_project_overview_links_to_it(root_client, make_project):
+    chatty = make_project("Linked chat", project_type="ai_gateway")
+    wrapper = make_project("No chat", project_type="ai_wrapper")
+    page = root_client.get(reverse("admin:console_project_overview", args=[chatty.uuid])).content.decode()
+    assert chat_url(chatty) in page
+    page = root_client.get(reverse("admin:console_project_overview", args=[wrapper.uuid])).content.decode()
+    assert chat_url(wrapper) not in page
