@@ -18,7 +18,13 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from credentials.api_providers import GlobalViewMixin
-from projects.api.base import ErrorSerializer, ProjectScopedMixin, StrictFieldsMixin
+from projects.api.base import (
+    ErrorSerializer,
+    ProjectScopedMixin,
+    ServiceWritesMixin,
+    StrictFieldsMixin,
+    schema_generation,
+)
 from promptgate.errors import PromptGateError
 from webhooks import delivery as deliveries
 from webhooks import services, signing
@@ -120,7 +126,9 @@ _WRITE_ERRORS = {400: OpenApiResponse(ErrorSerializer, description="validation_e
     update=extend_schema(responses={200: WebhookSerializer, **_WRITE_ERRORS}),
     partial_update=extend_schema(responses={200: WebhookSerializer, **_WRITE_ERRORS}),
 )
-class _WebhookViewSet(viewsets.ModelViewSet):
+class _WebhookViewSet(ServiceWritesMixin, viewsets.ModelViewSet):
+    """A project's or the global webhooks (`owner`): writes through webhooks/services.py."""
+
     serializer_class = WebhookSerializer
     queryset = Webhook.objects.none()
 
@@ -158,7 +166,7 @@ class _WebhookViewSet(viewsets.ModelViewSet):
         raise NotImplementedError
 
     def get_queryset(self) -> QuerySet[Webhook]:
-        if getattr(self, "swagger_fake_view", False):
+        if schema_generation(self):
             return Webhook.objects.none()
         return Webhook.objects.filter(project=self.owner()).order_by("id")
 
@@ -169,11 +177,8 @@ class _WebhookViewSet(viewsets.ModelViewSet):
         data = self.get_serializer(webhook, context={**self.get_serializer_context(), "show_secret": secret})
         return Response(data.data, status=status.HTTP_201_CREATED)
 
-    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        webhook = self.get_object()
-        serializer = self.get_serializer(webhook, data=request.data, partial=kwargs.get("partial", False))
-        serializer.is_valid(raise_exception=True)
-        return Response(self.get_serializer(services.update_webhook(webhook, serializer.validated_data)).data)
+    def save_resource(self, instance: Webhook, changes: dict[str, Any]) -> Webhook:
+        return services.update_webhook(instance, changes)
 
     @extend_schema(request=None, summary="New signing secret; the old one keeps signing for 24 hours")
     @action(detail=True, methods=["post"], url_path="rotate-secret")

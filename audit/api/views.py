@@ -22,7 +22,7 @@ from audit.api.filters import AuditLogFilter, RequestLogFilter
 from audit.api.keyset import KeysetPagination
 from audit.api.serializers import AuditLogSerializer, RequestLogSerializer
 from audit.models import AuditLog, RequestLog
-from projects.api.base import ManagementViewMixin
+from projects.api.base import ManagementViewMixin, schema_generation
 from projects.api.permissions import project_uuids_for
 from promptgate.errors import PromptGateError
 
@@ -63,7 +63,7 @@ class AuditLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
     pagination_class = NewestFirstCursorPagination
 
     def get_queryset(self) -> QuerySet[AuditLog]:
-        if getattr(self, "swagger_fake_view", False):
+        if schema_generation(self):
             return AuditLog.objects.none()
         uuids = project_uuids_for(self.request.user, "view")
         rows = AuditLog.objects.all()
@@ -79,7 +79,7 @@ class RequestLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
     pagination_class = KeysetPagination
 
     def get_queryset(self) -> QuerySet[RequestLog]:
-        if getattr(self, "swagger_fake_view", False):
+        if schema_generation(self):
             return RequestLog.objects.none()
         uuids = project_uuids_for(self.request.user, "read_logs")
         rows = RequestLog.objects.all()

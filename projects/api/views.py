@@ -14,7 +14,14 @@ from rest_framework.response import Response
 
 from projects import services
 from projects.api import serializers as s
-from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectScopedMixin
+from projects.api.base import (
+    ErrorSerializer,
+    ManagementViewMixin,
+    ProjectResourceViewSet,
+    ProjectScopedMixin,
+    manage_actions,
+    schema_generation,
+)
 from projects.api.permissions import ensure_can_assign
 from projects.models import ApiToken, Membership, Project
 from projects.roles import projects_visible_to
@@ -60,7 +67,7 @@ class ProjectViewSet(ManagementViewMixin, viewsets.ModelViewSet):
     }
 
     def get_queryset(self) -> QuerySet[Project]:
-        if getattr(self, "swagger_fake_view", False):
+        if schema_generation(self):
             return Project.objects.none()
         live = Count("tokens", filter=Q(tokens__revoked_at__isnull=True))
         return projects_visible_to(self.request.user).annotate(token_count=live).order_by("name", "id")
@@ -142,7 +149,7 @@ class TokenViewSet(
     project_actions = {"create": "issue_tokens", "destroy": "revoke_tokens", "revoke": "revoke_tokens"}
 
     def get_queryset(self) -> QuerySet[ApiToken]:
-        if getattr(self, "swagger_fake_view", False):
+        if schema_generation(self):
             return ApiToken.objects.none()
         return ApiToken.objects.filter(project=self.get_project()).order_by("-created_at", "-id")
 
@@ -178,22 +185,16 @@ _LAST_OWNER = _conflict("last_owner: a project keeps at least one owner.")
     ),
     destroy=extend_schema(responses={204: None, 409: _LAST_OWNER}),
 )
-class MemberViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+class MemberViewSet(ProjectResourceViewSet):
     """A project's members and their roles."""
 
+    model = Membership
     serializer_class = s.MembershipSerializer
     queryset = Membership.objects.none()
-    project_actions = {
-        "create": "manage_members",
-        "update": "manage_members",
-        "partial_update": "manage_members",
-        "destroy": "manage_members",
-    }
+    project_actions = manage_actions(role_action="manage_members")
 
-    def get_queryset(self) -> QuerySet[Membership]:
-        if getattr(self, "swagger_fake_view", False):
-            return Membership.objects.none()
-        return Membership.objects.filter(project=self.get_project()).select_related("user").order_by("id")
+    def scoped(self, project: Project) -> QuerySet[Membership]:
+        return Membership.objects.filter(project=project).select_related("user")
 
     def get_serializer_class(self) -> type:
         if self.action in ("update", "partial_update"):
