@@ -65,7 +65,7 @@ def chart(
         )
     every = max(1, math.ceil(len(points) / 8))
     for i, point in enumerate(points):
-        if i % every == 0 or i == len(points) - 1:
+        if (len(points) - 1 - i) % every == 0:  # counted back from the newest, which is always labelled
             x = LEFT + slot * (i + 0.5)
             parts.append(
                 f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(label(point))}</text>'
