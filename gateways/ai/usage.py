@@ -13,6 +13,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from django.db import connections
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.urls import path
@@ -117,10 +118,35 @@ SUMS = (
 
 
 def _sums(rows: QuerySet[Any], fields: list[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """Summed columns per group of `fields` (the histogram's buckets included)."""
+    """Summed columns per group of `fields` (the histogram's buckets included).
+
+    The ORM's SQL, read with a plain cursor: Django's per-value converters on 32 sums a group cost
+    ~70% of a report of many groups (per day x project over a year); only the grouped values need
+    theirs (dates and uuids), the sums are plain numbers (PostgreSQL's SUM of int8 is numeric)."""
     names = (*SUMS, *LATENCY_COLUMNS)
     qs = rows.values(*fields).annotate(**{name: Sum(name) for name in names}).order_by()
-    return {tuple(row[f] for f in fields): {n: row[n] or 0 for n in names} for row in qs}
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()
+    selected = [expr for expr, _sql, _alias in compiler.select]
+    labels = [alias or expr.target.attname for expr, _sql, alias in compiler.select]
+    where = {label: i for i, label in enumerate(labels)}
+    keys = [where[f] for f in fields]
+    columns = [(n, where[n], float if n == "latency_ms_sum" else int) for n in names]
+    converters = compiler.get_converters([selected[i] for i in keys])
+    connection = connections[qs.db]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    out = {}
+    for row in fetched:
+        key = []
+        for position, index in enumerate(keys):
+            value = row[index]
+            for convert in converters.get(position, ((), None))[0]:
+                value = convert(value, selected[index], connection)
+            key.append(value)
+        out[tuple(key)] = {n: cast(row[i] or 0) for n, i, cast in columns}
+    return out
 
 
 def report(
