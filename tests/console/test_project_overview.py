@@ -45,7 +45,7 @@ def _snippets(page) -> dict[str, str]:
     return {h.replace("Copy", "").strip(): c for h, c in zip(heads, codes, strict=True)}
 
 
-def test_ai_gateway_overview(console_page, make_project, make_token, guarded, shoot):
+def test_ai_gateway_overview(console_page, make_project, make_token, guarded, offline, page_errors, shoot):
     project = make_project("Chat project", project_type="ai_gateway")
     credential = Credential.objects.create(
         provider="openai", name="openai-main", api_key="sk-test-123456789012345"
@@ -81,6 +81,7 @@ def test_ai_gateway_overview(console_page, make_project, make_token, guarded, sh
     assert "backend" in page.locator("[data-section=tokens]").inner_text()
     assert "no-secrets" in page.locator("[data-section=guardrails]").inner_text()
     assert page.locator("[data-section=api-endpoints]").count() == 0
+    assert offline == [] and page_errors == []  # the copy script and styles came from the gateway
 
 
 def test_ai_wrapper_overview(console_page, make_project, shoot):
