@@ -72,7 +72,7 @@ def activate(ctx: RequestContext) -> object:
 
 
 def deactivate(token: object) -> None:
-    _current.reset(token)  # type: ignore[arg-type]
+    _current.reset(token)  # type: ignore[arg-type]  # the Token activate() returned, typed object for callers
 
 
 def actor_for_user(user: object) -> Actor:

@@ -31,7 +31,7 @@ class _Upstream(asyncio.Protocol):
         self.buffer += data
         while b"\r\n\r\n" in self.buffer:
             _, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-            self.transport.write(RESPONSE)  # type: ignore[attr-defined]
+            self.transport.write(RESPONSE)  # type: ignore[attr-defined]  # a stream transport
 
 
 async def serve(sock: socket.socket) -> None:

@@ -136,13 +136,13 @@ class ProjectUniqueMixin:
     unique_field = ""
 
     def check_unique(self, attrs: dict[str, Any], message: str) -> None:
-        project = self.context.get("project")  # type: ignore[attr-defined]
+        project = self.context.get("project")  # type: ignore[attr-defined]  # a mixin of ModelSerializer
         value = attrs.get(self.unique_field)
         if project is None or value is None:
             return
-        rows = self.Meta.model.objects.filter(project=project, **{self.unique_field: value})  # type: ignore[attr-defined]
-        if self.instance is not None:  # type: ignore[attr-defined]
-            rows = rows.exclude(pk=self.instance.pk)  # type: ignore[attr-defined]
+        rows = self.Meta.model.objects.filter(project=project, **{self.unique_field: value})  # type: ignore[attr-defined]  # a mixin of ModelSerializer
+        if self.instance is not None:  # type: ignore[attr-defined]  # a mixin of ModelSerializer
+            rows = rows.exclude(pk=self.instance.pk)  # type: ignore[attr-defined]  # a mixin of ModelSerializer
         if rows.exists():
             raise serializers.ValidationError({self.unique_field: [message]})
 

@@ -73,7 +73,7 @@ def save_validated(
             found.setdefault(name, []).extend(messages)
     value = getattr(instance, unique)
     if value:
-        project_id = instance.project_id  # type: ignore[attr-defined]
+        project_id = instance.project_id  # type: ignore[attr-defined]  # every project-scoped model has it
         others = type(instance)._default_manager.filter(project_id=project_id, **{unique: value})
         if others.exclude(pk=instance.pk).exists():
             found.setdefault(unique, []).append(taken)

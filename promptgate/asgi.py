@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from typing import Any, cast
 
 import orjson
 from django.core.asgi import get_asgi_application
@@ -108,11 +110,11 @@ class PromptGateApplication:
                     return {"type": "http.disconnect"}  # Django stops reading and answers nothing
             return message
 
-        async def tracking_send(message: dict[str, object]) -> None:
+        async def tracking_send(message: Mapping[str, Any]) -> None:  # what Django's handler sends
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-            await send(message)
+            await send(cast("dict[str, Any]", message))  # Django sends dicts; its stubs say Mapping
 
         await django_application(scope, bounded_receive, tracking_send)
         if exceeded and not started:

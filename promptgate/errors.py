@@ -154,7 +154,7 @@ def _ssrf_refusal(fields: dict[str, Any], context: dict[str, Any]) -> tuple[str,
 
 
 def _is_admin(request: Any) -> bool:
-    return request.path.startswith("/admin/")
+    return str(request.path).startswith("/admin/")
 
 
 def handler404(request: Any, exception: Exception | None = None) -> Any:
@@ -181,7 +181,7 @@ def handler403(request: Any, exception: Exception | None = None) -> Any:
     if _is_admin(request):
         from django.views.defaults import permission_denied
 
-        return permission_denied(request, exception)
+        return permission_denied(request, exception or DjangoPermissionDenied())
     return json_error(403, "permission_denied", "Permission denied")
 
 

@@ -162,7 +162,7 @@ class WebhookAdmin(admin_roles.ProjectScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Webhook, form: Any, change: bool) -> None:
         if not change:
             obj.secret = signing.generate_secret()
-            request._webhook_secret = obj.secret  # type: ignore[attr-defined]
+            request._webhook_secret = obj.secret  # type: ignore[attr-defined]  # shown once by response_add
         elif "enabled" in form.changed_data and obj.enabled:
             obj.disabled_reason, obj.disabled_at, obj.failing_since = "", None, None
         super().save_model(request, obj, form, change)

@@ -85,7 +85,7 @@ async def create(greq: GatewayRequest) -> Response:
         if _native(candidate):
             defaults = {k: v for k, v in candidate.parameters.items() if k in NATIVE_PARAMETERS}
             payload = {**defaults, **body}
-            return candidate.adapter.messages_request(candidate.target, payload, stream=stream, beta=beta)  # type: ignore[attr-defined]
+            return candidate.adapter.messages_request(candidate.target, payload, stream=stream, beta=beta)  # type: ignore[attr-defined]  # _native(): a Messages-native adapter
         return candidate.adapter.chat_request(
             candidate.target, _merged(candidate, mf.to_chat(body)), stream=stream
         )
@@ -143,7 +143,7 @@ async def count_tokens(greq: GatewayRequest) -> Response:
 
         def build(candidate: Candidate) -> UpstreamRequest:
             payload = {k: v for k, v in body.items() if k != "max_tokens"}
-            return candidate.adapter.count_tokens_request(candidate.target, payload, _beta(greq))  # type: ignore[attr-defined]
+            return candidate.adapter.count_tokens_request(candidate.target, payload, _beta(greq))  # type: ignore[attr-defined]  # a Messages-native adapter counts tokens
 
         _, data = await failover.call_json(greq, [first], build)
         tokens = data.get("input_tokens")

@@ -137,8 +137,8 @@ def _tools(tools: object) -> list[JSON]:
 
 def _tool_choice(choice: object) -> object:
     kind = choice.get("type") if isinstance(choice, dict) else None
-    if kind == "tool":
-        return {"type": "function", "function": {"name": choice.get("name")}}  # type: ignore[union-attr]
+    if kind == "tool" and isinstance(choice, dict):
+        return {"type": "function", "function": {"name": choice.get("name")}}
     return {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
 
 

@@ -71,7 +71,7 @@ def _greq(row: AIEndpoint, request: HttpRequest) -> GatewayRequest:
     # No API token: the playground acts for the signed-in member (project budgets still apply).
     token = TokenInfo(0, project.id, "", "playground", "playground", frozenset({"ai"}), None, False, None, 0)
     return GatewayRequest(
-        request=None,  # type: ignore[arg-type]  (the runner never reads the HTTP request)
+        request=None,  # type: ignore[arg-type]  # the runner never reads the HTTP request
         project=info,
         token=token,
         tail=row.slug,

@@ -93,7 +93,7 @@ async def create(greq: GatewayRequest) -> Response:
         if _native(candidate):
             defaults = {k: v for k, v in candidate.parameters.items() if k in NATIVE_PARAMETERS}
             payload = {**defaults, **rf.clean_request(body), "input": rf.for_upstream(full), "store": False}
-            return candidate.adapter.responses_request(candidate.target, payload, stream=stream)  # type: ignore[attr-defined]
+            return candidate.adapter.responses_request(candidate.target, payload, stream=stream)  # type: ignore[attr-defined]  # a Responses-native adapter
         chat = _merged(candidate, rf.to_chat(body, full))
         return candidate.adapter.chat_request(candidate.target, chat, stream=stream)
 

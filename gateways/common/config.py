@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from gateways.common import db, versioning
 
@@ -65,12 +65,12 @@ class ConfigCache:
 
     async def get(self, key: Any, loader: Callable[[], T]) -> T:
         version = self._current()
-        value = self._entries.get(key, _MISSING)
-        if value is not _MISSING:
-            return value
+        cached = self._entries.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cast(T, cached)  # what `loader` (this key's loader) made
         pending = self._inflight.get(key)
         if pending is not None and not pending.done():
-            return await asyncio.shield(pending)
+            return cast(T, await asyncio.shield(pending))
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:

@@ -88,5 +88,5 @@ def decorate(headers: MutableMapping[str, str], request: Request, project: Proje
     origin = request.headers.get("origin")
     headers["vary"] = "Origin"
     if origin_allowed(project, origin):
-        headers["access-control-allow-origin"] = origin  # type: ignore[assignment]
+        headers["access-control-allow-origin"] = origin  # type: ignore[assignment]  # origin_allowed is False for a missing origin
         headers["access-control-expose-headers"] = EXPOSED

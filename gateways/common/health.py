@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.db import connections
@@ -51,7 +51,11 @@ async def readyz(runtime: Runtime) -> Response:
         pass
     failing = sorted(name for name, state in checks.items() if state.startswith("error"))
     writers = {w.name: w.stats() for w in runtime.writers}
-    body = {"status": "ok" if not failing else "unavailable", "checks": checks, "writers": writers}
+    body: dict[str, Any] = {
+        "status": "ok" if not failing else "unavailable",
+        "checks": checks,
+        "writers": writers,
+    }
     if failing:
         body["failing"] = failing
         return JSONResponse(body, status=503)

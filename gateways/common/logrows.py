@@ -78,7 +78,7 @@ class Column:
     default: Any  # already converted
 
 
-def _converter(field: models.Field, connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+def _converter(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
     """The cheapest conversion that gives the same parameter as `field.get_db_prep_save`."""
     ops = connection.ops  # resolved once: `django.db.connection` is a proxy costing a lookup per use
     if isinstance(field, (models.CharField, models.TextField)):
@@ -119,7 +119,7 @@ class RowEncoder:
             Column(f.name, _converter(f, connection), f.get_db_prep_save(f.get_default(), connection))
             for f in fields
         ]
-        self.column_names = [f.column for f in fields]
+        self.column_names = [str(f.column) for f in fields]  # set on every concrete field
 
     def encode(self, row: Mapping[str, Any]) -> list[Any]:
         get = row.get
@@ -155,7 +155,7 @@ def write_request_logs(
     quote = connection.ops.quote_name
     table = quote(RequestLog._meta.db_table)
     columns = ", ".join(quote(c) for c in encoder.column_names)
-    params = []
+    params: list[list[Any]] = []
     for start in range(0, len(rows), ENCODE_SLICE):
         params.extend(encoder.encode(row) for row in rows[start : start + ENCODE_SLICE])
         # Hand the GIL to the event loop between slices: many short stalls instead of one long one.
@@ -179,8 +179,8 @@ def write_request_logs(
             return False
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for values in params:
-                    copy.write_row(values)
+                for row_values in params:
+                    copy.write_row(row_values)
         else:
             # Multi-row INSERTs, not executemany: sqlite3 releases and retakes the GIL around every
             # row's step, and while the event loop is busy each retake waits out the switch interval
@@ -233,7 +233,8 @@ def max_params(connection: Any) -> int:
         return 65_535  # the protocol's limit
 
     try:
-        return min(connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER), 10_000)
+        limit: int = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        return min(limit, 10_000)
     except (AttributeError, sqlite3.Error):
         return connection.features.max_query_params or 999
 

@@ -313,20 +313,23 @@ async def shared_call(call: Callable[[], Awaitable[T]]) -> T | None:
     cooldown reconnects by itself.
     """
     if _health.down_since is not None and time.monotonic() < _health.retry_at:
-        return _none_or_unavailable(None)
+        _unavailable_unless_open(None)
+        return None
     try:
         result = await call()
     except _REDIS_DOWN as exc:
         _health.failed(exc)
-        return _none_or_unavailable(exc)
+        _unavailable_unless_open(exc)
+        return None
     if _health.down_since is not None:
         _health.recovered()
     return result
 
 
-def _none_or_unavailable(exc: BaseException | None) -> None:
+def _unavailable_unless_open(exc: BaseException | None) -> None:
+    """Raise 503 `rate_limiter_unavailable` in `closed` mode; in `open` mode return (serve)."""
     if failure_mode() == "open":
-        return None
+        return
     raise RateLimiterUnavailable(
         "rate limiter is unavailable", headers={"Retry-After": str(math.ceil(_Health.COOLDOWN))}
     ) from exc

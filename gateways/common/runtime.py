@@ -53,7 +53,7 @@ def write_token_usage(uses: list[TokenUse]) -> None:
 
 def _request_log_writer() -> BatchedWriter[RequestLogRow]:
     """Batches written by a process of their own (log_process.py explains why), or by this one."""
-    sizes = {
+    sizes: dict[str, Any] = {  # max_queue and batch_size are ints, interval a float
         "max_queue": settings.PROMPTGATE_WRITER_QUEUE_SIZE,
         "batch_size": settings.PROMPTGATE_WRITER_BATCH_SIZE,
         "interval": settings.PROMPTGATE_WRITER_FLUSH_SECONDS,

@@ -100,7 +100,7 @@ class StreamGuard:
 
     def _count(self, rule: CompiledRule, run: object) -> int:
         try:
-            count = run()  # type: ignore[operator]
+            count = run()  # type: ignore[operator]  # a detector's bound check: callable
         except Exception:  # noqa: BLE001 - fail closed, as Engine.scan does
             self.errors.add(rule.name)
             if rule.action != "warn" and rule.name not in self.blocked:

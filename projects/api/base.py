@@ -11,8 +11,8 @@ its service, and nothing else.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,16 +21,20 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
-from rest_framework.authentication import SessionAuthentication
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.schemas.inspectors import ViewInspector
 
 from projects.api.authentication import ApplicationUserOAuth2Authentication
 from projects.api.permissions import ProjectRolePermission, visible_project
 from projects.models import Project
 from promptgate.errors import PromptGateError
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
 
 
 class StrictFieldsMixin:
@@ -170,10 +174,14 @@ class ManagementSchema(AutoSchema):
 class ManagementViewMixin:
     """Authentication, permissions, parsing and schema shared by every management API view."""
 
-    authentication_classes = [ApplicationUserOAuth2Authentication, SessionAuthentication]
-    permission_classes = [ProjectRolePermission]
-    parser_classes = [ManagementJSONParser]
-    schema = ManagementSchema()
+    # Typed as APIView types them, so the views that mix this in agree with DRF's base.
+    authentication_classes: Sequence[type[BaseAuthentication]] = [
+        ApplicationUserOAuth2Authentication,
+        SessionAuthentication,
+    ]
+    permission_classes: Sequence[_PermissionClass] = [ProjectRolePermission]
+    parser_classes: Sequence[type[BaseParser]] = [ManagementJSONParser]
+    schema: ViewInspector | None = ManagementSchema()
     # DRF action → projects.roles action it needs; unlisted actions need "view".
     project_actions: dict[str, str] = {}
 
@@ -223,7 +231,7 @@ class ProjectScopedMixin(ManagementViewMixin):
 
     def get_project(self) -> Project:
         if not hasattr(self, "_project"):
-            self._project = visible_project(self.request.user, self.kwargs["project_uuid"])  # type: ignore[attr-defined]
+            self._project = visible_project(self.request.user, self.kwargs["project_uuid"])  # type: ignore[attr-defined]  # a mixin of GenericViewSet
         return self._project
 
 

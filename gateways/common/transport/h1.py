@@ -145,7 +145,7 @@ class Connection(asyncio.Protocol):
         if keep_alive and not self._close_after and self._body_task is None and not self.closed:
             if self.reading_paused:
                 self.reading_paused = False
-                self.transport.resume_reading()  # type: ignore[union-attr]
+                self.transport.resume_reading()  # type: ignore[union-attr]  # set by connection_made before any byte arrives
             self.reused = True
             self.pool.release(self)
         else:
@@ -188,7 +188,7 @@ class Connection(asyncio.Protocol):
     # ---- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # create_connection gives a Transport; Protocol says BaseTransport
 
     def data_received(self, data: bytes) -> None:
         response = self.response
@@ -285,7 +285,7 @@ class Connection(asyncio.Protocol):
         response._buffered += len(body)
         if response._buffered > HIGH_WATER and not self.reading_paused:
             self.reading_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
+            self.transport.pause_reading()  # type: ignore[union-attr]  # set by connection_made before any byte arrives
         response._wake()
 
     def on_message_complete(self) -> None:

@@ -100,7 +100,7 @@ class Response:
                 conn = self._conn
                 if conn is not None and conn.reading_paused:  # the consumer caught up: read on
                     conn.reading_paused = False
-                    conn.transport.resume_reading()  # type: ignore[union-attr]
+                    conn.transport.resume_reading()  # type: ignore[union-attr]  # a parsing connection has its transport
                 return chunk
             if self._error is not None:
                 raise self._error

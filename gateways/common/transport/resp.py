@@ -77,7 +77,7 @@ class _Connection(asyncio.Protocol):
         self.lost: BaseException | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # create_connection gives a Transport; Protocol says BaseTransport
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
