@@ -78,6 +78,17 @@ _retry_a_flush_that_deadlocks()
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _static_root() -> None:
+    # WhiteNoise warns (an error under our warning filters) when STATIC_ROOT does not exist yet, as on
+    # a fresh clone before collectstatic; the test Client builds the middleware chain and would trip it.
+    from pathlib import Path
+
+    from django.conf import settings
+
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _fast_password_hashing() -> Iterator[None]:
     """Production password hashing costs ~0.3 s a user (and a client secret): tests need no such cost."""
     from django.test import override_settings

@@ -1,15 +1,5 @@
-"""Fixtures for the audit tests."""
+"""Fixtures for the audit tests: the encrypted-field probe model (backups must not hold plaintext) and the
+admin console's logged-in clients (the log admins); tests/audit/api uses the management API clients."""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-from django.conf import settings
-
-
-@pytest.fixture(autouse=True)
-def _static_root() -> None:
-    # WhiteNoise warns (an error under our warning filters) when STATIC_ROOT does not exist yet, as on
-    # a fresh clone before collectstatic; the test Client builds the middleware chain and would trip it.
-    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+from tests.credentials.conftest import probe_model  # noqa: F401  (shared fixture)
+from tests.projects.admin.conftest import root_client, staff_client  # noqa: F401  (shared fixtures)

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from audit.models import AuditLog
-from tests.api.test_oauth import create_client
+from tests.projects.api.test_oauth import create_client
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from gateways.ai.models import AIEndpoint, ModelAlias
 from gateways.guardrails.models import GuardrailRule
 from gateways.http.models import ApiEndpoint
 from gateways.mcp.models import McpServer
-from tests.mcp.upstreams import Upstream, build_beta
+from tests.gateways.mcp.upstreams import Upstream, build_beta
 from webhooks.models import Webhook
 
 

@@ -23,9 +23,9 @@ import pytest
 from django.test import override_settings
 
 from audit import context
-from tests.ai.mock_openai import MockOpenAI
 from tests.faults.redis_server import RedisServer
-from tests.mcp.upstreams import Upstream, build_gamma
+from tests.gateways.ai.mock_openai import MockOpenAI
+from tests.gateways.mcp.upstreams import Upstream, build_gamma
 from tests.servers import GatewayProcess
 from tests.upstreams import UpstreamServer
 

@@ -7,8 +7,8 @@ from drf_spectacular.generators import SchemaGenerator
 from audit import context
 from gateways.http.models import ApiEndpoint
 from projects.models import Membership, Project, Role
-from tests.api.conftest import BASE, projects_url
-from tests.http_control.conftest import body, endpoints_url
+from tests.gateways.http.conftest import body, endpoints_url
+from tests.projects.api.conftest import BASE, projects_url
 from webhooks import services as webhook_services
 
 pytestmark = pytest.mark.django_db

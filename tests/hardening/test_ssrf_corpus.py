@@ -11,10 +11,10 @@ from django.test import override_settings
 from credentials.models import Credential, OAuthConnection
 from gateways.http.models import ApiEndpoint
 from gateways.mcp.models import McpServer
-from tests.api.conftest import BASE, projects_url
+from tests.gateways.http.conftest import raw_request
 from tests.hardening.corpus import corpus, names_the_address
-from tests.http.conftest import raw_request
 from tests.mock_llm import KEYS
+from tests.projects.api.conftest import BASE, projects_url
 from tests.servers import GatewayProcess
 
 REFUSED = corpus("ssrf_urls_refused.txt")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from gateways.http.models import ApiEndpoint
-from tests.guardrails.conftest import add_rule
+from tests.gateways.guardrails.conftest import add_rule
 from tests.servers import GatewayProcess
 from webhooks.models import Event
 
