@@ -7,12 +7,8 @@ prints CPU µs per request (time.process_time, best of `--runs` runs): one input
 an e-mail address and a phone number, so pii redacts) and one output scan of a clean answer.
 
 CPU time still moves with a loaded machine (shared caches, hyper-threads). Instruction counts do not:
-
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python -m bench.guardrails_engine --calls 0
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python -m bench.guardrails_engine \
-        --calls 1000 --runs 1
-
-and (Collected of the second - Collected of the first) / 1000 is the instructions per request.
+`bench/guardrails_engine_callgrind.sh [N]` runs this under callgrind with instrumentation switched on
+only after start-up (`--start-file`), for 0 and for N calls, and prints instructions per request.
 """
 
 from __future__ import annotations
@@ -29,6 +25,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--start-file", help="after warming up, wait until this file exists (callgrind_control -i on first)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
     os.environ.setdefault("DEBUG", "true")
@@ -63,6 +62,10 @@ def main() -> None:
         engine.scan("output", [answer], messages=1)
 
     request()  # compiles the RE2 DFAs' first states: not a per-request cost
+    if args.start_file:
+        print(f"ready {os.getpid()}", flush=True)
+        while not os.path.exists(args.start_file):
+            time.sleep(0.01)
     if not args.calls:
         return
     runs = []
