@@ -14,7 +14,7 @@ from gateways.ai.models import ModelAlias
 from gateways.ai.providers.registry import PROVIDER_CHOICES, get_adapter, requires_base_url, split_model
 from gateways.common import ssrf
 from projects.api.base import JSONObjectField, StrictFieldsMixin
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 INVALID_KEY = providers.INVALID_KEY
 ALIAS_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/\-]{0,99}")
@@ -170,7 +170,10 @@ class AssignmentSerializer(ProjectUniqueMixin, StrictFieldsMixin, serializers.Mo
         message = providers.assignment_error(provider, credential) if credential is not None else None
         if message:
             raise PromptGateError(
-                message, code="credential_provider_mismatch", status=400, fields={"credential": [message]}
+                message,
+                code=ErrorCode.CREDENTIAL_PROVIDER_MISMATCH,
+                status=400,
+                fields={"credential": [message]},
             )
         self.check_unique(attrs, "This project already has an assignment for this provider.")
         return attrs

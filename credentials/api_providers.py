@@ -28,7 +28,7 @@ from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectResou
 from projects.models import Project
 from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 
 class SuperuserOnly(BasePermission):
@@ -71,7 +71,7 @@ class CredentialViewSet(GlobalViewMixin, viewsets.ModelViewSet):
         except ProtectedError as exc:
             raise PromptGateError(
                 "This credential is assigned to projects; reassign them first",
-                code="credential_in_use",
+                code=ErrorCode.CREDENTIAL_IN_USE,
                 status=409,
             ) from exc
 

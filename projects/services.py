@@ -17,7 +17,7 @@ from audit.services import record
 from gateways.common import versioning
 from projects import tokens
 from projects.models import ApiToken, Membership, Project, Role, Scope
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 from webhooks import services as webhooks
 
 DURATIONS: dict[str, datetime.timedelta | None] = {
@@ -39,13 +39,13 @@ def require_project_type(project: Project, allowed: Iterable[str], what: str) ->
     if project.project_type not in allowed:
         raise PromptGateError(
             f"{what} {' and '.join(allowed)} projects; this one is {project.project_type}",
-            code="wrong_project_type",
+            code=ErrorCode.WRONG_PROJECT_TYPE,
         )
 
 
 def validation_error(exc: ValidationError) -> PromptGateError:
     fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-    return PromptGateError("Invalid input", code="validation_error", status=400, fields=fields)
+    return PromptGateError("Invalid input", code=ErrorCode.VALIDATION_ERROR, status=400, fields=fields)
 
 
 def save_validated(
@@ -80,12 +80,14 @@ def save_validated(
     if found:
         if refuse is not None:
             raise refuse(found)
-        raise PromptGateError("Invalid input", code="validation_error", fields=found)
+        raise PromptGateError("Invalid input", code=ErrorCode.VALIDATION_ERROR, fields=found)
     try:
         with transaction.atomic():
             instance.save()
     except IntegrityError:
-        raise PromptGateError("Invalid input", code="validation_error", fields={unique: [taken]}) from None
+        raise PromptGateError(
+            "Invalid input", code=ErrorCode.VALIDATION_ERROR, fields={unique: [taken]}
+        ) from None
     return instance
 
 
@@ -113,7 +115,9 @@ def create_project(
 ) -> Project:
     limit = settings.PROMPTGATE_MAX_PROJECTS
     if limit is not None and Project.objects.count() >= limit:
-        raise PromptGateError(f"Project limit reached ({limit})", code="project_limit_reached", status=403)
+        raise PromptGateError(
+            f"Project limit reached ({limit})", code=ErrorCode.PROJECT_LIMIT_REACHED, status=403
+        )
     project = Project(
         name=name,
         project_type=project_type,
@@ -141,7 +145,7 @@ def create_project(
 def update_project(project: Project, changes: dict[str, Any]) -> Project:
     immutable = {f: ["This field cannot be changed."] for f in Project.IMMUTABLE_FIELDS if f in changes}
     if immutable:
-        raise PromptGateError("Immutable field", code="immutable_field", status=400, fields=immutable)
+        raise PromptGateError("Immutable field", code=ErrorCode.IMMUTABLE_FIELD, status=400, fields=immutable)
     was_active = project.is_active
     for field, value in changes.items():
         setattr(project, field, value)
@@ -174,7 +178,7 @@ def delete_project(project: Project, confirm: str | None) -> None:
     if confirm != project.slug:
         raise PromptGateError(
             f"Confirm deletion by passing the project's slug ({project.slug!r}) as confirm",
-            code="confirmation_required",
+            code=ErrorCode.CONFIRMATION_REQUIRED,
             status=400,
             fields={"confirm": [f"Must equal the project's slug: {project.slug}"]},
         )
@@ -188,14 +192,14 @@ def resolve_expiry(expires_at: datetime.datetime | None, duration: str | None) -
     if expires_at is not None and duration is not None:
         raise PromptGateError(
             "Give expires_at or duration, not both",
-            code="validation_error",
+            code=ErrorCode.VALIDATION_ERROR,
             fields={"duration": ["Give expires_at or duration, not both."]},
         )
     if duration is not None:
         if duration not in DURATIONS:
             raise PromptGateError(
                 "Unknown duration",
-                code="validation_error",
+                code=ErrorCode.VALIDATION_ERROR,
                 fields={"duration": [f"Must be one of: {', '.join(DURATIONS)}."]},
             )
         delta = DURATIONS[duration]
@@ -203,7 +207,7 @@ def resolve_expiry(expires_at: datetime.datetime | None, duration: str | None) -
     if expires_at is not None and expires_at <= timezone.now():
         raise PromptGateError(
             "expires_at is in the past",
-            code="validation_error",
+            code=ErrorCode.VALIDATION_ERROR,
             fields={"expires_at": ["Must be in the future."]},
         )
     return expires_at
@@ -214,7 +218,7 @@ def validate_scopes(scopes: Any) -> list[str]:
     if not isinstance(scopes, list) or not scopes or any(s not in valid for s in scopes):
         raise PromptGateError(
             "Invalid scopes",
-            code="validation_error",
+            code=ErrorCode.VALIDATION_ERROR,
             fields={"scopes": [f"A non-empty list drawn from: {', '.join(Scope.values)}."]},
         )
     return sorted(set(scopes))
@@ -236,7 +240,7 @@ def issue_token(
     project = Project.objects.select_for_update().get(pk=project.pk)
     if not project.is_active:
         raise PromptGateError(
-            "Cannot generate tokens for inactive project", code="project_inactive", status=409
+            "Cannot generate tokens for inactive project", code=ErrorCode.PROJECT_INACTIVE, status=409
         )
     issued = tokens.generate(project.env)
     token = ApiToken(
@@ -295,7 +299,7 @@ def _ensure_owner_remains(membership: Membership) -> None:
         pk=membership.pk
     )
     if membership.role == Role.OWNER and not others.exists():
-        raise PromptGateError("A project keeps at least one owner", code="last_owner", status=409)
+        raise PromptGateError("A project keeps at least one owner", code=ErrorCode.LAST_OWNER, status=409)
 
 
 @transaction.atomic
@@ -303,7 +307,7 @@ def add_member(project: Project, user: Any, role: str) -> Membership:
     if Membership.objects.filter(project=project, user=user).exists():
         raise PromptGateError(
             "Already a member",
-            code="validation_error",
+            code=ErrorCode.VALIDATION_ERROR,
             fields={"user": ["Already a member of this project."]},
         )
     membership = Membership(project=project, user=user, role=role)

@@ -5,12 +5,12 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from promptgate.errors import json_error
+from promptgate.errors import ErrorCode, json_error
 
 
 @csrf_exempt  # it changes nothing; CSRF's HTML 403 must not answer an unknown write in its place
 def unknown_route(request: HttpRequest) -> JsonResponse:
-    return json_error(404, "not_found", "Not found")
+    return json_error(404, ErrorCode.NOT_FOUND, "Not found")
 
 
 urlpatterns = [

@@ -27,7 +27,7 @@ from django.conf import settings  # noqa: E402  (Django must be set up first)
 from gateways.common import health  # noqa: E402
 from gateways.common.http import Receive, Scope, Send  # noqa: E402
 from promptgate.dataplane import build_data_plane  # noqa: E402
-from promptgate.errors import error_body  # noqa: E402
+from promptgate.errors import ErrorCode, error_body  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class PromptGateApplication:
     async def _django(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Django with a bounded body: it would otherwise spool any size before the view runs."""
         limit = settings.PROMPTGATE_MAX_BODY_BYTES
-        too_large = error_body("payload_too_large", f"Request body is larger than {limit} bytes")
+        too_large = error_body(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body is larger than {limit} bytes")
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await _send_json(send, 413, too_large)

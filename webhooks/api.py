@@ -25,7 +25,7 @@ from projects.api.base import (
     StrictFieldsMixin,
     schema_generation,
 )
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 from webhooks import delivery as deliveries
 from webhooks import services, signing
 from webhooks.catalogue import EVENT_TYPES
@@ -219,7 +219,7 @@ class _WebhookViewSet(ServiceWritesMixin, viewsets.ModelViewSet):
         if item is None:
             raise NotFound("Delivery not found")
         if not webhook.enabled:
-            raise PromptGateError("The webhook is disabled", code="webhook_disabled", status=409)
+            raise PromptGateError("The webhook is disabled", code=ErrorCode.WEBHOOK_DISABLED, status=409)
         return Response(DeliverySerializer(deliveries.redeliver(item)).data)
 
     @extend_schema(
@@ -231,7 +231,7 @@ class _WebhookViewSet(ServiceWritesMixin, viewsets.ModelViewSet):
     def redeliver_failed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         webhook = self.get_object()
         if not webhook.enabled:
-            raise PromptGateError("The webhook is disabled", code="webhook_disabled", status=409)
+            raise PromptGateError("The webhook is disabled", code=ErrorCode.WEBHOOK_DISABLED, status=409)
         window = RedeliverFailedSerializer(data=request.data)
         window.is_valid(raise_exception=True)
         count = deliveries.redeliver_failed(

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from gateways.common import ssrf
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 from webhooks import clock, delivery, outbox, signing
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Webhook
 
@@ -80,9 +80,9 @@ def _validate(webhook: Webhook) -> None:
             ssrf.validate_url(webhook.url)
         except ssrf.SsrfBlocked as exc:
             message = exc.saved_message("webhook URL")
-            raise PromptGateError(message, code="ssrf_blocked", fields={"url": [message]}) from None
+            raise PromptGateError(message, code=ErrorCode.SSRF_BLOCKED, fields={"url": [message]}) from None
     if errors:
-        raise PromptGateError("Invalid input", code="validation_error", fields=errors)
+        raise PromptGateError("Invalid input", code=ErrorCode.VALIDATION_ERROR, fields=errors)
 
 
 @transaction.atomic
@@ -122,7 +122,7 @@ def rotate_secret(webhook: Webhook) -> tuple[Webhook, str]:
 def send_test(webhook: Webhook) -> DeliveryAttempt:
     """Send `webhook.test` to this webhook now (one attempt, no retries) and give back the attempt."""
     if not webhook.enabled:
-        raise PromptGateError("The webhook is disabled", code="webhook_disabled", status=409)
+        raise PromptGateError("The webhook is disabled", code=ErrorCode.WEBHOOK_DISABLED, status=409)
     data = {"webhook": {"id": webhook.pk}, "message": "PromptGate test event"}
     with transaction.atomic():
         event = outbox.record("webhook.test", data, project=webhook.project, only_webhook=webhook)

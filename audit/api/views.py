@@ -24,7 +24,7 @@ from audit.api.serializers import AuditLogSerializer, RequestLogSerializer
 from audit.models import AuditLog, RequestLog
 from projects.api.base import ManagementViewMixin, schema_generation
 from projects.api.permissions import project_uuids_for
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 
 class NewestFirstCursorPagination(CursorPagination):
@@ -113,10 +113,10 @@ class RequestLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):
                 params.get("project"), params.get("since"), params.get("until"), params.get("format")
             )
         except export.ExportError as exc:
-            raise PromptGateError(str(exc), code="validation_error") from None
+            raise PromptGateError(str(exc), code=ErrorCode.VALIDATION_ERROR) from None
         uuids = project_uuids_for(request.user, "read_logs")
         if uuids is not None and project not in {str(u) for u in uuids}:
-            raise PromptGateError("Not found", code="not_found", status=404)
+            raise PromptGateError("Not found", code=ErrorCode.NOT_FOUND, status=404)
         # Under ASGI an async iterator, or Django would read a sync one whole before sending it.
         asgi = isinstance(request._request, ASGIRequest)
         chunks = (

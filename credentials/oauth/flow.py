@@ -23,6 +23,7 @@ from audit.services import record
 from credentials.models import OAuthConnection
 from credentials.oauth import client, presets, store
 from credentials.oauth.protocol import OAuthError, parse_token_response, safe_code, token_call
+from promptgate.errors import ErrorCode
 
 STATE_SALT = "promptgate.oauth.state"
 STATE_MAX_AGE = 600
@@ -96,29 +97,37 @@ def complete(params: dict[str, str], session_user: Any) -> Result:
     try:
         state = signing.loads(raw_state, salt=STATE_SALT, max_age=STATE_MAX_AGE)
     except signing.SignatureExpired:
-        return _fail("expired_state", "This authorization link has expired. Start again from PromptGate.")
+        return _fail(
+            ErrorCode.EXPIRED_STATE, "This authorization link has expired. Start again from PromptGate."
+        )
     except signing.BadSignature:
-        return _fail("invalid_state", "This authorization reply was not started by PromptGate.")
+        return _fail(ErrorCode.INVALID_STATE, "This authorization reply was not started by PromptGate.")
     conn = OAuthConnection.objects.select_related("project").filter(pk=state.get("c")).first()
     if conn is None:
-        return _fail("unknown_connection", "The OAuth connection no longer exists.")
+        return _fail(ErrorCode.UNKNOWN_CONNECTION, "The OAuth connection no longer exists.")
     key = _nonce_key(str(state.get("n")))
     pending = cache.get(key)
     # delete() reports whether it removed the key: of two racing callbacks only one proceeds.
     if pending is None or not cache.delete(key):
-        return _fail("replayed_state", "This authorization reply was already used or has expired.", conn)
+        return _fail(
+            ErrorCode.REPLAYED_STATE, "This authorization reply was already used or has expired.", conn
+        )
     if pending.get("connection") != conn.pk or pending.get("user") != state.get("u"):
-        return _fail("invalid_state", "This authorization reply does not match its request.", conn)
+        return _fail(ErrorCode.INVALID_STATE, "This authorization reply does not match its request.", conn)
     if getattr(session_user, "is_authenticated", False) and session_user.pk != state.get("u"):
-        return _fail("user_mismatch", "This authorization was started by another user.", conn)
+        return _fail(ErrorCode.USER_MISMATCH, "This authorization was started by another user.", conn)
     if not _may_connect(state.get("u"), conn):
-        return _fail("forbidden", "The user who started this authorization may no longer manage it.", conn)
+        return _fail(
+            ErrorCode.FORBIDDEN, "The user who started this authorization may no longer manage it.", conn
+        )
     if params.get("error"):
         code = safe_code(params["error"])
-        return _fail("provider_error", f"The provider refused the authorization ({code}).", conn, error=code)
+        return _fail(
+            ErrorCode.PROVIDER_ERROR, f"The provider refused the authorization ({code}).", conn, error=code
+        )
     code = params.get("code", "")
     if not code:
-        return _fail("missing_code", "The provider answered without an authorization code.", conn)
+        return _fail(ErrorCode.MISSING_CODE, "The provider answered without an authorization code.", conn)
     grant = {"grant_type": "authorization_code", "code": code, "redirect_uri": pending["redirect_uri"]}
     if pending.get("verifier"):
         grant["code_verifier"] = pending["verifier"]
@@ -126,7 +135,9 @@ def complete(params: dict[str, str], session_user: Any) -> Result:
         raw = client.send_sync(token_call(store.client_info(conn), grant))
         tokens = parse_token_response(conn.provider, raw.status, raw.body, raw.content_type)
     except OAuthError as exc:
-        return _fail("token_error", f"The token exchange failed: {exc.message}.", conn, error=exc.code)
+        return _fail(
+            ErrorCode.TOKEN_ERROR, f"The token exchange failed: {exc.message}.", conn, error=exc.code
+        )
     store.apply_tokens(conn, tokens, keep_refresh=False)
     record(
         "oauth.connected",

@@ -24,6 +24,7 @@ from credentials.oauth import store
 from credentials.oauth.client import RawResponse
 from credentials.oauth.protocol import HttpCall, OAuthError, TokenSet, parse_token_response, token_call
 from gateways.common import redis_clients
+from promptgate.errors import ErrorCode
 
 REFRESH_MARGIN_SECONDS = 60
 LOCK_TTL_MS = 30_000
@@ -83,21 +84,27 @@ def refresh(connection_id: int, send: Sender, *, force: bool = False) -> Outcome
     """Refresh if (still) needed under the lock; `force` refreshes even a fresh token (manual refresh)."""
     with locked(connection_id) as conn:
         if conn is None:
-            return Outcome(error="oauth_not_connected", message="The OAuth connection no longer exists")
+            return Outcome(
+                error=ErrorCode.OAUTH_NOT_CONNECTED, message="The OAuth connection no longer exists"
+            )
         return _refresh_held(conn, send, force=force)
 
 
 def _refresh_held(conn: OAuthConnection, send: Sender, *, force: bool) -> Outcome:
     if conn.status == OAuthStatus.NEEDS_REAUTH:
-        return Outcome(error="oauth_reauth_required", message="The OAuth connection needs re-authorization")
+        return Outcome(
+            error=ErrorCode.OAUTH_REAUTH_REQUIRED, message="The OAuth connection needs re-authorization"
+        )
     if conn.status != OAuthStatus.CONNECTED or not conn.access_token:
-        return Outcome(error="oauth_not_connected", message="The OAuth connection is not connected")
+        return Outcome(error=ErrorCode.OAUTH_NOT_CONNECTED, message="The OAuth connection is not connected")
     if not force and not expiring(conn):
         return Outcome(access_token=conn.access_token)  # refreshed meanwhile by another process
     if not conn.refresh_token:
         if conn.expires_at is not None and conn.expires_at <= timezone.now():
             store.mark_needs_reauth(conn, "expired_without_refresh_token")
-            return Outcome(error="oauth_reauth_required", message="The OAuth token expired; connect again")
+            return Outcome(
+                error=ErrorCode.OAUTH_REAUTH_REQUIRED, message="The OAuth token expired; connect again"
+            )
         return Outcome(access_token=conn.access_token)
     for _attempt in range(2):
         used = conn.refresh_token
@@ -109,7 +116,7 @@ def _refresh_held(conn: OAuthConnection, send: Sender, *, force: bool) -> Outcom
                 still_valid = conn.expires_at is None or conn.expires_at > timezone.now()
                 if still_valid and not force:
                     return Outcome(access_token=conn.access_token)  # use it while it lasts
-                return Outcome(error="oauth_refresh_failed", message=exc.message)
+                return Outcome(error=ErrorCode.OAUTH_REFRESH_FAILED, message=exc.message)
             fresh = OAuthConnection.objects.filter(pk=conn.pk).first()
             if fresh is not None and fresh.refresh_token and fresh.refresh_token != used:
                 if fresh.status == OAuthStatus.CONNECTED and not expiring(fresh):
@@ -123,7 +130,9 @@ def _refresh_held(conn: OAuthConnection, send: Sender, *, force: bool) -> Outcom
         store.apply_tokens(conn, tokens, keep_refresh=True)
         return Outcome(access_token=conn.access_token)
     store.mark_needs_reauth(conn, "invalid_grant")
-    return Outcome(error="oauth_reauth_required", message="The OAuth grant was revoked; connect again")
+    return Outcome(
+        error=ErrorCode.OAUTH_REAUTH_REQUIRED, message="The OAuth grant was revoked; connect again"
+    )
 
 
 def _exchange(conn: OAuthConnection, send: Sender, refresh_token: str) -> TokenSet:

@@ -11,7 +11,7 @@ from credentials.oauth import client, presets, refresh, store
 from credentials.oauth.protocol import OAuthError, revoke_call
 from gateways.common import ssrf
 from projects.project_types import Resource, holds
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 WRITABLE_OPTIONS = frozenset({"tenant"})
 # What a caller sets on a connection (the API and the admin form alike); the rest is the server's.
@@ -106,7 +106,7 @@ def refresh_now(conn: OAuthConnection) -> OAuthConnection:
     """Manual refresh (admin, API) under the same cross-process lock as the data plane."""
     if not conn.refresh_token:
         raise PromptGateError(
-            "This connection has no refresh token", code="oauth_no_refresh_token", status=409
+            "This connection has no refresh token", code=ErrorCode.OAUTH_NO_REFRESH_TOKEN, status=409
         )
     outcome = refresh.refresh(conn.pk, client.send_sync, force=True)
     if outcome.error:

@@ -17,7 +17,7 @@ from credentials.oauth import refresh as refresher
 from credentials.oauth.client import RawResponse, send_async
 from credentials.oauth.protocol import HttpCall
 from gateways.common import db, process_state
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 if TYPE_CHECKING:
     from gateways.common.router import GatewayRequest
@@ -67,14 +67,16 @@ async def access_token(runtime: Runtime, connection_id: int, project_id: int) ->
     if info is None or info.project_id != project_id:
         # A connection of another project is never lent out, whatever the endpoint row says.
         raise PromptGateError(
-            "The endpoint's OAuth connection is unavailable", code="oauth_not_connected", status=502
+            "The endpoint's OAuth connection is unavailable", code=ErrorCode.OAUTH_NOT_CONNECTED, status=502
         )
     if info.status == "needs_reauth":
         raise PromptGateError(
-            "The OAuth connection needs re-authorization", code="oauth_reauth_required", status=502
+            "The OAuth connection needs re-authorization", code=ErrorCode.OAUTH_REAUTH_REQUIRED, status=502
         )
     if info.status != "connected" or not info.access_token:
-        raise PromptGateError("The OAuth connection is not connected", code="oauth_not_connected", status=502)
+        raise PromptGateError(
+            "The OAuth connection is not connected", code=ErrorCode.OAUTH_NOT_CONNECTED, status=502
+        )
     if info.expires_at is None or info.expires_at - time.time() > refresher.REFRESH_MARGIN_SECONDS:
         return info.access_token
     outcome = await _refresh_once(connection_id)

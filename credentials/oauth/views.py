@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from credentials.oauth import flow
-from promptgate.errors import json_error
+from promptgate.errors import ErrorCode, json_error
 
 
 @csrf_exempt  # it changes nothing; CSRF's HTML 403 must not answer a stray POST in place of the JSON 405
@@ -21,13 +21,13 @@ from promptgate.errors import json_error
 def callback(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         response: HttpResponse = json_error(
-            405, "method_not_allowed", "Only GET is allowed here", Allow="GET"
+            405, ErrorCode.METHOD_NOT_ALLOWED, "Only GET is allowed here", Allow="GET"
         )
         return response
     result = flow.complete(request.GET.dict(), request.user)
     conn = result.connection
     if not result.ok:
-        response = json_error(400, result.reason or "oauth_callback_failed", result.message)
+        response = json_error(400, result.reason or ErrorCode.OAUTH_CALLBACK_FAILED, result.message)
     else:
         context = {
             "result": result,

@@ -31,7 +31,7 @@ from gateways.ai.models import UsageLimit
 from gateways.common import ratelimit, redis_clients
 from gateways.common.router import GatewayRequest
 from gateways.common.transport.resp import Script
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 __all__ = ["Counter", "LimitSet", "Reservation", "admit", "estimate_tokens", "load_limits"]
 
@@ -226,7 +226,7 @@ async def admit(
             raise exc
         raise OpenAIError(
             f"Tokens-per-minute limit of this {counter.scope} reached",
-            code="rate_limited",
+            code=ErrorCode.RATE_LIMITED,
             status=429,
             headers={**headers, "Retry-After": str(min(retry, 60))},
         )
@@ -283,7 +283,7 @@ async def _redis_admit(
     ]
     headers = ratelimit.policy_headers(decisions)
     if not allowed:
-        raise PromptGateError("Rate limit exceeded", code="rate_limited", status=429, headers=headers)
+        raise PromptGateError("Rate limit exceeded", code=ErrorCode.RATE_LIMITED, status=429, headers=headers)
     refused = int(raw[1])
     return headers, (refused - 1 if refused else None), True
 

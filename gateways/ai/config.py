@@ -14,7 +14,7 @@ from gateways.ai import templating
 from gateways.ai.models import VARIABLE_TYPES, AIEndpoint
 from gateways.ai.providers.registry import ADAPTERS
 from gateways.common.router import GatewayRequest
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 MAX_VARIABLES = 100
 MAX_CHAIN = 10
@@ -220,7 +220,9 @@ async def endpoints_of(greq: GatewayRequest) -> dict[str, EndpointConfig]:
 async def endpoint_for(greq: GatewayRequest, slug: str) -> EndpointConfig:
     endpoint = (await endpoints_of(greq)).get(slug)
     if endpoint is None or not endpoint.enabled:
-        raise PromptGateError(f"No AI endpoint {slug!r} in this project", code="not_found", status=404)
+        raise PromptGateError(
+            f"No AI endpoint {slug!r} in this project", code=ErrorCode.NOT_FOUND, status=404
+        )
     return endpoint
 
 
@@ -248,7 +250,7 @@ def check_variables(endpoint: EndpointConfig, given: Any) -> dict[str, Any]:
     if not isinstance(given, dict):
         raise PromptGateError(
             "variables must be an object",
-            code="validation_error",
+            code=ErrorCode.VALIDATION_ERROR,
             fields={"variables": ["Must be an object."]},
         )
     declared = {v.name: v for v in endpoint.variables}
@@ -275,7 +277,7 @@ def check_variables(endpoint: EndpointConfig, given: Any) -> dict[str, Any]:
         else:
             values[var.name] = value
     if fields:
-        raise PromptGateError("Invalid variables", code="validation_error", fields=fields)
+        raise PromptGateError("Invalid variables", code=ErrorCode.VALIDATION_ERROR, fields=fields)
     return values
 
 

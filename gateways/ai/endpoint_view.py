@@ -20,7 +20,7 @@ from gateways.common.http import JSONResponse, Response, StreamingResponse
 from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
 from gateways.guardrails import ai_endpoints as guardrails
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 BODY_FIELDS = frozenset({"variables", "session_id", "stream"})
 SSE_HEADERS = {
@@ -33,11 +33,11 @@ SSE_HEADERS = {
 async def handle(greq: GatewayRequest) -> Response:
     slug = greq.tail.strip("/")
     if not slug or "/" in slug:
-        raise PromptGateError("Not found", code="not_found", status=404)
+        raise PromptGateError("Not found", code=ErrorCode.NOT_FOUND, status=404)
     if greq.request.method != "POST":
         raise PromptGateError(
             f"Method {greq.request.method} is not allowed here",
-            code="method_not_allowed",
+            code=ErrorCode.METHOD_NOT_ALLOWED,
             status=405,
             headers={"Allow": "POST"},
         )
@@ -46,7 +46,9 @@ async def handle(greq: GatewayRequest) -> Response:
     endpoint = await config.endpoint_for(greq, slug)
     stream = body.get("stream", False)
     if stream and not endpoint.stream_allowed:
-        raise PromptGateError("Streaming is off for this endpoint", code="stream_not_allowed", status=400)
+        raise PromptGateError(
+            "Streaming is off for this endpoint", code=ErrorCode.STREAM_NOT_ALLOWED, status=400
+        )
     prepared = await runner.prepare(greq, endpoint, body.get("variables"), body.get("session_id"))
     rules = await guardrails.endpoint_input(greq, slug, prepared)  # input guardrails (400 on refusal)
     if stream:
@@ -58,12 +60,12 @@ async def handle(greq: GatewayRequest) -> Response:
 
 def parse_body(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise PromptGateError("The request body must be a JSON object", code="validation_error")
+        raise PromptGateError("The request body must be a JSON object", code=ErrorCode.VALIDATION_ERROR)
     fields = {name[:200]: ["Unknown field."] for name in body if name not in BODY_FIELDS}
     if "stream" in body and not isinstance(body["stream"], bool):
         fields["stream"] = ["Must be true or false."]
     if fields:
-        raise PromptGateError("Invalid input", code="validation_error", fields=fields)
+        raise PromptGateError("Invalid input", code=ErrorCode.VALIDATION_ERROR, fields=fields)
     return body
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateways.common.http import JSONResponse
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 # OpenAI's `type` per status: the SDK picks its exception class from the status, clients branch on type.
 _TYPES = {
@@ -53,7 +53,7 @@ def budget_exceeded(scope: str, period: str) -> OpenAIError:
     # x-should-retry: false stops the official SDKs retrying a 429 that cannot pass before the period ends.
     return OpenAIError(
         f"The {period} budget of this {scope} is exhausted",
-        code="budget_exceeded",
+        code=ErrorCode.BUDGET_EXCEEDED,
         status=429,
         type="insufficient_quota",
         headers={"x-should-retry": "false"},

@@ -29,7 +29,7 @@ from gateways.ai.routing import Candidate
 from gateways.common import process_state
 from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 # Long enough for a long non-streamed completion; a stream only needs its first chunk within it.
 MAX_ERROR_BODY = 64 * 1024
@@ -57,17 +57,19 @@ class _Retryable(Exception):
 def provider_error(err: ProviderFailure) -> OpenAIError:
     """A provider's failure as the client sees it: our credential's problems are ours (502), not theirs."""
     if err.status == 401:
-        return OpenAIError(err.message, code="provider_auth_failed", status=502, type="api_error")
+        return OpenAIError(err.message, code=ErrorCode.PROVIDER_AUTH_FAILED, status=502, type="api_error")
     if err.status == 429:
-        return OpenAIError(err.message, code=err.code or "upstream_rate_limited", status=429)
+        return OpenAIError(err.message, code=err.code or ErrorCode.UPSTREAM_RATE_LIMITED, status=429)
     if err.status >= 500:
-        return OpenAIError(err.message, code="upstream_error", status=502, type="api_error")
-    return OpenAIError(err.message, code=err.code or "upstream_rejected", status=err.status, type=err.type)
+        return OpenAIError(err.message, code=ErrorCode.UPSTREAM_ERROR, status=502, type="api_error")
+    return OpenAIError(
+        err.message, code=err.code or ErrorCode.UPSTREAM_REJECTED, status=err.status, type=err.type
+    )
 
 
 def transport_error(exc: BaseException) -> OpenAIError:
     if isinstance(exc, TimeoutError):
-        return OpenAIError("upstream did not respond in time", code="upstream_timeout", status=504)
+        return OpenAIError("upstream did not respond in time", code=ErrorCode.UPSTREAM_TIMEOUT, status=504)
     status, code, message = http_client.classify_upstream_error(exc)
     return OpenAIError(message, code=code, status=status)
 
@@ -214,15 +216,19 @@ async def _send_json(candidate: Candidate, call: Coroutine[Any, Any, http_client
         try:
             body = await response.read(MAX_RESPONSE_BODY)
         except http_client.BodyTooLarge:
-            raise PromptGateError("upstream response too large", code="upstream_error", status=502) from None
+            raise PromptGateError(
+                "upstream response too large", code=ErrorCode.UPSTREAM_ERROR, status=502
+            ) from None
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise PromptGateError(
-                "upstream sent an invalid response", code="upstream_error", status=502
+                "upstream sent an invalid response", code=ErrorCode.UPSTREAM_ERROR, status=502
             ) from None
         if not isinstance(data, dict):
-            raise PromptGateError("upstream sent an invalid response", code="upstream_error", status=502)
+            raise PromptGateError(
+                "upstream sent an invalid response", code=ErrorCode.UPSTREAM_ERROR, status=502
+            )
         return data
     finally:
         await response.aclose()

@@ -26,7 +26,7 @@ from gateways.ai.routing import Candidate
 from gateways.common.http import JSONResponse, Response
 from gateways.common.router import GatewayRequest
 from gateways.guardrails import messages as guardrails
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /messages
 
@@ -40,11 +40,11 @@ async def handle(greq: GatewayRequest) -> Response:
     path, method = greq.tail.strip("/"), greq.request.method
     try:
         if path not in ("messages", "messages/count_tokens"):
-            raise OpenAIError(f"Unknown endpoint /v1/{path}", code="not_found", status=404)
+            raise OpenAIError(f"Unknown endpoint /v1/{path}", code=ErrorCode.NOT_FOUND, status=404)
         if method != "POST":
             raise OpenAIError(
                 f"Method {method} is not allowed here",
-                code="method_not_allowed",
+                code=ErrorCode.METHOD_NOT_ALLOWED,
                 status=405,
                 headers={"Allow": "POST"},
             )
@@ -126,7 +126,7 @@ async def create(greq: GatewayRequest) -> Response:
 def _answer(candidate: Candidate, data: JSON) -> JSON:
     if _native(candidate):
         if data.get("type") != "message" or not isinstance(data.get("content"), list):
-            raise OpenAIError("upstream sent an invalid response", code="upstream_error", status=502)
+            raise OpenAIError("upstream sent an invalid response", code=ErrorCode.UPSTREAM_ERROR, status=502)
         return data
     completion = _translate(lambda: candidate.adapter.chat_response(candidate.target, data))
     return mf.from_completion(completion, candidate.target.model, usage_of(completion))
@@ -148,7 +148,7 @@ async def count_tokens(greq: GatewayRequest) -> Response:
         _, data = await failover.call_json(greq, [first], build)
         tokens = data.get("input_tokens")
         if not isinstance(tokens, int):
-            raise OpenAIError("upstream sent an invalid response", code="upstream_error", status=502)
+            raise OpenAIError("upstream sent an invalid response", code=ErrorCode.UPSTREAM_ERROR, status=502)
     else:
         mf.to_chat({**body, "max_tokens": 1})  # refuses what the provider could not be sent
         tokens, _ = budgets.estimate_tokens(

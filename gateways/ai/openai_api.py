@@ -27,7 +27,7 @@ from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
 from gateways.guardrails import ai_endpoints as endpoint_guardrails
 from gateways.guardrails import chat as guardrails
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 COST_PLACES = Decimal("0.00000001")  # RequestLog.cost has 8 decimal places
 
@@ -59,14 +59,14 @@ async def _dispatch(greq: GatewayRequest) -> Response:
     if path == "models" or path.startswith("models/"):
         _require_method(method, "GET")
         return await models(greq, path[len("models/") :] if "/" in path else None)
-    raise OpenAIError(f"Unknown endpoint /v1/{path}", code="not_found", status=404)
+    raise OpenAIError(f"Unknown endpoint /v1/{path}", code=ErrorCode.NOT_FOUND, status=404)
 
 
 def _require_method(method: str, allowed: str) -> None:
     if method != allowed:
         raise OpenAIError(
             f"Method {method} is not allowed here",
-            code="method_not_allowed",
+            code=ErrorCode.METHOD_NOT_ALLOWED,
             status=405,
             headers={"Allow": allowed},
         )
@@ -168,7 +168,9 @@ def _translate(fn: Any) -> JSON:
     except AdapterError as exc:
         raise failover.provider_error(exc.error) from exc
     except (KeyError, TypeError, ValueError) as exc:
-        raise OpenAIError("upstream sent an invalid response", code="upstream_error", status=502) from exc
+        raise OpenAIError(
+            "upstream sent an invalid response", code=ErrorCode.UPSTREAM_ERROR, status=502
+        ) from exc
 
 
 def _stream_response(

@@ -28,7 +28,7 @@ from gateways.common import process_state
 from gateways.common.config import ProjectInfo, TokenInfo
 from gateways.common.router import GatewayRequest, request_log_row
 from gateways.common.runtime import Runtime
-from promptgate.errors import PromptGateError, error_body
+from promptgate.errors import ErrorCode, PromptGateError, error_body
 
 RUN_ACTION = "read_logs"  # the developer role and above
 _runtime: dict[str, Runtime] = process_state.keep("ai.playground_runtime", {})
@@ -91,14 +91,16 @@ def _error(exc: PromptGateError, **extra: Any) -> JsonResponse:
 async def run_view(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return JsonResponse(
-            error_body("method_not_allowed", "POST only"), status=405, headers={"Allow": "POST"}
+            error_body(ErrorCode.METHOD_NOT_ALLOWED, "POST only"), status=405, headers={"Allow": "POST"}
         )
     user = await request.auser()
     row, allowed = await sync_to_async(_load)(user, pk)
     if row is None:
-        return JsonResponse(error_body("not_found", "Not found"), status=404)
+        return JsonResponse(error_body(ErrorCode.NOT_FOUND, "Not found"), status=404)
     if not allowed:
-        return JsonResponse(error_body("permission_denied", "Your role does not allow this"), status=403)
+        return JsonResponse(
+            error_body(ErrorCode.PERMISSION_DENIED, "Your role does not allow this"), status=403
+        )
     greq = _greq(row, request)
     endpoint = config.snapshot(row)
     try:
@@ -112,7 +114,9 @@ async def run_view(request: HttpRequest, pk: int) -> HttpResponse:
         result = await runner.run(greq, prepared)
     except orjson.JSONDecodeError:
         _log(greq, 400, "malformed_json")
-        return JsonResponse(error_body("malformed_json", "Request body is not valid JSON"), status=400)
+        return JsonResponse(
+            error_body(ErrorCode.MALFORMED_JSON, "Request body is not valid JSON"), status=400
+        )
     except PromptGateError as exc:
         _log(greq, exc.status, exc.code)
         return _error(exc, attempts=greq.log.get("attempts", []))

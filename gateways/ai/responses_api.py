@@ -26,6 +26,7 @@ from gateways.ai.routing import Candidate
 from gateways.common.http import JSONResponse, Response
 from gateways.common.router import GatewayRequest
 from gateways.guardrails import responses as guardrails
+from promptgate.errors import ErrorCode
 
 NATIVE_PARAMETERS = ("temperature", "top_p")  # template defaults that mean the same to /responses
 
@@ -42,14 +43,14 @@ async def dispatch(greq: GatewayRequest, path: str, method: str) -> Response:
     if len(parts) == 3 and parts[1] and parts[2] == "input_items":
         _method(method, "GET")
         return await input_items(greq, parts[1])
-    raise OpenAIError(f"Unknown endpoint /v1/{path}", code="not_found", status=404)
+    raise OpenAIError(f"Unknown endpoint /v1/{path}", code=ErrorCode.NOT_FOUND, status=404)
 
 
 def _method(method: str, allowed: str) -> None:
     if method not in allowed.split(", "):
         raise OpenAIError(
             f"Method {method} is not allowed here",
-            code="method_not_allowed",
+            code=ErrorCode.METHOD_NOT_ALLOWED,
             status=405,
             headers={"Allow": allowed},
         )
@@ -143,7 +144,7 @@ async def create(greq: GatewayRequest) -> Response:
 def _answer(candidate: Candidate, data: JSON, response_id: str, body: JSON, patch: JSON) -> JSON:
     if _native(candidate):
         if data.get("object") != "response" or not isinstance(data.get("output"), list):
-            raise OpenAIError("upstream sent an invalid response", code="upstream_error", status=502)
+            raise OpenAIError("upstream sent an invalid response", code=ErrorCode.UPSTREAM_ERROR, status=502)
         data.update(patch)
         return data
     completion = _translate(lambda: candidate.adapter.chat_response(candidate.target, data))

@@ -14,6 +14,7 @@ from typing import Any
 
 from gateways.ai.errors import OpenAIError, invalid_request
 from gateways.ai.providers.base import JSON, Usage
+from promptgate.errors import ErrorCode
 
 # Request fields that mean something to the gateway only, or to OpenAI's own Responses API only.
 GATEWAY_FIELDS = ("previous_response_id", "store", "include", "truncation", "background", "conversation")
@@ -267,7 +268,10 @@ def from_completion(response_id: str, body: JSON, completion: JSON, usage: Usage
 
 def not_found(response_id: str, param: str | None = None) -> OpenAIError:
     return OpenAIError(
-        f"Response with id {response_id!r} not found", code="response_not_found", status=404, param=param
+        f"Response with id {response_id!r} not found",
+        code=ErrorCode.RESPONSE_NOT_FOUND,
+        status=404,
+        param=param,
     )
 
 

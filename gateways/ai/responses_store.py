@@ -27,6 +27,7 @@ from gateways.ai.errors import OpenAIError
 from gateways.ai.models import StoredResponse
 from gateways.common import db, redis_clients
 from gateways.common.writer import BatchedWriter
+from promptgate.errors import ErrorCode
 
 if TYPE_CHECKING:
     from gateways.common.runtime import Runtime
@@ -60,7 +61,10 @@ def _key(project_id: int, response_id: str) -> str:
 
 def _unavailable(exc: BaseException) -> OpenAIError:
     return OpenAIError(
-        "the response store is unavailable", code="response_store_unavailable", status=503, type="api_error"
+        "the response store is unavailable",
+        code=ErrorCode.RESPONSE_STORE_UNAVAILABLE,
+        status=503,
+        type="api_error",
     )
 
 
@@ -132,7 +136,7 @@ class LocalStore:
             self.pending.pop(key, None)  # the bounded queue is full: counted as dropped
             raise OpenAIError(
                 "the response store is saturated",
-                code="response_store_unavailable",
+                code=ErrorCode.RESPONSE_STORE_UNAVAILABLE,
                 status=503,
                 type="api_error",
             )

@@ -23,6 +23,7 @@ from gateways.ai.providers import registry
 from gateways.ai.providers.base import ProviderAdapter, Target
 from gateways.common.router import GatewayRequest
 from projects.models import Project
+from promptgate.errors import ErrorCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ def model_not_found(model: str, offers: list[str] | None = None) -> OpenAIError:
         shown = ", ".join(offers[:15]) or "nothing yet (assign a provider)"
         more = f" and {len(offers) - 15} more" if len(offers) > 15 else ""
         message += f". It offers: {shown}{more} (GET /v1/models lists them)"
-    return OpenAIError(message, code="model_not_found", status=404, param="model")
+    return OpenAIError(message, code=ErrorCode.MODEL_NOT_FOUND, status=404, param="model")
 
 
 def _specs(model: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> list[str]:
@@ -136,7 +137,7 @@ def bare_provider(name: str, glob: GlobalAIConfig, proj: ProjectAIConfig) -> str
         return OpenAIError(
             f"Several providers of this project serve {name!r} ({', '.join(serving)}): name one "
             f"({serving[0]}:{name}) or set the project's default_ai_provider",
-            code="model_ambiguous",
+            code=ErrorCode.MODEL_AMBIGUOUS,
             status=400,
             param="model",
         )
@@ -166,13 +167,16 @@ def _candidate(
         return model_not_found(requested)
     if provider in glob.disabled:
         return OpenAIError(
-            f"The provider {provider!r} is disabled", code="provider_disabled", status=403, param="model"
+            f"The provider {provider!r} is disabled",
+            code=ErrorCode.PROVIDER_DISABLED,
+            status=403,
+            param="model",
         )
     credential = proj.assignments.get(provider)
     if credential is None:
         return OpenAIError(
             f"No credential is assigned to provider {provider!r} in this project",
-            code="provider_not_assigned",
+            code=ErrorCode.PROVIDER_NOT_ASSIGNED,
             status=403,
             param="model",
         )
@@ -194,7 +198,7 @@ def resolve(
     `explain`: a model_not_found error lists what the project offers.
     """
     if not isinstance(model, str) or not model:
-        raise OpenAIError("`model` is required", code="invalid_request", status=400, param="model")
+        raise OpenAIError("`model` is required", code=ErrorCode.INVALID_REQUEST, status=400, param="model")
     chain: list[Candidate] = []
     first_error: OpenAIError | None = None
     for spec in _specs(model, glob, proj):
@@ -205,7 +209,7 @@ def resolve(
             first_error = found
     if not chain:
         error = first_error or model_not_found(model)
-        if explain and error.code == "model_not_found":
+        if explain and error.code == ErrorCode.MODEL_NOT_FOUND:
             error = model_not_found(model, [entry["id"] for entry in list_models(glob, proj)])
         raise error
     return chain

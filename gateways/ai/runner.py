@@ -18,7 +18,7 @@ from gateways.ai.errors import OpenAIError
 from gateways.ai.providers.base import JSON, AdapterError, UpstreamRequest, Usage, usage_of
 from gateways.ai.routing import Candidate
 from gateways.common.router import GatewayRequest
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 COST_PLACES = Decimal("0.00000001")  # RequestLog.cost has 8 decimal places
 
@@ -93,7 +93,9 @@ def render(endpoint: EndpointConfig, variables: Any) -> tuple[str, str]:
     limit = config.max_prompt_chars()
     if len(system) + len(user) > limit:
         raise PromptGateError(
-            f"The rendered prompt is longer than {limit} characters", code="prompt_too_large", status=413
+            f"The rendered prompt is longer than {limit} characters",
+            code=ErrorCode.PROMPT_TOO_LARGE,
+            status=413,
         )
     return system, user
 
@@ -112,9 +114,11 @@ async def resolve_chain(greq: GatewayRequest, endpoint: EndpointConfig) -> list[
         chain += [c for c in steps if all(c.label != seen.label for seen in chain)]
     if not chain:
         # The model names stay private (an ai_wrapper hides them): only the reason is told.
-        reason = first.code if first is not None else "model_not_found"
+        reason = first.code if first is not None else ErrorCode.MODEL_NOT_FOUND
         raise PromptGateError(
-            f"No provider of this endpoint is available ({reason})", code="endpoint_unavailable", status=503
+            f"No provider of this endpoint is available ({reason})",
+            code=ErrorCode.ENDPOINT_UNAVAILABLE,
+            status=503,
         )
     return chain
 
@@ -124,7 +128,7 @@ def _session_id(endpoint: EndpointConfig, requested: Any) -> str | None:
         if requested is not None:
             raise PromptGateError(
                 "Sessions are off for this endpoint",
-                code="validation_error",
+                code=ErrorCode.VALIDATION_ERROR,
                 fields={"session_id": ["Sessions are off for this endpoint."]},
             )
         return None
@@ -215,7 +219,9 @@ def answer_text(candidate: Candidate, data: JSON) -> tuple[str, Usage]:
     except AdapterError as exc:
         raise failover.provider_error(exc.error) from exc
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise PromptGateError("upstream sent an invalid response", code="upstream_error", status=502) from exc
+        raise PromptGateError(
+            "upstream sent an invalid response", code=ErrorCode.UPSTREAM_ERROR, status=502
+        ) from exc
     content = message.get("content")
     if not isinstance(content, str):
         content = "" if content is None else str(content)
@@ -240,7 +246,7 @@ async def repair(prepared: Prepared, output: str, checked: structured.Checked, g
 def schema_violation(checked: structured.Checked) -> PromptGateError:
     return PromptGateError(
         "The answer did not match the output schema, even after one repair attempt",
-        code="schema_violation",
+        code=ErrorCode.SCHEMA_VIOLATION,
         status=502,
         fields={"output": list(checked.errors)},
     )

@@ -24,7 +24,7 @@ from django.db.models import Q
 
 from gateways.ai.models import Session
 from gateways.common import db, redis_clients
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 LEASE_SECONDS = 300.0  # a crashed holder blocks its session at most this long
@@ -46,7 +46,7 @@ def check_session_id(value: Any) -> str:
     if not isinstance(value, str) or not SESSION_ID.match(value):
         raise PromptGateError(
             "Invalid session_id",
-            code="validation_error",
+            code=ErrorCode.VALIDATION_ERROR,
             fields={"session_id": ["8 to 128 characters: letters, digits, _ and -."]},
         )
     return value
@@ -127,7 +127,7 @@ async def acquire(
             return held
         if time.monotonic() >= deadline:
             raise PromptGateError(
-                "Another call on this session is still running", code="session_busy", status=409
+                "Another call on this session is still running", code=ErrorCode.SESSION_BUSY, status=409
             )
         await asyncio.sleep(pause)
         pause = min(pause * 1.5, 0.25)
@@ -139,7 +139,7 @@ async def _redis_acquire(held: HeldSession) -> list[dict[str, Any]] | None:
         taken = await client.set(_lock_key(held), held.token, nx=True, px=int(LEASE_SECONDS * 1000))
     except (redis.exceptions.RedisError, OSError) as exc:
         raise PromptGateError(
-            "session store is unavailable", code="session_store_unavailable", status=503
+            "session store is unavailable", code=ErrorCode.SESSION_STORE_UNAVAILABLE, status=503
         ) from exc
     if not taken:
         return None

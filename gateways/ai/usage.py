@@ -29,7 +29,7 @@ from audit.rollups import latency_summary
 from gateways.ai import usage_levels
 from projects.api.base import ManagementViewMixin
 from projects.api.permissions import project_uuids_for
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 GROUPS = {
     "day": "day",
@@ -53,7 +53,9 @@ def _date(value: str | None, name: str) -> datetime.date | None:
     try:
         return datetime.date.fromisoformat(value[:10])
     except ValueError:
-        raise PromptGateError(f"{name} must be a date (YYYY-MM-DD)", code="validation_error") from None
+        raise PromptGateError(
+            f"{name} must be a date (YYYY-MM-DD)", code=ErrorCode.VALIDATION_ERROR
+        ) from None
 
 
 def filtered(rows: QuerySet[Any], params: dict[str, str]) -> QuerySet[Any]:
@@ -63,14 +65,14 @@ def filtered(rows: QuerySet[Any], params: dict[str, str]) -> QuerySet[Any]:
     if gateway != "all":
         if gateway not in GATEWAYS:
             raise PromptGateError(
-                f"gateway must be one of {', '.join(GATEWAYS)} or all", code="validation_error"
+                f"gateway must be one of {', '.join(GATEWAYS)} or all", code=ErrorCode.VALIDATION_ERROR
             )
         rows = rows.filter(gateway=gateway)
     if params.get("project"):
         try:
             uuid.UUID(params["project"])
         except ValueError:
-            raise PromptGateError("project must be a uuid", code="validation_error") from None
+            raise PromptGateError("project must be a uuid", code=ErrorCode.VALIDATION_ERROR) from None
     for param, field in (
         ("project", "project_uuid"),
         ("token", "token_prefix"),
@@ -99,10 +101,10 @@ def check_groups(groups: tuple[str, ...]) -> None:
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
         raise PromptGateError(
-            f"group_by accepts {', '.join(GROUPS)}; not {', '.join(unknown)}", code="validation_error"
+            f"group_by accepts {', '.join(GROUPS)}; not {', '.join(unknown)}", code=ErrorCode.VALIDATION_ERROR
         )
     if "day" in groups and "hour" in groups:
-        raise PromptGateError("group_by takes day or hour, not both", code="validation_error")
+        raise PromptGateError("group_by takes day or hour, not both", code=ErrorCode.VALIDATION_ERROR)
 
 
 SUMS = (

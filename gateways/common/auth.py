@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gateways.common.config import ProjectInfo, TokenInfo, load_token
 from projects import tokens
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 if TYPE_CHECKING:
     from gateways.common.http import Request
@@ -37,28 +37,32 @@ def presented_token(request: Request) -> str | None:
 async def authenticate(request: Request, project: ProjectInfo, scope: str, runtime: Runtime) -> TokenInfo:
     raw = presented_token(request)
     if raw is None:
-        raise _unauthorized("missing_token", "An API token is required (Authorization: Bearer pg_…)")
+        raise _unauthorized(ErrorCode.MISSING_TOKEN, "An API token is required (Authorization: Bearer pg_…)")
     if not tokens.is_well_formed(raw):
-        raise _unauthorized("invalid_token", "The API token is not valid")
+        raise _unauthorized(ErrorCode.INVALID_TOKEN, "The API token is not valid")
     digest = tokens.digest(raw)
     info = await runtime.config.get(("token", digest), lambda: load_token(digest))
     if info is None or not hmac.compare_digest(info.digest, digest):
-        raise _unauthorized("invalid_token", "The API token is not valid")
+        raise _unauthorized(ErrorCode.INVALID_TOKEN, "The API token is not valid")
     if info.revoked:
-        raise _unauthorized("token_revoked", "The API token has been revoked")
+        raise _unauthorized(ErrorCode.TOKEN_REVOKED, "The API token has been revoked")
     if info.expires_at is not None and info.expires_at <= time.time():
-        raise _unauthorized("token_expired", "The API token has expired")
+        raise _unauthorized(ErrorCode.TOKEN_EXPIRED, "The API token has expired")
     if info.project_id != project.id:
-        raise PromptGateError("The API token belongs to another project", code="wrong_project", status=403)
+        raise PromptGateError(
+            "The API token belongs to another project", code=ErrorCode.WRONG_PROJECT, status=403
+        )
     if scope not in info.scopes:
         raise PromptGateError(
-            f"The API token lacks the {scope!r} scope", code="insufficient_scope", status=403
+            f"The API token lacks the {scope!r} scope", code=ErrorCode.INSUFFICIENT_SCOPE, status=403
         )
     if not project.is_active:
-        raise PromptGateError("The project is inactive", code="project_inactive", status=403)
+        raise PromptGateError("The project is inactive", code=ErrorCode.PROJECT_INACTIVE, status=403)
     if info.max_requests is not None:
         used = await runtime.token_counter.hit(info)
         if used > info.max_requests:
-            raise _unauthorized("token_request_cap_reached", "The API token has used all its requests")
+            raise _unauthorized(
+                ErrorCode.TOKEN_REQUEST_CAP_REACHED, "The API token has used all its requests"
+            )
     runtime.token_usage.submit((info.id, time.time()))
     return info

@@ -16,7 +16,7 @@ from collections.abc import Iterable, MutableMapping
 
 from gateways.common.config import ProjectInfo
 from gateways.common.http import Request, Response
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 EXPOSED = ", ".join(
     (
@@ -63,7 +63,7 @@ def preflight(request: Request, project: ProjectInfo, methods: Iterable[str] | N
     if not origin_allowed(project, origin):
         raise PromptGateError(
             "This origin may not call this project from a browser (see the project's allowed_origins)",
-            code="origin_not_allowed",
+            code=ErrorCode.ORIGIN_NOT_ALLOWED,
             status=403,
             headers={"Vary": "Origin"},
         )

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from promptgate.errors import PromptGateError, error_body
+from promptgate.errors import ErrorCode, PromptGateError, error_body
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -58,7 +58,7 @@ class Request:
         if raw is None:
             return None
         if not raw.isdigit():
-            raise PromptGateError("Invalid Content-Length", code="bad_request", status=400)
+            raise PromptGateError("Invalid Content-Length", code=ErrorCode.BAD_REQUEST, status=400)
         return int(raw)
 
     async def stream(self, max_bytes: int) -> AsyncIterator[bytes]:
@@ -95,12 +95,12 @@ class Request:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise PromptGateError("Request body is not valid JSON", code="malformed_json") from exc
+            raise PromptGateError("Request body is not valid JSON", code=ErrorCode.MALFORMED_JSON) from exc
 
 
 def payload_too_large(max_bytes: int) -> PromptGateError:
     return PromptGateError(
-        f"Request body is larger than {max_bytes} bytes", code="payload_too_large", status=413
+        f"Request body is larger than {max_bytes} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE, status=413
     )
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from gateways.common import process_state, redis_clients
 from gateways.common.transport.resp import Script
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Decision:
 
 class RateLimiterUnavailable(PromptGateError):
     status = 503
-    code = "rate_limiter_unavailable"
+    code = ErrorCode.RATE_LIMITER_UNAVAILABLE
 
 
 # GCRA over every key at once: nothing is written unless every limit admits the request, so a refusal
@@ -362,5 +362,5 @@ async def enforce(limits: Sequence[Limit], cost: int = 1) -> dict[str, str]:
     decisions = await limiter.hit_many(limits, cost)
     headers = policy_headers(decisions)
     if not all(d.allowed for d in decisions):
-        raise PromptGateError("Rate limit exceeded", code="rate_limited", status=429, headers=headers)
+        raise PromptGateError("Rate limit exceeded", code=ErrorCode.RATE_LIMITED, status=429, headers=headers)
     return headers

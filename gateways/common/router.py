@@ -41,7 +41,7 @@ from gateways.guardrails.verdicts import LOG_KEY as GUARDRAILS_LOG_KEY
 from gateways.guardrails.verdicts import header_value as guardrails_header
 from projects.project_types import ProjectType
 from projects.tokens import display_prefix
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class _Answered(Exception):
 
 
 def _not_found() -> PromptGateError:
-    return PromptGateError("Not found", code="not_found", status=404)
+    return PromptGateError("Not found", code=ErrorCode.NOT_FOUND, status=404)
 
 
 class DataPlane:
@@ -121,7 +121,7 @@ class DataPlane:
             if project.project_type not in route.project_types:
                 raise PromptGateError(
                     f"/{route.name} is not part of a {project.project_type} project",
-                    code="route_not_in_project_type",
+                    code=ErrorCode.ROUTE_NOT_IN_PROJECT_TYPE,
                     status=404,
                 )
             if route.cors and cors.is_preflight(request):
@@ -130,7 +130,7 @@ class DataPlane:
             if route.methods is not None and request.method not in route.methods:
                 raise PromptGateError(
                     f"Method {request.method} is not allowed here",
-                    code="method_not_allowed",
+                    code=ErrorCode.METHOD_NOT_ALLOWED,
                     status=405,
                     headers={"Allow": ", ".join(sorted(route.methods))},
                 )
@@ -151,7 +151,7 @@ class DataPlane:
             logger.warning("Redis unavailable in data plane (request %s): %s", request_id, type(exc).__name__)
             unavailable = PromptGateError(
                 "shared state (Redis) is unavailable",
-                code="redis_unavailable",
+                code=ErrorCode.REDIS_UNAVAILABLE,
                 status=503,
                 headers={"Retry-After": "1"},
             )
@@ -159,7 +159,9 @@ class DataPlane:
             error_code = unavailable.code
         except Exception:  # the one catch-all: log with the request id, answer a JSON 500
             logger.exception("unhandled error in data plane (request %s)", request_id)
-            response = error_response(PromptGateError("Internal error", code="internal_error", status=500))
+            response = error_response(
+                PromptGateError("Internal error", code=ErrorCode.INTERNAL_ERROR, status=500)
+            )
             error_code = "internal_error"
         if response is not None:
             if route is not None and route.cors and project is not None and project.allowed_origins:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import idna
 from django.conf import settings
 
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -88,7 +88,7 @@ class SsrfBlocked(PromptGateError):
     """
 
     status = 400
-    code = "ssrf_blocked"
+    code = ErrorCode.SSRF_BLOCKED
     request_status = 502
 
     def __init__(self, message: str, address_class: str, *, address: str | None = None) -> None:
@@ -409,7 +409,7 @@ def refusal_error(
     if blocked is None:
         return None
     message = blocked.saved_message(subject)
-    return PromptGateError(message, code="ssrf_blocked", fields={**(fields or {}), field: [message]})
+    return PromptGateError(message, code=ErrorCode.SSRF_BLOCKED, fields={**(fields or {}), field: [message]})
 
 
 def check_saved_url(url: str, field: str) -> None:
@@ -424,5 +424,5 @@ def check_saved_url(url: str, field: str) -> None:
     except SsrfBlocked as exc:
         if exc.address_class in CLASS_LABELS:
             message = exc.saved_message()
-            raise PromptGateError(message, code="ssrf_blocked", fields={field: [message]}) from None
+            raise PromptGateError(message, code=ErrorCode.SSRF_BLOCKED, fields={field: [message]}) from None
         raise

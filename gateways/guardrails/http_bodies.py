@@ -25,6 +25,7 @@ from gateways.common.router import GatewayRequest
 from gateways.guardrails.engine import INPUT, OUTPUT, Engine
 from gateways.guardrails.service import engine_for, scan_value
 from gateways.guardrails.verdicts import Verdict, record
+from promptgate.errors import ErrorCode
 
 
 async def rules_for(greq: GatewayRequest, slug: str) -> Engine:
@@ -219,7 +220,7 @@ def _guarded_stream(
                 if released.text:
                     yield released.text.encode("utf-8")
                 if released.blocked:
-                    greq.log["error_code"] = "guardrail_blocked"
+                    greq.log["error_code"] = ErrorCode.GUARDRAIL_BLOCKED
                     return
             released = guard.feed(decoder.decode(b"", final=True))
             tail = guard.flush() if not released.blocked else released
@@ -227,7 +228,7 @@ def _guarded_stream(
             if text:
                 yield text.encode("utf-8")
             if tail.blocked:
-                greq.log["error_code"] = "guardrail_blocked"
+                greq.log["error_code"] = ErrorCode.GUARDRAIL_BLOCKED
         finally:
             record(greq.log, guard.verdict())
 

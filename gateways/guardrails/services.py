@@ -16,7 +16,7 @@ from gateways.guardrails import detectors
 from gateways.guardrails.models import Action, GuardrailRule
 from gateways.guardrails.resolution import wider_rule
 from projects.models import Project
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 NAME_TAKEN = "A rule with this name already exists at this level."
 
@@ -34,7 +34,7 @@ def endpoint_keys(project: Project) -> set[str]:
 
 
 def _invalid(fields: dict[str, list[str]]) -> PromptGateError:
-    return PromptGateError("Invalid input", code="validation_error", fields=fields)
+    return PromptGateError("Invalid input", code=ErrorCode.VALIDATION_ERROR, fields=fields)
 
 
 def clean_rule(rule: GuardrailRule) -> None:
@@ -49,7 +49,7 @@ def clean_rule(rule: GuardrailRule) -> None:
         if wider.locked:
             raise PromptGateError(
                 f"The {wider.level} rule {rule.name!r} is locked: it cannot be overridden or turned off here",
-                code="guardrail_locked",
+                code=ErrorCode.GUARDRAIL_LOCKED,
                 status=409,
             )
         if not rule.kind:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 if TYPE_CHECKING:
     from gateways.common.logrows import RequestLogRow
@@ -77,7 +77,7 @@ def _names(verdict: Verdict) -> str:
 class GuardrailBlocked(PromptGateError):
     """A `block` rule matched. `jsonrpc_error()` gives MCP callers their JSON-RPC error object."""
 
-    code_name = "guardrail_blocked"
+    code_name = ErrorCode.GUARDRAIL_BLOCKED
 
     def __init__(self, verdict: Verdict, status: int = 400) -> None:
         which = "request" if verdict.stage == "input" else "response"
@@ -97,7 +97,7 @@ class GuardrailBlocked(PromptGateError):
 
 
 class GuardrailFailed(GuardrailBlocked):
-    code_name = "guardrail_error"
+    code_name = ErrorCode.GUARDRAIL_ERROR
 
     def __init__(self, verdict: Verdict, status: int = 400) -> None:
         super().__init__(verdict, status)

@@ -7,11 +7,11 @@ import unicodedata
 from collections.abc import Iterator
 from urllib.parse import unquote_to_bytes, urlsplit, urlunsplit
 
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 
 def _invalid(reason: str) -> PromptGateError:
-    return PromptGateError(f"Invalid path: {reason}", code="invalid_path", status=400)
+    return PromptGateError(f"Invalid path: {reason}", code=ErrorCode.INVALID_PATH, status=400)
 
 
 # Overlong UTF-8 forms of ASCII (`%c0%ae` is a dot to a lenient decoder): two, three and four bytes.

@@ -21,7 +21,7 @@ from gateways.guardrails import http_bodies as guardrails
 from gateways.http import headers as header_policy
 from gateways.http.config import EndpointInfo, load_endpoint
 from gateways.http.paths import check_tail, upstream_url
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,15 @@ def _raw_tail(greq: GatewayRequest) -> bytes | None:
 async def _endpoint(greq: GatewayRequest) -> tuple[EndpointInfo, str]:
     slug = greq.tail.split("/", 1)[0]
     if not slug:
-        raise PromptGateError("Not found", code="not_found", status=404)
+        raise PromptGateError("Not found", code=ErrorCode.NOT_FOUND, status=404)
     project_id = greq.project.id
     endpoint = await greq.runtime.config.get(
         ("http-endpoint", project_id, slug), lambda: load_endpoint(project_id, slug)
     )
     if endpoint is None or not endpoint.enabled:
-        raise PromptGateError(f"No endpoint {slug!r} in this project", code="endpoint_not_found", status=404)
+        raise PromptGateError(
+            f"No endpoint {slug!r} in this project", code=ErrorCode.ENDPOINT_NOT_FOUND, status=404
+        )
     return endpoint, slug
 
 
@@ -202,7 +204,7 @@ async def proxy(greq: GatewayRequest) -> Response:
     if request.method not in endpoint.allowed_methods:
         raise PromptGateError(
             f"Method {request.method} is not allowed on this endpoint",
-            code="method_not_allowed",
+            code=ErrorCode.METHOD_NOT_ALLOWED,
             status=405,
             headers={"Allow": ", ".join(sorted(endpoint.allowed_methods))},
         )

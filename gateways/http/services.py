@@ -11,7 +11,7 @@ from gateways.http.models import ApiEndpoint
 from projects.models import Project
 from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type, save_validated
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 SLUG_TAKEN = "An API endpoint with this slug already exists in this project."
 
@@ -49,6 +49,6 @@ def save_endpoint(endpoint: ApiEndpoint, changes: dict[str, Any]) -> ApiEndpoint
             blocked = ssrf.refusal_error(endpoint.upstream_url, "upstream_url", fields)
             if blocked is not None:
                 return blocked
-        return PromptGateError("Invalid input", code="validation_error", fields=fields)
+        return PromptGateError("Invalid input", code=ErrorCode.VALIDATION_ERROR, fields=fields)
 
     return save_validated(endpoint, changes, unique="slug", taken=SLUG_TAKEN, errors=errors, refuse=refuse)

@@ -9,7 +9,7 @@ from gateways.mcp.aggregate import Aggregator
 from gateways.mcp.config import servers_of
 from gateways.mcp.source import ToolSource
 from projects.project_types import ProjectType
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 
 async def gateway_source(greq: GatewayRequest) -> ToolSource:
@@ -29,7 +29,7 @@ async def source_for(greq: GatewayRequest) -> ToolSource:
     factory = SOURCES.get(greq.project.project_type)
     if factory is None:  # the route's project_types and SOURCES disagree: a wiring bug, not the client's
         raise PromptGateError(
-            "No MCP source for this project type", code="route_not_in_project_type", status=404
+            "No MCP source for this project type", code=ErrorCode.ROUTE_NOT_IN_PROJECT_TYPE, status=404
         )
     return await factory(greq)
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from gateways.common.config import TokenInfo
 from gateways.mcp.protocol import McpError
+from promptgate.errors import ErrorCode
 
 TOOL_NOT_ALLOWED = (
     -32004
@@ -33,7 +34,7 @@ def check_call(token: TokenInfo, name: str) -> None:
         raise McpError(
             TOOL_NOT_ALLOWED,
             f"Tool {name[:200]} is not allowed for this token",
-            {"code": "tool_not_allowed", "tool": name[:200]},
+            {"code": ErrorCode.TOOL_NOT_ALLOWED, "tool": name[:200]},
         )
 
 

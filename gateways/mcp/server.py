@@ -30,7 +30,7 @@ from gateways.common.router import GatewayRequest
 from gateways.mcp import listen, policy, protocol, sessions
 from gateways.mcp.protocol import INVALID_REQUEST, McpError
 from gateways.mcp.source import LIST_METHODS, CallContext, ToolSource
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 SourceFactory = Callable[[GatewayRequest], Awaitable[ToolSource]]
 SESSION_HEADER = "mcp-session-id"
@@ -56,7 +56,7 @@ async def serve(greq: GatewayRequest, make_source: SourceFactory) -> Response:
     request = greq.request
     greq.log.setdefault("endpoint", "mcp")
     if not origin_allowed(greq):
-        greq.log["error_code"] = "origin_not_allowed"
+        greq.log["error_code"] = ErrorCode.ORIGIN_NOT_ALLOWED
         return protocol.error_response(McpError(INVALID_REQUEST, "Origin not allowed"), status=403)
     if request.method == "DELETE":
         return await _delete(greq, make_source)
@@ -74,13 +74,13 @@ async def serve(greq: GatewayRequest, make_source: SourceFactory) -> Response:
     except PromptGateError as exc:
         if exc.status != 413:
             raise
-        greq.log["error_code"] = "payload_too_large"
+        greq.log["error_code"] = ErrorCode.PAYLOAD_TOO_LARGE
         error = McpError(INVALID_REQUEST, f"Message is larger than {limit} bytes")
         return protocol.error_response(error, status=413)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        greq.log["error_code"] = "parse_error"
+        greq.log["error_code"] = ErrorCode.PARSE_ERROR
         return protocol.error_response(McpError(protocol.PARSE_ERROR, "Parse error"), status=400)
     sse = protocol.wants_sse(accept)
     version = request.headers.get("mcp-protocol-version")
@@ -260,7 +260,7 @@ async def _own_session(greq: GatewayRequest, session_id: str) -> sessions.Gatewa
 
 
 def _session_not_found(greq: GatewayRequest) -> Response:
-    greq.log["error_code"] = "session_not_found"
+    greq.log["error_code"] = ErrorCode.SESSION_NOT_FOUND
     return protocol.error_response(McpError(INVALID_REQUEST, "Session not found"), status=404)
 
 
@@ -481,7 +481,7 @@ async def _dispatch(
             ctx.greq.log.update(
                 {
                     "endpoint": name[:200],
-                    "error_code": "tool_not_allowed",
+                    "error_code": ErrorCode.TOOL_NOT_ALLOWED,
                     "attempts": [{"outcome": "refused"}],
                 }
             )

@@ -13,7 +13,7 @@ from gateways.mcp.models import SEPARATOR, TOOL_NAME_LIMIT, McpServer
 from projects.models import Project
 from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type, save_validated
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 PREFIX_TAKEN = "An MCP server with this prefix already exists in this project."
 TEST_TIMEOUT_SECONDS = 60
@@ -35,7 +35,7 @@ def save_server(server: McpServer, changes: dict[str, Any]) -> McpServer:
             if "upstream_url" in fields
             else None
         )
-        return blocked or PromptGateError("Invalid input", code="validation_error", fields=fields)
+        return blocked or PromptGateError("Invalid input", code=ErrorCode.VALIDATION_ERROR, fields=fields)
 
     return save_validated(server, changes, unique="prefix", taken=PREFIX_TAKEN, refuse=refuse)
 
@@ -62,11 +62,13 @@ def test_connection(server: McpServer) -> dict[str, Any]:
         raise PromptGateError(exc.message, code=exc.code, status=502) from None
     except upstream.UpstreamRpcError as exc:
         health.record_sync(server.pk, ok=False, error=exc.message)
-        raise PromptGateError(f"upstream error: {exc.message}", code="upstream_error", status=502) from None
+        raise PromptGateError(
+            f"upstream error: {exc.message}", code=ErrorCode.UPSTREAM_ERROR, status=502
+        ) from None
     except TimeoutError:
         health.record_sync(server.pk, ok=False, error="timed out")
         raise PromptGateError(
-            "upstream did not answer in time", code="upstream_timeout", status=504
+            "upstream did not answer in time", code=ErrorCode.UPSTREAM_TIMEOUT, status=504
         ) from None
     health.record_sync(server.pk, ok=True)
     names = [t["name"] for t in tools if isinstance(t.get("name"), str)]

@@ -21,6 +21,7 @@ import orjson
 from gateways.common import process_state, ssrf
 from gateways.common.transport import http_client
 from gateways.mcp import protocol
+from promptgate.errors import ErrorCode
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 ERA_CACHE_SECONDS = 300.0
@@ -75,7 +76,7 @@ class McpUpstreamError(Exception):
 
 class SessionExpired(McpUpstreamError):
     def __init__(self) -> None:
-        super().__init__("upstream_session_expired", "upstream session expired")
+        super().__init__(ErrorCode.UPSTREAM_SESSION_EXPIRED, "upstream session expired")
 
 
 class UpstreamRpcError(Exception):
@@ -173,7 +174,7 @@ async def _post(
     except http_client.UpstreamError as exc:
         raise McpUpstreamError(exc.code, str(exc)) from None
     except ssrf.SsrfBlocked as exc:  # refused at connect time: this server's failure, never the caller's
-        raise McpUpstreamError("ssrf_blocked", exc.public_message) from None
+        raise McpUpstreamError(ErrorCode.SSRF_BLOCKED, exc.public_message) from None
     try:
         reply = await _read_reply(server, response, message.get("id"), on_event)
     except http_client.UpstreamError as exc:
@@ -194,13 +195,13 @@ async def _read_reply(
     try:
         body = await response.read(MAX_RESPONSE_BYTES)
     except http_client.BodyTooLarge:
-        raise McpUpstreamError("upstream_error", "upstream response is too large") from None
+        raise McpUpstreamError(ErrorCode.UPSTREAM_ERROR, "upstream response is too large") from None
     if content_type != "application/json":
         return None
     try:
         reply = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise McpUpstreamError("upstream_error", "upstream sent invalid JSON") from None
+        raise McpUpstreamError(ErrorCode.UPSTREAM_ERROR, "upstream sent invalid JSON") from None
     return reply if isinstance(reply, dict) else None
 
 
@@ -222,7 +223,7 @@ async def sse_messages(response: http_client.UpstreamResponse, *, whole_limit: b
     async for chunk in response.aiter_raw():
         seen = seen + len(chunk) if whole_limit else len(buffer) + len(chunk)
         if seen > MAX_RESPONSE_BYTES:
-            raise McpUpstreamError("upstream_error", "upstream response is too large")
+            raise McpUpstreamError(ErrorCode.UPSTREAM_ERROR, "upstream response is too large")
         buffer += chunk.replace(b"\r\n", b"\n")
         while b"\n\n" in buffer:
             event, buffer = buffer.split(b"\n\n", 1)
@@ -234,7 +235,7 @@ async def sse_messages(response: http_client.UpstreamResponse, *, whole_limit: b
             try:
                 message = orjson.loads(data)
             except orjson.JSONDecodeError:
-                raise McpUpstreamError("upstream_error", "upstream sent invalid JSON") from None
+                raise McpUpstreamError(ErrorCode.UPSTREAM_ERROR, "upstream sent invalid JSON") from None
             if isinstance(message, dict):
                 yield message
 
@@ -265,9 +266,9 @@ def _check(
             "upstream_auth_failed", f"upstream refused the gateway's credentials ({response.status})"
         )
     if response.status >= 400:
-        raise McpUpstreamError("upstream_error", f"upstream answered HTTP {response.status}")
+        raise McpUpstreamError(ErrorCode.UPSTREAM_ERROR, f"upstream answered HTTP {response.status}")
     if reply is None or not isinstance(reply.get("result"), dict):
-        raise McpUpstreamError("upstream_error", "upstream sent no JSON-RPC result")
+        raise McpUpstreamError(ErrorCode.UPSTREAM_ERROR, "upstream sent no JSON-RPC result")
     return reply["result"]
 
 
@@ -341,7 +342,9 @@ async def initialize(server: ServerConfig) -> tuple[str | None, str]:
     result = _check(response, reply, session_id=None)
     version = result.get("protocolVersion")
     if version not in protocol.HANDSHAKE_VERSIONS:
-        raise McpUpstreamError("upstream_error", "upstream negotiated an unsupported protocol version")
+        raise McpUpstreamError(
+            ErrorCode.UPSTREAM_ERROR, "upstream negotiated an unsupported protocol version"
+        )
     session_id = response.headers.get("mcp-session-id")
     headers = {"mcp-protocol-version": version, **({"mcp-session-id": session_id} if session_id else {})}
     await _post(server, {"jsonrpc": "2.0", "method": "notifications/initialized"}, headers)
@@ -480,7 +483,7 @@ async def listen(server: ServerConfig) -> None:
     except http_client.UpstreamError as exc:
         raise McpUpstreamError(exc.code, str(exc)) from None
     except ssrf.SsrfBlocked as exc:
-        raise McpUpstreamError("ssrf_blocked", exc.public_message) from None
+        raise McpUpstreamError(ErrorCode.SSRF_BLOCKED, exc.public_message) from None
     try:
         content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if response.status != 200 or content_type != "text/event-stream":

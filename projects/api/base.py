@@ -31,7 +31,7 @@ from rest_framework.schemas.inspectors import ViewInspector
 from projects.api.authentication import ApplicationUserOAuth2Authentication
 from projects.api.permissions import ProjectRolePermission, visible_project
 from projects.models import Project
-from promptgate.errors import PromptGateError
+from promptgate.errors import ErrorCode, PromptGateError
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _PermissionClass
@@ -71,7 +71,9 @@ class StrictFieldsMixin:
             else:
                 del data[name]
         if refused:
-            raise PromptGateError("Immutable field", code="immutable_field", status=400, fields=refused)
+            raise PromptGateError(
+                "Immutable field", code=ErrorCode.IMMUTABLE_FIELD, status=400, fields=refused
+            )
         return data
 
 
@@ -104,7 +106,7 @@ class ManagementJSONParser(JSONParser):
         limit = settings.PROMPTGATE_MAX_BODY_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
-            raise PromptGateError("Request body is too large", code="payload_too_large", status=413)
+            raise PromptGateError("Request body is too large", code=ErrorCode.PAYLOAD_TOO_LARGE, status=413)
         try:
             return super().parse(io.BytesIO(raw), media_type, parser_context)
         except RecursionError as exc:
