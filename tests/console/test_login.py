@@ -24,7 +24,7 @@ def test_a_wrong_password_stays_on_the_login_form(anon_page, console_user):
     page.fill("input[name=username]", console_user.username)
     page.fill("input[name=password]", "not-the-password")
     page.click("input[type=submit], button[type=submit]")
-    assert page.locator(".errornote").is_visible()
+    page.locator(".errornote").wait_for(state="visible")  # the answered form, not the one submitted
     assert "/admin/login/" in page.url
 
 
