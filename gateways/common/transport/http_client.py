@@ -12,7 +12,6 @@ import zlib
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -234,38 +233,12 @@ def _decode(body: bytes, encoding: str, limit: int) -> bytes:
         raise UpstreamError("upstream sent an invalid response") from exc
 
 
-class _Session(h1_pool.Pool):
-    """The connection pool, also answering what aiohttp's ClientSession exposed (tests inspect those)."""
-
-    # True by construction: no proxy, netrc or CA settings from the environment; no decompression on the
-    # way through; no default header but User-Agent (Host, Accept: */* and framing come with each request).
-    trust_env = False
-    auto_decompress = False
-    skip_auto_headers = frozenset({"Accept-Encoding", "Content-Type"})
-    headers = MappingProxyType({"User-Agent": USER_AGENT})
-    timeout = aiohttp.ClientTimeout(
-        total=None,
-        connect=DEFAULT_TIMEOUT.connect_s + DEFAULT_TIMEOUT.pool_s,
-        sock_connect=DEFAULT_TIMEOUT.connect_s,
-        sock_read=DEFAULT_TIMEOUT.read,
-    )
-
-    @property
-    def connector(self) -> _Session:
-        return self  # `_conns` (idle by origin) and `_acquired` (busy) live on the pool itself
-
-    @property
-    def cookie_jar(self) -> aiohttp.DummyCookieJar:
-        # Nothing reads Set-Cookie or writes Cookie: one client serves every tenant.
-        return aiohttp.DummyCookieJar()
-
-
 class Client:
     """One connection pool with the gateway's guarantees; use get_client() for the shared one."""
 
     __slots__ = ("session",)
 
-    def __init__(self, session: _Session) -> None:
+    def __init__(self, session: h1_pool.Pool) -> None:
         self.session = session
 
     @property
@@ -336,7 +309,7 @@ async def send(
 
 def build_client(ssl_context: ssl.SSLContext | None = None) -> Client:
     """A new client (certifi CAs unless `ssl_context`); the data plane shares one per loop: get_client()."""
-    session = _Session(
+    session = h1_pool.Pool(
         # The environment's CA settings (SSL_CERT_FILE...) are ignored, like every other env setting.
         ssl_context or ssl.create_default_context(cafile=certifi.where()),
         limit=settings.PROMPTGATE_UPSTREAM_MAX_CONNECTIONS,
