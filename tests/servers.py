@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -142,3 +144,18 @@ class GatewayProcess:
 
     def cleanup(self) -> None:
         Path(self._log.name).unlink(missing_ok=True)
+
+
+@contextmanager
+def running_gateways(count: int = 2, **env: str) -> Iterator[list[GatewayProcess]]:
+    """`count` gateway processes sharing the test database (and Redis when configured), each with the
+    same extra environment; stopped and their logs removed on the way out, even when one failed to start."""
+    processes = [GatewayProcess(**env) for _ in range(count)]
+    try:
+        for process in processes:
+            process.start()
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
+            process.cleanup()

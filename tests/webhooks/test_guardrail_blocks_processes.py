@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from gateways.http.models import ApiEndpoint
 from tests.gateways.guardrails.conftest import add_rule
-from tests.servers import GatewayProcess
+from tests.servers import GatewayProcess, running_gateways
 from webhooks.models import Event
 
 pytestmark = [
@@ -25,15 +25,8 @@ WINDOW = 6  # seconds: one event per rule and window; the processes drain every 
 
 @pytest.fixture
 def two_gateways(django_db_setup) -> Iterator[list[GatewayProcess]]:
-    processes = [GatewayProcess(PROMPTGATE_GUARDRAIL_EVENT_SECONDS=str(WINDOW)) for _ in range(2)]
-    try:
-        for process in processes:
-            process.start()
+    with running_gateways(2, PROMPTGATE_GUARDRAIL_EVENT_SECONDS=str(WINDOW)) as processes:
         yield processes
-    finally:
-        for process in processes:
-            process.stop()
-            process.cleanup()
 
 
 def test_two_processes_send_one_event_with_both_counts(two_gateways, make_project, make_token, make_webhook):

@@ -12,22 +12,15 @@ import pytest
 from credentials.models import OAuthConnection
 from gateways.http.models import ApiEndpoint
 from tests.credentials.oauth.conftest import connect, expire_soon
-from tests.servers import GatewayProcess
+from tests.servers import GatewayProcess, running_gateways
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def two_gateways(django_db_setup) -> Iterator[list[GatewayProcess]]:
-    processes = [GatewayProcess(), GatewayProcess()]
-    try:
-        for process in processes:
-            process.start()
+    with running_gateways(2) as processes:
         yield processes
-    finally:
-        for process in processes:
-            process.stop()
-            process.cleanup()
 
 
 def test_concurrent_requests_on_two_processes_refresh_once(

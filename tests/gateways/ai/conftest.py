@@ -13,7 +13,7 @@ from django.conf import settings
 
 from audit import context
 from tests.gateways.ai.mock_openai import MockOpenAI
-from tests.servers import GatewayProcess
+from tests.servers import GatewayProcess, running_gateways
 
 API_KEY = "sk-" + "m" * 40
 
@@ -50,13 +50,8 @@ def gateway_proc(django_db_setup, django_db_blocker) -> Iterator[GatewayProcess]
 @pytest.fixture(scope="module")
 def gateway_pair(django_db_setup, django_db_blocker) -> Iterator[list[GatewayProcess]]:
     """Two processes sharing PostgreSQL + Redis; one alone on SQLite without Redis (see the tests)."""
-    procs = [_start()]
-    if settings.REDIS_URL:
-        procs.append(_start())
-    yield procs
-    for proc in procs:
-        proc.stop()
-        proc.cleanup()
+    with running_gateways(2 if settings.REDIS_URL else 1, PROMPTGATE_AI_ATTEMPT_TIMEOUT="5") as procs:
+        yield procs
 
 
 @dataclass

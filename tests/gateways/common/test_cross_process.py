@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from projects import services
-from tests.servers import GatewayProcess
+from tests.servers import GatewayProcess, running_gateways
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,15 +17,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def two_gateways(django_db_setup) -> Iterator[list[GatewayProcess]]:
     # The production poll interval, not the fast one the other process tests use.
-    processes = [GatewayProcess(PROMPTGATE_CONFIG_POLL_SECONDS="0.5") for _ in range(2)]
-    try:
-        for process in processes:
-            process.start()
+    with running_gateways(2, PROMPTGATE_CONFIG_POLL_SECONDS="0.5") as processes:
         yield processes
-    finally:
-        for process in processes:
-            process.stop()
-            process.cleanup()
 
 
 def test_revocation_reaches_every_process_within_one_second(two_gateways, project, make_token):

@@ -21,7 +21,7 @@ from gateways.common.runtime import Runtime
 from gateways.common.transport import http_client
 from gateways.http.models import ApiEndpoint
 from tests.projects.api.conftest import client_for, projects_url, root_client  # noqa: F401  (shared fixtures)
-from tests.servers import GatewayProcess
+from tests.servers import GatewayProcess, running_gateways
 from tests.upstreams import UpstreamServer
 
 LOOPBACK_ALLOWED = override_settings(PROMPTGATE_SSRF_ALLOW=["127.0.0.0/8"])
@@ -45,15 +45,8 @@ def gateway_process(django_db_setup, django_db_blocker) -> Iterator[GatewayProce
 @pytest.fixture(scope="module")
 def gateway_processes(django_db_setup, django_db_blocker) -> Iterator[list[GatewayProcess]]:
     """Two gateway processes sharing the database (and Redis, when configured)."""
-    processes = [GatewayProcess(), GatewayProcess()]
-    try:
-        for process in processes:
-            process.start()
+    with running_gateways(2) as processes:
         yield processes
-    finally:
-        for process in processes:
-            process.stop()
-            process.cleanup()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from gateways.mcp.models import McpServer
 from tests.gateways.mcp.upstreams import ALPHA_TOKEN, Upstream, build_alpha, build_beta, build_gamma
 from tests.projects.api.conftest import client_for, projects_url, root_client  # noqa: F401  (shared fixtures)
-from tests.servers import GatewayProcess
+from tests.servers import GatewayProcess, running_gateways
 
 LOOPBACK_ALLOWED = override_settings(PROMPTGATE_SSRF_ALLOW=["127.0.0.0/8"])
 ALLOWED_ORIGIN = "https://app.example.com"
@@ -55,15 +55,8 @@ def gateways(django_db_setup, django_db_blocker) -> Iterator[list[GatewayProcess
         "PROMPTGATE_MCP_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
         "PROMPTGATE_MCP_LIST_CACHE_SECONDS": "2",
     }
-    processes = [GatewayProcess(**env), GatewayProcess(**env)]
-    try:
-        for process in processes:
-            process.start()
+    with running_gateways(2, **env) as processes:
         yield processes
-    finally:
-        for process in processes:
-            process.stop()
-            process.cleanup()
 
 
 @dataclass

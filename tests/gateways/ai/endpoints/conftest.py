@@ -14,7 +14,7 @@ from audit import context
 from tests.gateways.common.conftest import amake_project, amake_token, gateway, gateway_app  # noqa: F401
 from tests.mock_llm import KEYS, MockLLM
 from tests.projects.api.conftest import client_for  # noqa: F401  (shared fixture)
-from tests.servers import GatewayProcess
+from tests.servers import GatewayProcess, running_gateways
 
 SUMMARY_SCHEMA = {
     "type": "object",
@@ -117,15 +117,8 @@ def sse_events(text: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def procs(django_db_setup, django_db_blocker) -> Iterator[list[GatewayProcess]]:
     """Two gateway processes on the test database (and Redis when configured)."""
-    processes = [GatewayProcess(PROMPTGATE_AI_ATTEMPT_TIMEOUT="10") for _ in range(2)]
-    try:
-        for process in processes:
-            process.start()
+    with running_gateways(2, PROMPTGATE_AI_ATTEMPT_TIMEOUT="10") as processes:
         yield processes
-    finally:
-        for process in processes:
-            process.stop()
-            process.cleanup()
 
 
 def post(proc: GatewayProcess, world: AIProject, slug: str, body: dict[str, Any]) -> httpx.Response:
