@@ -61,11 +61,6 @@ def bind(**changes: object) -> Iterator[RequestContext]:
         _current.reset(token)
 
 
-def set_actor(actor: Actor) -> None:
-    """Fix the actor for the rest of this context (public routes, once the token is known)."""
-    _current.set(replace(_current.get(), actor=actor, actor_resolver=None))
-
-
 def activate(ctx: RequestContext) -> object:
     """Install a context; returns the reset token for `deactivate` (middleware use)."""
     return _current.set(ctx)

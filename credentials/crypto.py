@@ -48,12 +48,3 @@ def rotate(ciphertext: str) -> str:
         return _keys()[0].rotate(ciphertext.encode()).decode()
     except InvalidToken as exc:
         raise DecryptionError("stored secret cannot be decrypted with the configured keys") from exc
-
-
-def mask_secret(value: str | None) -> str:
-    """Display form of a secret: its first three characters and last four (`sk-…a1b2`)."""
-    if not value:
-        return ""
-    if len(value) <= 8:
-        return "…" + value[-2:] if len(value) > 4 else "…"
-    return f"{value[:3]}…{value[-4:]}"

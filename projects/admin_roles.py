@@ -57,10 +57,6 @@ def project_uuids_where(request: HttpRequest, action: str) -> list[UUID]:
     return list(Project.objects.filter(pk__in=ids).values_list("uuid", flat=True))
 
 
-def is_owner_role(value: Any) -> bool:
-    return value == Role.OWNER
-
-
 def check_project_type(form: Any, project_types: tuple[str, ...], what: str) -> None:
     """Refuse, under the project field, a project whose type may not hold `what` (e.g. "Model aliases")."""
     project = form.cleaned_data.get("project")

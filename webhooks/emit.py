@@ -272,7 +272,12 @@ class GuardrailBlocks:
 @functools.cache
 def guardrail_blocks() -> GuardrailBlocks:
     blocks = GuardrailBlocks()
-    atexit.register(lambda: (blocks.drain(everything=True), writer().stop()))
+
+    def drain_at_exit() -> None:
+        blocks.drain(everything=True)
+        writer().stop()
+
+    atexit.register(drain_at_exit)
     return blocks
 
 

@@ -45,6 +45,7 @@ def warn_expiring_tokens(now: datetime.datetime | None = None) -> int:
     ).select_related("project")
     sent = 0
     for token in tokens:
+        assert token.expires_at is not None  # the filter above
         left = token.expires_at - now
         days = next(d for d in thresholds if left <= datetime.timedelta(days=d))
         key = f"token.expiring:{token.pk}:{days}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from credentials.models import OAuthConnection, OAuthStatus
+from credentials.models import OAuthConnection
 from credentials.oauth import client, presets, refresh, store
 from credentials.oauth.protocol import OAuthError, revoke_call
 from gateways.common import ssrf
@@ -135,7 +135,3 @@ def disconnect(conn: OAuthConnection) -> bool:
         conn, {"revoked_at_provider": revoked, "revocation_supported": call is not None, "error": error}
     )
     return revoked
-
-
-def is_connected(conn: OAuthConnection) -> bool:
-    return conn.status == OAuthStatus.CONNECTED

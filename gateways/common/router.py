@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis.exceptions
 from django.utils import timezone
@@ -26,7 +25,6 @@ from gateways.common.auth import authenticate, presented_token
 from gateways.common.config import ProjectInfo, TokenInfo, load_project
 from gateways.common.http import (
     ClientDisconnected,
-    JSONResponse,
     Receive,
     Request,
     Response,
@@ -292,7 +290,3 @@ def _announce_blocks(greq: GatewayRequest) -> None:
     for hit in entry.get("hits") or ():
         if hit.get("action") == "block":
             guardrail_blocked(hit["rule"], level=hit["level"], stage=hit["stage"], project_id=greq.project.id)
-
-
-def json_ok(data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(data, status)

@@ -132,7 +132,8 @@ class ApiEndpoint(models.Model):
                 ssrf.validate_url(self.upstream_url)
             except ssrf.SsrfBlocked as exc:
                 errors["upstream_url"] = [exc.message]
-        if self.oauth_connection_id and self.oauth_connection.project_id != self.project_id:
+        connection = self.oauth_connection if self.oauth_connection_id else None
+        if connection is not None and connection.project_id != self.project_id:
             errors["oauth_connection"] = ["The OAuth connection belongs to another project"]
         if errors:
             raise ValidationError(errors)

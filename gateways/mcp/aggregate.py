@@ -11,6 +11,7 @@ list (its health says why) while the others answer.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
 from typing import Any
@@ -236,7 +237,7 @@ class Aggregator:
 
     async def _walk(
         self, ctx: CallContext, server: ServerConfig, kind: str, cursor: str | None, skip: int, cap: int
-    ) -> tuple[list[_Entry], str | None]:
+    ) -> tuple[builtins.list[_Entry], str | None]:  # `list` here is Aggregator.list
         """One server's items from a position on, over its pages, until `cap` items or its end.
 
         Returns the entries and the upstream cursor to continue at (None: this server is done). A

@@ -413,9 +413,11 @@ async def request(
 async def end_session(server: ServerConfig, packed: str) -> None:
     """DELETE an upstream session (best effort: the upstream expires it anyway)."""
     state = _unpack(packed)
-    if state is None or state[1] is None:
+    if state is None:
         return
     version, session_id = state
+    if session_id is None:
+        return
     headers = _headers(server, {"mcp-protocol-version": version, "mcp-session-id": session_id})
     try:
         response = await asyncio.wait_for(
