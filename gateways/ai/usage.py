@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connections
-from django.db.models import QuerySet, Sum
+from django.db.models import F, Func, QuerySet, Sum, UUIDField
 from django.db.models.functions import TruncDate
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -151,6 +151,17 @@ def _sums(rows: QuerySet[Any], fields: list[str]) -> dict[tuple[Any, ...], dict[
     return out
 
 
+def _hourly_grouping(rows: QuerySet[Any], fields: list[str]) -> tuple[QuerySet[Any], list[str]]:
+    """SQLite groups the hourly rows by project through the (project_uuid, hour) index, reading the whole
+    table to skip a sort (44 ms on a year's 255,000 hourly rows for a tail of one day); grouping by
+    `+project_uuid` (SQLite's documented way to disqualify an index) lets it seek the hours instead."""
+    if "project_uuid" not in fields or connections[rows.db].vendor != "sqlite":
+        return rows, fields
+    unindexed = Func(F("project_uuid"), template="+%(expressions)s", output_field=UUIDField())
+    rows = rows.annotate(project_key=unindexed)
+    return rows, ["project_key" if f == "project_uuid" else f for f in fields]
+
+
 def report(
     user: Any, params: dict[str, str], groups: tuple[str, ...] = DEFAULT_GROUPS
 ) -> list[dict[str, Any]]:
@@ -164,9 +175,12 @@ def report(
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for stretch in stretches:
         rows = _in_days(filtered(visible_rows(user, stretch.level), params), stretch)
-        if stretch.level is HourlyRollup and "hour" not in fields:
-            rows = rows.annotate(day=TruncDate("hour", tzinfo=datetime.UTC))
-        for key, sums in _sums(rows, fields).items():
+        grouped = fields
+        if stretch.level is HourlyRollup:
+            if "hour" not in fields:
+                rows = rows.annotate(day=TruncDate("hour", tzinfo=datetime.UTC))
+            rows, grouped = _hourly_grouping(rows, fields)
+        for key, sums in _sums(rows, grouped).items():
             total = merged.get(key)
             if total is None:
                 merged[key] = sums
