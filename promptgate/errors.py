@@ -128,7 +128,7 @@ class PromptGateError(Exception):
     """A refusal with a stable code, raised by services and mapped to a response by each surface."""
 
     status = 400
-    code = ErrorCode.BAD_REQUEST
+    code: str = ErrorCode.BAD_REQUEST  # a member, or a string callers pass (StrEnum members are str)
 
     def __init__(
         self,
@@ -234,7 +234,8 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             return response
         response.data = error_body(ErrorCode.VALIDATION_ERROR, "Invalid input", fields)
         return response
-    code, message = ErrorCode.ERROR, "Request failed"
+    code: str = ErrorCode.ERROR
+    message = "Request failed"
     for klass, status, klass_code in _DRF_CODES:
         if isinstance(exc, klass):
             code = klass_code
