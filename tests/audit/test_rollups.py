@@ -13,6 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError
 
 from audit import rollups
 from audit.models import (
@@ -134,7 +135,7 @@ def test_a_re_sent_batch_counts_once():
 def test_a_batch_the_database_refuses_leaves_no_rollup_and_no_batch_id():
     rows = make_rows(5, seed=9)
     rows[3]["gateway"] = None  # NOT NULL: the whole transaction is refused
-    with pytest.raises(Exception):  # noqa: B017 (the backend's IntegrityError)
+    with pytest.raises(IntegrityError):
         write_request_logs(rows, "refused")
     assert not RequestLog.objects.exists() and not HourlyRollup.objects.exists()
     rows[3]["gateway"] = "http"
