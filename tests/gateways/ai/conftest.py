@@ -13,6 +13,7 @@ from django.conf import settings
 
 from audit import context
 from tests.gateways.ai.mock_openai import MockOpenAI
+from tests.mock_llm import KEYS, MockLLM
 from tests.servers import GatewayProcess, running_gateways
 
 API_KEY = "sk-" + "m" * 40
@@ -112,3 +113,22 @@ def world(transactional_db, make_project, make_token, mock_llm) -> Iterator[Worl
     yield world
     for client in world.clients:  # closed now, not whenever the collector finds them (ResourceWarning)
         client.close()
+
+
+@pytest.fixture(scope="module")
+def shared_mock() -> Iterator[MockLLM]:
+    """The multi-provider mock LLM (OpenAI, Anthropic, Gemini wire formats), one per test module."""
+    with MockLLM() as mock:
+        yield mock
+
+
+@pytest.fixture
+def providers(world, shared_mock):
+    """`world` with openai, anthropic and gemini all served by the shared mock, each with its own key."""
+    shared_mock.reset()
+    for provider in ("openai", "anthropic", "gemini"):
+        credential = world.assign(provider, shared_mock.base_url(provider))
+        credential.api_key = KEYS[provider]
+        with context.bind(actor=context.SYSTEM):
+            credential.save()
+    return world

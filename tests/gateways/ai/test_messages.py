@@ -9,9 +9,7 @@ import anthropic
 import httpx
 import pytest
 
-from audit import context
 from tests.gateways.ai.test_errors_failover import log_rows
-from tests.mock_llm import KEYS, MockLLM
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["anthropic:claude-3-5-haiku", "openai:gpt-4o-mini", "gemini:gemini-2.0-flash"]
@@ -23,23 +21,6 @@ TOOLS = [
     }
 ]
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-
-
-@pytest.fixture(scope="module")
-def shared_mock() -> Iterator[MockLLM]:
-    with MockLLM() as mock:
-        yield mock
-
-
-@pytest.fixture
-def providers(world, shared_mock):
-    shared_mock.reset()
-    for provider in ("openai", "anthropic", "gemini"):
-        credential = world.assign(provider, shared_mock.base_url(provider))
-        credential.api_key = KEYS[provider]
-        with context.bind(actor=context.SYSTEM):
-            credential.save()
-    return world
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
@@ -14,7 +13,6 @@ from pydantic import BaseModel
 
 from audit import context
 from tests.gateways.ai.test_errors_failover import log_rows
-from tests.mock_llm import KEYS, MockLLM
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku", "gemini:gemini-2.0-flash"]
@@ -37,23 +35,6 @@ TOOLS = [
 class Weather(BaseModel):
     city: str
     celsius: int
-
-
-@pytest.fixture(scope="module")
-def shared_mock() -> Iterator[MockLLM]:
-    with MockLLM() as mock:
-        yield mock
-
-
-@pytest.fixture
-def providers(world, shared_mock):
-    shared_mock.reset()
-    for provider in ("openai", "anthropic", "gemini"):
-        credential = world.assign(provider, shared_mock.base_url(provider))
-        credential.api_key = KEYS[provider]
-        with context.bind(actor=context.SYSTEM):
-            credential.save()
-    return world
 
 
 @pytest.mark.parametrize("model", MODELS)
