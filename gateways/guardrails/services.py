@@ -42,7 +42,7 @@ def clean_rule(rule: GuardrailRule) -> None:
     errors: dict[str, list[str]] = {}
     if rule.endpoint and rule.project_id is None:
         errors["endpoint"] = ["Global rules have no endpoint."]
-    elif rule.endpoint and rule.endpoint not in endpoint_keys(rule.project):
+    elif rule.endpoint and rule.project is not None and rule.endpoint not in endpoint_keys(rule.project):
         errors["endpoint"] = ["Not an AI endpoint, API endpoint or MCP server prefix of this project."]
     wider = wider_rule(rule.project_id, rule.endpoint, rule.name) if rule.name else None
     if wider is not None and wider.pk != rule.pk:

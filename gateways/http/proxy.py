@@ -170,9 +170,10 @@ async def _send(
     """
     sending = asyncio.ensure_future(sending_call)
     watching = asyncio.ensure_future(_client_gone(greq, body))
-    done: set[asyncio.Future[object]] = set()
+    done: set[asyncio.Future[Any]] = set()
     try:
-        done, _ = await asyncio.wait({sending, watching}, return_when=asyncio.FIRST_COMPLETED)
+        tasks: set[asyncio.Future[Any]] = {sending, watching}
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:  # our own cancellation included: never leave either task behind
         watching.cancel()
         if sending not in done:
@@ -284,7 +285,7 @@ async def proxy(greq: GatewayRequest) -> Response:
         ]
         return response
 
-    async def body() -> AsyncIterator[bytes]:
+    async def response_body() -> AsyncIterator[bytes]:
         try:
             async for chunk in upstream.aiter_raw():
                 yield chunk
@@ -296,7 +297,7 @@ async def proxy(greq: GatewayRequest) -> Response:
             raise UpstreamBroke from exc
 
     response = StreamingResponse(
-        body(), status=upstream.status, headers=limit_headers, on_close=upstream.aclose
+        response_body(), status=upstream.status, headers=limit_headers, on_close=upstream.aclose
     )
     response.raw_headers = header_policy.response_headers(upstream.raw_headers)
     return response

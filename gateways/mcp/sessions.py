@@ -175,10 +175,10 @@ class DatabaseSessions:
                     return None
                 self.cache.put(key, session)
             return _copy(session)
-        session = await db.run_sync(_db_get, session_id)
-        if session is not None:
-            self.cache.put(key, _copy(session))
-        return session
+        found = await db.run_sync(_db_get, session_id)
+        if found is not None:
+            self.cache.put(key, _copy(found))
+        return found
 
     async def save_upstream(self, session_id: str, changes: dict[str, str | None]) -> None:
         key = digest(session_id)
