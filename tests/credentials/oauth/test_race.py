@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -41,7 +40,8 @@ def test_concurrent_requests_on_two_processes_refresh_once(
         assert httpx.get(gw.url(path), headers=headers, timeout=10).status_code == 200
     old_access, old_refresh = conn.access_token, conn.refresh_token
     expire_soon(conn, 30)
-    time.sleep(1.0)  # both processes adopt the config change (they poll every 0.1 s)
+    for gw in two_gateways:  # both processes adopt the config change
+        gw.sync_config()
     provider.refresh_delay = 0.3  # a wide window for racers
     provider.refresh_calls = 0
 

@@ -50,7 +50,7 @@ def wait_until_quiet(gateway, timeout: float = 20.0) -> None:
 def test_each_threshold_fires_once_across_processes(world, gateway_pair, mock_llm):
     listening()
     price("openai", "priced", 20_000)  # 30 tokens a call: $0.60
-    limits(world, daily_budget=Decimal("2"))
+    limits(world, gateway_pair, daily_budget=Decimal("2"))
     statuses = [post(gateway_pair[i % len(gateway_pair)], world).status_code for i in range(6)]
     assert statuses[:4] == [200, 200, 200, 200] and statuses[4:] == [429, 429]  # $2.40 spent, then refused
     wait_for_events(4)

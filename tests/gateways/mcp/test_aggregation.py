@@ -69,7 +69,8 @@ def test_unknown_and_denied_tools(gateways, mcp_project):
     McpServer.objects.filter(pk=mcp_project.servers["gamma"].pk).update(tool_deny=["t1"], tool_allow=[])
     mcp_project.servers["gamma"].refresh_from_db()
     mcp_project.servers["gamma"].save()  # a model save bumps the config version
-    time.sleep(0.5)
+    for gateway in gateways:
+        gateway.sync_config()
     tools, _ = list_all(gateways[0], mcp_project, "tools/list", "tools")
     assert "gamma__t1" not in [t["name"] for t in tools] and "gamma__t2" in [t["name"] for t in tools]
     for name in ("gamma__t1", "nobody__t1", "gamma__zzz", "alpha"):
@@ -236,7 +237,8 @@ def test_upstream_session_expired_is_renewed_once(gateways, mcp_project, upstrea
 def test_upstream_down(gateways, mcp_project):
     flaky = Upstream(build_beta).start()
     server = add_server(mcp_project.project, "flaky", flaky.url, protocol="legacy")
-    time.sleep(0.5)
+    for gateway in gateways:
+        gateway.sync_config()
     assert (
         call(gateways[0], mcp_project, "flaky__shout", {"text": "up"}).json()["result"]["content"][0]["text"]
         == "UP"

@@ -98,7 +98,8 @@ def test_refused_and_unreachable_upstreams_fail_alone(gateways, mcp_project):
         project=mcp_project.project, prefix="gone", upstream_url=f"http://127.0.0.1:{free_port()}/mcp"
     )
     refused.save()  # a model save bumps the config version: every process sees both at once
-    time.sleep(0.5)
+    for gateway in gateways:
+        gateway.sync_config()
     for gateway in gateways:
         for headers in (modern_headers("tools/list"), {}):
             body = modern("tools/list") if headers else None
