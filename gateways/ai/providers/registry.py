@@ -11,10 +11,14 @@ from gateways.ai.providers.gemini import GeminiAdapter
 from gateways.ai.providers.openai import OpenAIAdapter
 from gateways.ai.providers.openai_compatible import COMPATIBLE
 
-ADAPTERS: dict[str, ProviderAdapter] = {
-    adapter.name: adapter
-    for adapter in (OpenAIAdapter(), AzureOpenAIAdapter(), AnthropicAdapter(), GeminiAdapter(), *COMPATIBLE)
-}
+_ALL: tuple[ProviderAdapter, ...] = (
+    OpenAIAdapter(),
+    AzureOpenAIAdapter(),
+    AnthropicAdapter(),
+    GeminiAdapter(),
+    *COMPATIBLE,
+)
+ADAPTERS: dict[str, ProviderAdapter] = {adapter.name: adapter for adapter in _ALL}
 
 LABELS = {
     "openai": "OpenAI",
