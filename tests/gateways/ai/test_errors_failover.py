@@ -90,7 +90,6 @@ def test_failover_to_the_next_provider(world, gateway_proc, mock_llm, failure, s
         world.credential.save()
     world.alias("chain", f"openai:{failure},mistral:good-model")
     client = world.sdk(gateway_proc)
-    started = time.monotonic()
     raw = client.chat.completions.with_raw_response.create(model="chain", messages=HI, stream=stream)
     assert raw.headers["x-promptgate-provider"] == "mistral"
     if stream:
@@ -98,9 +97,9 @@ def test_failover_to_the_next_provider(world, gateway_proc, mock_llm, failure, s
     else:
         text = raw.parse().choices[0].message.content
     assert text.strip() == "Hello from the mock"
-    if failure.startswith("slow"):
-        assert time.monotonic() - started < 2.9  # the primary was abandoned at its 1 s timeout
     row = [r for r in log_rows(world.project) if r.status == 200][-1]
+    if failure.startswith("slow"):  # the primary was abandoned at its 1 s timeout, not answered at 3 s
+        assert row.attempts[0]["error"] == "upstream_timeout", row.attempts
     assert [(a["provider"], a["status"]) for a in row.attempts] == [
         ("openai", {"err-500": 500, "err-429": 429, "slow-3": 0}[failure]),
         ("mistral", 200),
