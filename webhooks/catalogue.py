@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from projects.project_types import ProjectType
+
 _PROJECT = {
     "uuid": "5f0c6c1e-8f51-4d6b-9a57-0d6b1f3c2a10",
     "name": "Demo API",
     "slug": "demo-api",
-    "project_type": "api_gateway",
+    "project_type": ProjectType.API_GATEWAY.value,
     "env": "prod",
     "is_active": True,
 }

@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from audit import rollups
+from audit.choices import Gateway
 from audit.models import LATENCY_COLUMNS, DailyRollup, HourlyRollup, ProjectMonthlyRollup
 from audit.rollups import latency_summary
 from gateways.ai import usage_levels
@@ -42,7 +43,7 @@ GROUPS = {
     "gateway": "gateway",
 }
 DEFAULT_GROUPS = ("day", "project", "token", "endpoint", "model")
-GATEWAYS = ("ai", "http", "mcp", "meta")
+GATEWAYS = tuple(Gateway.values)  # "ai", "http", "mcp", "meta"
 MAX_ROWS = 5000
 NANOS = Decimal(1_000_000_000)
 
