@@ -61,14 +61,51 @@ def gateway_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class GatewayProcess:
-    """One uvicorn worker serving PromptGate; `url(path)` addresses it."""
+class ChildProcess:
+    """A process of the project started by a test on the test database; its output goes to a log file."""
+
+    log_prefix = "child-"
 
     def __init__(self, **env: str) -> None:
-        self.port = free_port()
         self.extra_env = env
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log", delete=False)
+        self._log = tempfile.NamedTemporaryFile(prefix=self.log_prefix, suffix=".log", delete=False)
+
+    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
+        self.proc = subprocess.Popen(
+            command, cwd=BASE_DIR, env=gateway_env(**self.extra_env), stdout=self._log, stderr=self._log
+        )
+        return self.proc
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        return Path(self._log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        """SIGTERM (a graceful shutdown), then SIGKILL after 10 s."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+    def cleanup(self) -> None:
+        Path(self._log.name).unlink(missing_ok=True)
+
+
+class GatewayProcess(ChildProcess):
+    """One uvicorn worker serving PromptGate; `url(path)` addresses it."""
+
+    log_prefix = "gateway-"
+
+    def __init__(self, **env: str) -> None:
+        super().__init__(**env)
+        self.port = free_port()
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -89,13 +126,11 @@ class GatewayProcess:
             "--timeout-graceful-shutdown",
             "5",
         ]
-        self.proc = subprocess.Popen(
-            command, cwd=BASE_DIR, env=gateway_env(**self.extra_env), stdout=self._log, stderr=self._log
-        )
+        proc = self._spawn(command)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.output()}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {proc.returncode}:\n{self.output()}")
             try:
                 if httpx.get(self.url("/healthz"), timeout=1).status_code == 200:
                     return self
@@ -125,25 +160,6 @@ class GatewayProcess:
             if time.monotonic() > deadline:
                 raise AssertionError(f"gateway still at config version {self.config_version()}, not {target}")
             time.sleep(0.05)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def output(self) -> str:
-        return Path(self._log.name).read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-
-    def cleanup(self) -> None:
-        Path(self._log.name).unlink(missing_ok=True)
 
 
 @contextmanager

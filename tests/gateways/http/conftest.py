@@ -20,6 +20,7 @@ from gateways.common import redis_clients
 from gateways.common.runtime import Runtime
 from gateways.common.transport import http_client
 from gateways.http.models import ApiEndpoint
+from tests.projects.admin.conftest import staff_client  # noqa: F401  (shared fixture)
 from tests.projects.api.conftest import client_for, projects_url, root_client  # noqa: F401  (shared fixtures)
 from tests.servers import GatewayProcess, running_gateways
 from tests.upstreams import UpstreamServer

@@ -4,7 +4,6 @@ import html
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditLog
@@ -43,19 +42,6 @@ def form_data(project=None, **overrides) -> dict:
         data["project"] = str(project.pk)
     data.update(overrides)
     return data
-
-
-@pytest.fixture
-def staff_client(make_user):
-    def make(project, role: str, username: str | None = None) -> Client:
-        user = make_user(username or f"{role}-user", project, role)
-        user.is_staff = True
-        user.save(update_fields=["is_staff"])
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture
