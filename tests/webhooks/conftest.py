@@ -10,6 +10,7 @@ import pytest
 from django.test import override_settings
 
 from audit import context
+from tests.projects.api.conftest import client_for  # noqa: F401  (shared fixture)
 from tests.webhooks.receiver import Receiver
 from webhooks import clock, services
 from webhooks.models import Delivery, Webhook

@@ -11,28 +11,18 @@ from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from projects.models import Role
+from tests.projects.api.conftest import BASE
 from tests.webhooks.conftest import run_due
 from tests.webhooks.receiver import Reply
 from webhooks.models import Delivery, DeliveryStatus, Webhook
 
 pytestmark = pytest.mark.django_db
-BASE = "/manage/api/v1"
 
 
 def hooks_url(project=None, tail: str = "") -> str:
     if project is None:
         return f"{BASE}/webhooks/{tail}"
     return f"{BASE}/projects/{project.uuid}/webhooks/{tail}"
-
-
-@pytest.fixture
-def client_for(db):
-    def make(user) -> APIClient:
-        client = APIClient()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture
