@@ -11,6 +11,7 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
@@ -304,46 +305,42 @@ class Bench:
                 self.procs.stop(managed)
 
     def litellm(self, workers: int, ctx: Context) -> None:
-        chat = [s for s in self.args.scenarios if "litellm" in s.sides]
-        if not chat:
-            return
-        if not litellm.installed():
-            self.log("installing LiteLLM into bench/.venv-litellm (once; a few minutes)")
-            if not litellm.install(stack.VAR / "logs" / "litellm-install.log"):
-                self.notes.append("LiteLLM could not be installed: see bench/var/logs/litellm-install.log")
-                return
-        try:
-            managed, ctx.litellm_port = litellm.start(self.procs, ctx.mocks["llm"], workers)
-        except RuntimeError as exc:
-            self.notes.append(f"LiteLLM {workers} worker(s) did not start: {str(exc)[:600]}")
-            return
-        try:
-            for scenario in chat:
-                self.side(scenario, "litellm", f"litellm-{workers}w", ctx, managed.pid)
-        finally:
-            self.procs.stop(managed)
-            ctx.litellm_port = None
+        self.peer(
+            "litellm",
+            "LiteLLM",
+            litellm,
+            workers,
+            ctx,
+            lambda: litellm.start(self.procs, ctx.mocks["llm"], workers),
+        )
 
     def portkey(self, workers: int, ctx: Context) -> None:
-        chat = [s for s in self.args.scenarios if "portkey" in s.sides]
+        self.peer("portkey", "Portkey", portkey, workers, ctx, lambda: portkey.start(self.procs, workers))
+
+    def peer(
+        self, side: str, title: str, module: Any, workers: int, ctx: Context, start: Callable[[], Any]
+    ) -> None:
+        """Install once, start, measure every scenario the peer `side` takes part in, stop."""
+        chat = [s for s in self.args.scenarios if side in s.sides]
         if not chat:
             return
-        if not portkey.installed():
-            self.log("installing Portkey's gateway into bench/.portkey (once; npm)")
-            if not portkey.install(stack.VAR / "logs" / "portkey-install.log"):
-                self.notes.append("Portkey could not be installed: see bench/var/logs/portkey-install.log")
+        if not module.installed():
+            self.log(f"installing {title} (once; may take minutes)")
+            if not module.install(stack.VAR / "logs" / f"{side}-install.log"):
+                self.notes.append(f"{title} could not be installed: see bench/var/logs/{side}-install.log")
                 return
         try:
-            managed, ctx.portkey_port = portkey.start(self.procs, workers)
+            managed, port = start()
         except RuntimeError as exc:
-            self.notes.append(f"Portkey did not start: {str(exc)[:600]}")
+            self.notes.append(f"{title} {workers} worker(s) did not start: {str(exc)[:600]}")
             return
+        setattr(ctx, f"{side}_port", port)
         try:
             for scenario in chat:
-                self.side(scenario, "portkey", f"portkey-{workers}w", ctx, managed.pid)
+                self.side(scenario, side, f"{side}-{workers}w", ctx, managed.pid)
         finally:
             self.procs.stop(managed)
-            ctx.portkey_port = None
+            setattr(ctx, f"{side}_port", None)
 
 
 def write_report(
