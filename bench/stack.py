@@ -154,6 +154,10 @@ def start_bare_proxy(procs: Processes, mocks: dict[str, int], workers: int) -> t
             # Only satisfies the config's refusal of N workers without a shared cache: the proxy keeps no
             # limits, so nothing reads it.
             "REDIS_URL": REDIS_URL,
+            # The config's start-up hook reads settings (which want a secret key outside development
+            # mode) to start webhook workers: the bare proxy runs none, and keys nothing.
+            "DEBUG": "true",
+            "PROMPTGATE_WEBHOOK_WORKERS": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )
