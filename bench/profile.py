@@ -86,6 +86,13 @@ def summarize(collapsed: Path, top: int) -> str:
     return "\n".join(lines)
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="http_get", choices=[n for n in BY_NAME if n != "chat_stream"])
@@ -109,7 +116,8 @@ def main() -> int:
         managed, ctx.gateway_port = stack.start_gateway(procs, config)
         tgt = target(BY_NAME[args.scenario], "promptgate", ctx)
         wrk.run(tgt, 8, 2)  # warm: imports, pools and caches are not what we profile
-        worker = serving_groups(managed.pid)[0][0]  # the worker itself, not its request-log process
+        # The worker itself (not its request-log process, nor the webhook worker gunicorn starts beside it).
+        worker = next(g[0] for g in serving_groups(managed.pid) if b"webhook_worker" not in _cmdline(g[0]))
         cmd = [
             str(py_spy),
             "record",
