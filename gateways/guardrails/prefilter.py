@@ -7,6 +7,9 @@ RE2::Set, whose single DFA pass answers which patterns match somewhere in the te
 whose patterns match cannot find anything, so it is skipped; the others run their own `find` as before
 (positions, Luhn, mod-97, checksums, boundaries): the verdicts are the same, only the passes are fewer.
 
+A detector may gate only ASCII texts (`prefilter_ascii_only`, the keywords detector: its case folding
+and RE2's agree on ASCII only): it runs on every non-ASCII text.
+
 Fails safe: a pattern RE2::Set refuses disables the prefilter (every rule runs), and an always-matching
 sentinel pattern tells a DFA that ran out of memory (an empty answer) from a text nothing matches.
 """
@@ -28,6 +31,10 @@ class Prefilter:
 
     def __init__(self, detectors: Sequence[Any]) -> None:
         self.always = frozenset(i for i, d in enumerate(detectors) if not getattr(d, "prefilter", ()))
+        # What runs on a non-ASCII text whatever the pass says.
+        self.always_unicode = self.always | frozenset(
+            i for i, d in enumerate(detectors) if getattr(d, "prefilter_ascii_only", False)
+        )
         self.owner: list[int] = [-1]  # Set pattern index → rule position (index 0: the sentinel)
         self.set: Any = None
         gated = [(i, d.prefilter) for i, d in enumerate(detectors) if i not in self.always]
@@ -52,12 +59,15 @@ class Prefilter:
     def candidates(self, text: str) -> frozenset[int] | None:
         if self.set is None:
             return None
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError:
-            return None  # every rule runs, and fails (closed) on the text as it did before
+        if text.isascii():
+            data, always = text.encode("ascii"), self.always
+        else:
+            try:
+                data, always = text.encode("utf-8"), self.always_unicode
+            except UnicodeEncodeError:
+                return None  # every rule runs, and fails (closed) on the text as it did before
         matched = self.set._set.Match(data)  # the binding's call: the wrapper only adds the encode
         if 0 not in matched:
             return None  # the DFA gave up (out of memory): no answer is not "no match"
         owner = self.owner
-        return self.always.union(owner[i] for i in matched if i)
+        return always.union(owner[i] for i in matched if i)

@@ -3,7 +3,7 @@ the payload as a whole (size, injection score, schema) and can only block or war
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib; only to bound match widths
 from typing import Any
@@ -38,6 +38,8 @@ class SpanDetector:
     # RE2 patterns (flags inline) of which one matches somewhere in every text `find` finds anything
     # in: the engine's Prefilter skips the detector on a text none of them matches. Empty: never skipped.
     prefilter: tuple[str, ...] = ()
+    # True: `prefilter` only speaks for ASCII texts; the detector runs on every other text.
+    prefilter_ascii_only = False
 
     def find(self, text: str) -> list[Span]:
         raise NotImplementedError
@@ -123,6 +125,60 @@ def re2_spans(pattern: Any, text: str) -> Iterator[tuple[int, int, int]]:
                 break
         yield start, stop, group
         pos = stop if stop > start else stop + 1
+
+
+ASSERTIONS = ("\\b", "\\B", "^", "$", "\\A", "\\z")
+
+
+class Alternatives:
+    """An RE2 alternation of patterns whose matches say which alternative found them, without asking
+    RE2 for capture groups: on a short text the groups cost more than the search (RE2 runs its NFA over
+    the match for them; measured ~1.5 µs of ~2.2 µs per match on the pii alternation).
+
+    `spans(text)` answers what `re2_spans` answers for the alternation with one group per pattern: the
+    match from a group-less DFA search, then its alternative from one anchored RE2::Set pass over the
+    text from the match's start (leftmost-first picks the first alternative that matches there at all).
+    The set sees the text from the match on, so patterns may not hold assertions that look before it.
+    """
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        import re2
+
+        if any(a in p for p in patterns for a in ASSERTIONS):
+            raise ValueError("Alternatives patterns may not hold assertions (\\b, ^, $, …)")
+        self.grouped = re2_compile("|".join(f"({p})" for p in patterns))
+        self.search = re2_compile("|".join(f"(?:{p})" for p in patterns))
+        options = re2.Options()
+        options.log_errors = False
+        starts = re2.Set.MatchSet(options)
+        for pattern in patterns:
+            starts.Add(pattern)
+        starts.Compile()
+        self.starts = starts._set
+
+    def spans(self, text: str) -> Iterator[tuple[int, int, int]]:
+        """(start, end, 1 + index of the alternative) of each match, in character offsets."""
+        if not text.isascii():
+            yield from re2_spans(self.grouped, text)
+            return
+        import re2
+
+        data = text.encode("ascii")
+        search = self.search._regexp.Match
+        unanchored = re2._Anchor.UNANCHORED
+        pos, end = 0, len(data)
+        while pos <= end:
+            start, stop = search(unanchored, data, pos, end)[0]
+            if start < 0:
+                return
+            matched = self.starts.Match(data[start:])
+            if matched:
+                group = min(matched) + 1
+            else:  # the set's DFA gave up: ask for the groups at this match
+                spans = self.grouped._regexp.Match(re2._Anchor.ANCHOR_START, data, start, end)
+                group = next((i for i in range(1, len(spans)) if spans[i][0] >= 0), 0)
+            yield start, stop, group
+            pos = stop if stop > start else stop + 1
 
 
 def is_word(ch: str) -> bool:

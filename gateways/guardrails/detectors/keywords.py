@@ -1,5 +1,12 @@
 """`keywords`: a deny list matched case-insensitively on word boundaries, in one Aho-Corasick pass over the
-text however long the list (pyahocorasick)."""
+text however long the list (pyahocorasick).
+
+The engine's prefilter (prefilter.py) skips the Aho-Corasick pass on an ASCII text in which no word
+occurs at all: the detector's `prefilter` is one case-insensitive RE2 alternation of its words, run in
+the stage's single RE2 set pass. Only ASCII texts are gated (`prefilter_ascii_only`): on ASCII the
+folding here is plain ASCII lower case, which RE2's `(?i)` covers, so the gate never hides a match;
+Unicode case folding may differ between Python and RE2, so every non-ASCII text runs the pass.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import ahocorasick
 from gateways.guardrails.detectors.base import ConfigError, Span, SpanDetector, check_keys, placeholder
 
 MAX_WORDS = 100_000
+PREFILTER_CHARS = 64_000  # a longer list is not gated: its alternation would swell the stage's RE2 set
 
 
 def validate(config: Any) -> dict[str, Any]:
@@ -39,7 +47,20 @@ def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+def _gate(words: list[str]) -> tuple[str, ...]:
+    """One RE2 pattern that matches wherever a word occurs in an ASCII text (case-insensitive, no
+    boundaries: a superset). Words that are not ASCII once folded cannot occur in an ASCII text."""
+    folded = [w for w in dict.fromkeys(_fold(word) for word in words) if w.isascii()]
+    if not folded or sum(len(w) for w in folded) > PREFILTER_CHARS:
+        return ()
+    # Every character as a hex escape: no RE2 syntax in a word can change the pattern.
+    escaped = ("".join(c if c.isalnum() else f"\\x{{{ord(c):02x}}}" for c in w) for w in folded)
+    return (f"(?i:{'|'.join(escaped)})",)
+
+
 class KeywordsDetector(SpanDetector):
+    prefilter_ascii_only = True
+
     def __init__(self, config: dict[str, Any]) -> None:
         self.placeholder = config["placeholder"]
         automaton = ahocorasick.Automaton()
@@ -49,6 +70,7 @@ class KeywordsDetector(SpanDetector):
         automaton.make_automaton()
         self.automaton = automaton
         self.max_match = max(len(w) for w in config["words"]) + 1  # + the boundary character after it
+        self.prefilter = _gate(config["words"])
 
     def find(self, text: str) -> list[Span]:
         folded = _fold(text)

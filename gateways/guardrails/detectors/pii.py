@@ -12,14 +12,13 @@ import re
 from typing import Any
 
 from gateways.guardrails.detectors.base import (
+    Alternatives,
     ConfigError,
     Span,
     SpanDetector,
     bounded,
     check_keys,
     pattern_width,
-    re2_compile,
-    re2_spans,
 )
 
 ENTITIES = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address")
@@ -148,16 +147,15 @@ class PiiDetector(SpanDetector):
         order = [
             e for e in ("email", "credit_card", "us_ssn", "iban", "ip_address", "phone") if e in self.entities
         ]
-        # One capturing group per entity, none inside the patterns: the match's lastindex names it
-        # (the binding's lastgroup rebuilds its name table on every call).
-        self.pattern = re2_compile("|".join(f"({PATTERNS[e]})" for e in order))
+        # One alternative per entity (no assertions in the patterns): each match says its entity.
+        self.alternatives = Alternatives([PATTERNS[e] for e in order])
         self.by_group = (None, *order)
         self.prefilter = tuple(PATTERNS[e] for e in order)
         self.max_match = max(pattern_width(PATTERNS[e]) for e in order)
 
     def find(self, text: str) -> list[Span]:
         spans = []
-        for start, end, group in re2_spans(self.pattern, text):
+        for start, end, group in self.alternatives.spans(text):
             entity = self.by_group[group] or ""
             found = _verified(entity, text, start, end)
             if found is not None:

@@ -136,3 +136,72 @@ def test_offsets_are_characters_in_non_ascii_text():
     text = "Grüße an joerg@example.com, Karte 4111 1111 1111 1111 — danke"
     assert found("pii", text) == ["joerg@example.com", "4111 1111 1111 1111"]
     assert found("regex", "ünïcode TICKET-123456 ✓", patterns=[r"TICKET-\d{6}"]) == ["TICKET-123456"]
+
+
+PII_PIECES = [
+    "jane.doe@example.com",
+    "a@b.co",
+    "+1 415 555 0134",
+    "(415) 555-0134",
+    "415.555.0134",
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "GB82 WEST 1234 5698 7654 32",
+    "DE89370400440532013000",
+    "123-45-6789",
+    "10.0.0.1",
+    "fe80::1",
+    "2001:db8::ff00:42:8329",
+    "1.2.3.4.5",
+    "v1.2.3",
+    "12:30",
+    "2024-01-02",
+    "x@",
+    "@y",
+    "0",
+    "-",
+    ".",
+    " ",
+    "word",
+]
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_pii_alternatives_name_the_same_entity_as_capture_groups(seed):
+    """The group-less search plus the anchored set (Alternatives) finds what the grouped alternation
+    finds, and names the same alternative: random mixes of entities, near-misses and glue."""
+    import random
+
+    from gateways.guardrails.detectors.base import re2_spans
+
+    detector = detectors.build("pii", detectors.validate("pii", {}))
+    alternatives = detector.alternatives
+    rand = random.Random(seed)
+    for _ in range(20):
+        text = "".join(
+            rand.choice(PII_PIECES) + rand.choice(["", " ", ",", "-", ".", ":"]) for _ in range(12)
+        )
+        assert list(alternatives.spans(text)) == list(re2_spans(alternatives.grouped, text)), text
+
+
+def test_alternatives_fall_back_to_capture_groups_when_the_set_gives_no_answer():
+    from gateways.guardrails.detectors.base import Alternatives
+
+    alternatives = Alternatives([r"\d{3}-\d{4}", r"\d+"])
+
+    class GaveUp:  # what RE2::Set answers when its DFA runs out of memory
+        def Match(self, data: bytes) -> list[int]:
+            return []
+
+    text = "call 555-0134 or 42"
+    expected = [(5, 13, 1), (17, 19, 2)]
+    assert list(alternatives.spans(text)) == expected
+    alternatives.starts = GaveUp()
+    assert list(alternatives.spans(text)) == expected
+
+
+def test_alternatives_refuse_patterns_with_assertions():
+    from gateways.guardrails.detectors.base import Alternatives
+
+    with pytest.raises(ValueError):
+        Alternatives([r"\bsk-\w+", r"\d+"])

@@ -39,6 +39,11 @@ SAMPLES = [
     "codename falcon",
     "Forbidden042",
     "naïve café 日本",
+    "CODENAME FALCON",
+    "Codename Falconer",
+    "forbidden4899",
+    "STRAẞE forbidden001",
+    "K\u212aELVIN forbidden002",
 ]
 
 
@@ -84,11 +89,49 @@ def test_rules_whose_patterns_are_absent_are_not_run():
         find = rule.detector.find
         rule.detector.find = lambda text, find=find, name=rule.name: calls.append(name) or find(text)
     out, verdict = engine.scan("input", ["a plain sentence about the weather"])
-    assert calls == ["denylist", "maybe-empty"]  # keywords and an empty-width pattern always run
+    assert calls == ["maybe-empty"]  # an empty-width pattern always runs
     assert out == ["a plain sentence about the weather"] and not verdict.hits
     calls.clear()
     engine.scan("input", ["write to jane.doe@example.com"])
-    assert calls == ["pii", "denylist", "maybe-empty"]
+    assert calls == ["pii", "maybe-empty"]
+    calls.clear()
+    engine.scan("input", ["a word of Codename Falconer here"])  # occurs, not on a boundary: still runs
+    assert calls == ["denylist", "maybe-empty"]
+    calls.clear()
+    engine.scan("input", ["the weather in Zürich"])  # not ASCII: keywords run whatever the pass says
+    assert calls == ["denylist", "maybe-empty"]
+
+
+@pytest.mark.parametrize(
+    "word, text",
+    [
+        ("codename falcon", "CODENAME FALCON"),
+        ("c++ (beta)", "we ship C++ (Beta) today"),
+        ("a.b*c", "x A.B*C y"),
+        ("K-9", "unit k-9 here"),
+        ("\u212a-9", "unit K-9 here"),  # KELVIN SIGN folds to an ASCII k
+        ("tab\tword", "a TAB\tWORD b"),
+    ],
+)
+def test_a_keyword_in_an_ascii_text_is_never_hidden_by_the_pass(word, text):
+    engine = Engine(
+        [
+            effective("deny", "keywords", "block", {"words": [word, "unrelated"]}),
+            effective("pii", "pii", "redact"),
+        ]
+    )
+    assert engine.prefilters["input"].candidates(text) == frozenset({0})
+    assert engine.scan("input", [text])[1].blocked == ["deny"]
+    assert engine.prefilters["input"].candidates("nothing to see") == frozenset()
+
+
+def test_a_keyword_list_too_long_to_gate_always_runs():
+    words = [f"word{i:05d}" + "x" * 20 for i in range(3000)]
+    deny = effective("deny", "keywords", "block", {"words": words})
+    engine = Engine([deny, effective("pii", "pii", "redact"), effective("keys", "secrets", "block")])
+    assert engine.input[0].detector.prefilter == ()
+    assert engine.prefilters["input"].candidates("nothing to see") == frozenset({0})
+    assert engine.scan("input", [f"a {words[2999].upper()}."])[1].blocked == ["deny"]
 
 
 def test_a_failed_pass_runs_every_rule(monkeypatch):
