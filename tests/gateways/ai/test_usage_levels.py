@@ -200,3 +200,30 @@ def test_plan_per_question():
             "ProjectMonthlyRollup",
             "ProjectDailyRollup",
         ]
+
+
+@pytest.mark.parametrize(
+    "groups", [("day", "project"), ("day", "project", "token", "endpoint", "model"), ("hour", "project")]
+)
+@pytest.mark.parametrize(
+    "params", [{"since": "2026-08-01", "until": "2026-11-20"}, {}], ids=["range", "open"]
+)
+def test_grouped_by_period_first_only_the_newest_days_are_read_for_the_same_answer(
+    history, admin_user, monkeypatch, groups, params
+):
+    params = {**params, "gateway": "all"}
+    monkeypatch.setattr(usage, "MAX_ROWS", 40)
+    starts = []
+    merged = usage._merged
+
+    def spy(user, params, fields, since, until, mark):
+        starts.append(since)
+        return merged(user, params, fields, since, until, mark)
+
+    monkeypatch.setattr(usage, "_merged", spy)
+    newest = usage.report(admin_user, params, groups)
+    assert len(newest) == 40
+    # Fewer days than the range were read: the last read started well after the first row's day.
+    assert starts[-1] is not None and starts[-1] > datetime.date(2026, 10, 1)
+    monkeypatch.setattr(usage, "_newest_days", lambda *args: None)
+    assert usage.report(admin_user, params, groups) == newest
