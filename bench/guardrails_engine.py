@@ -72,6 +72,11 @@ def main() -> None:
         request = _chat_request(engine, prompt, answer)
 
     request()  # compiles the RE2 DFAs' first states: not a per-request cost
+    from django.conf import settings
+
+    from gateways.common.heap import tune_for_serving
+
+    tune_for_serving(settings.PROMPTGATE_GC_GEN0_THRESHOLD or 0)  # the collector as a serving worker runs it
     if args.start_file:
         print(f"ready {os.getpid()}", flush=True)
         while not os.path.exists(args.start_file):

@@ -24,6 +24,7 @@ from gateways.guardrails.verdicts import Hit, Verdict
 logger = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "input", "output"
+NOTHING: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +34,10 @@ class CompiledRule:
     kind: str
     action: str
     detector: Any
+    spans: bool = False  # a span detector (find), not a payload one (count): set from the detector
 
-    @property
-    def spans(self) -> bool:
-        return isinstance(self.detector, SpanDetector)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spans", isinstance(self.detector, SpanDetector))
 
     def hit(self, stage: str, count: int, error: bool = False) -> Hit:
         return Hit(self.name, self.level, self.kind, self.action, stage, count, error)
@@ -94,8 +95,17 @@ class Engine:
         verdict = Verdict(stage)
         redactions: dict[int, list[Span]] = {}
         prefilter = self.prefilters[stage]
-        may = [prefilter.candidates(text) if text else None for text in texts]
+        may = [prefilter.candidates(text) if text else NOTHING for text in texts]
+        # The rules that may match some text (None: any rule may).
+        anywhere: frozenset[int] | None = NOTHING
+        for candidates in may:
+            if candidates is None:
+                anywhere = None
+                break
+            anywhere = anywhere | candidates if anywhere else candidates
         for position, rule in enumerate(self.rules(stage)):
+            if rule.spans and anywhere is not None and position not in anywhere:
+                continue  # none of the rule's patterns occurs in any text: it finds nothing
             try:
                 count = self._run(rule, texts, messages, redactions, position, may)
             except Exception as exc:  # noqa: BLE001 - fail closed; the log names the rule and the error type, no text
@@ -109,7 +119,7 @@ class Engine:
                 verdict.hits.append(rule.hit(stage, count))
                 if rule.action == "block":
                     verdict.blocked.append(rule.name)
-        out = list(texts)
+        out = list(texts)  # the same string objects where nothing was redacted (callers test `is`)
         for index, spans in redactions.items():
             out[index] = apply_spans(out[index], spans)
         return out, verdict

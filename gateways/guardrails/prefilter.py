@@ -1,4 +1,4 @@
-"""One RE2 pass per text for every pattern-based rule of a stage: which rules can match it at all.
+r"""One RE2 pass per text for every pattern-based rule of a stage: which rules can match it at all.
 
 The pii, secrets and regex detectors each scan a text with their own alternation, so a stage with the
 default rule set made three linear passes per text before any verification. `Prefilter` puts every
@@ -10,8 +10,10 @@ whose patterns match cannot find anything, so it is skipped; the others run thei
 A detector may gate only ASCII texts (`prefilter_ascii_only`, the keywords detector: its case folding
 and RE2's agree on ASCII only): it runs on every non-ASCII text.
 
-Fails safe: a pattern RE2::Set refuses disables the prefilter (every rule runs), and an always-matching
-sentinel pattern tells a DFA that ran out of memory (an empty answer) from a text nothing matches.
+Fails safe: a pattern RE2::Set refuses disables the prefilter (every rule runs), and a sentinel pattern
+that matches every text tells a DFA that ran out of memory (an empty answer) from a text nothing matches.
+The sentinel is `\z`, which matches once, at the end: `""` matched at every byte, made every DFA state a
+match state, and cost ~40% of the pass (bench/results/guardrails-1k-s7.md).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Prefilter:
         options.max_mem = 64 << 20  # one DFA for all patterns: room for its states on long texts
         try:
             patterns = re2.Set.SearchSet(options)
-            patterns.Add("")  # index 0, matches every text: its absence means the pass failed
+            patterns.Add(r"\z")  # index 0, matches every text (at its end): its absence means the pass failed
             for position, components in gated:
                 for pattern in components:
                     patterns.Add(pattern)

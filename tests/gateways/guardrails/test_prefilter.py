@@ -158,3 +158,25 @@ def test_a_private_key_split_across_chunks_is_still_held_back_and_redacted():
         guard = StreamGuard(engine)
         released = guard.feed(text[:cut]).text + guard.feed(text[cut:]).text + guard.flush().text
         assert released == "here: [KEY] done", cut
+
+
+def test_over_several_texts_a_rule_runs_only_on_the_texts_that_may_hold_a_match():
+    engine = Engine(rules())
+    seen: list[tuple[str, str]] = []
+    for rule in engine.input:
+        find = rule.detector.find
+        rule.detector.find = lambda text, find=find, name=rule.name: seen.append((name, text)) or find(text)
+    given = ["plain words", "", "mail jane.doe@example.com", "TICKET-123456 and codename falcon"]
+    out, verdict = engine.scan("input", given, messages=3)
+    assert sorted(set(seen)) == sorted(
+        {
+            ("pii", given[2]),
+            ("ids", given[3]),
+            ("tickets", given[3]),
+            ("denylist", given[3]),
+            *(("maybe-empty", t) for t in given if t),
+        }
+    )
+    assert [h.rule for h in verdict.hits] == ["pii", "ids", "denylist", "tickets", "maybe-empty"]
+    assert out[0] is given[0] and out[2] == "mail [EMAIL]"  # untouched texts are the same objects
+    assert engine.scan("input", []) == ([], engine.scan("input", [])[1])
