@@ -191,7 +191,7 @@ def _merged(
     return merged
 
 
-NEWEST_DAYS_TRIES = 4
+NEWEST_DAYS_TRIES = 5  # widths 2, at most 8, 32, 128, 512 days
 MAX_WINDOW_DAYS = 3660  # beyond ten years back: read the whole range
 
 
@@ -214,7 +214,7 @@ def _newest_days(
     if len(fields) < 2 or fields[0] not in ("day", "hour"):
         return None  # one group per day at most: the whole range is small
     last = until or datetime.datetime.now(datetime.UTC).date()
-    width = 1
+    width = 2  # today is partial: with yesterday, the groups per day estimate the next width better
     for _ in range(NEWEST_DAYS_TRIES):
         if width > MAX_WINDOW_DAYS:
             return None
@@ -225,7 +225,7 @@ def _newest_days(
         if len(merged) >= MAX_ROWS:
             return merged
         per_day = max(len(merged), 1) / width
-        width = max(2 * width, int(1.25 * MAX_ROWS / per_day) + 1)
+        width = min(max(2 * width, int(1.25 * MAX_ROWS / per_day) + 1), 4 * width)
     return None
 
 
