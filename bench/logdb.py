@@ -6,7 +6,9 @@ URL is created if missing and migrated, so the benches never touch the gateway's
 
 from __future__ import annotations
 
+import bisect
 import datetime
+import itertools
 import os
 import random
 import uuid
@@ -55,18 +57,22 @@ def _create_pg_database(url: str) -> None:
 
 
 class RowMaker:
-    """Plausible request-log rows: a few hundred projects, tokens per project, skewed endpoints."""
+    """Plausible request-log rows: a few hundred projects of Zipf-like traffic (the busiest ~1/6 of all
+    rows, the quietest a few a day), more tokens for the busy ones, skewed endpoints."""
 
-    def __init__(self, projects: int = 200, seed: int = 1) -> None:
+    def __init__(self, projects: int = 300, seed: int = 1) -> None:
         self.rand = random.Random(seed)
         self.projects = [str(uuid.UUID(int=self.rand.getrandbits(128))) for _ in range(projects)]
+        weights = [1 / rank for rank in range(1, projects + 1)]  # Zipf, s = 1
+        self.cum_weights = list(itertools.accumulate(weights))
         self.tokens = {
-            p: [f"pg_live_{self.rand.getrandbits(24):06x}" for _ in range(3)] for p in self.projects
+            p: [f"pg_live_{self.rand.getrandbits(24):06x}" for _ in range(12 if rank < 10 else 3)]
+            for rank, p in enumerate(self.projects)
         }
 
     def row(self, at: datetime.datetime) -> dict[str, Any]:
         rand = self.rand
-        project = self.projects[min(int(rand.paretovariate(1.2)) - 1, len(self.projects) - 1)]
+        project = self.projects[bisect.bisect(self.cum_weights, rand.random() * self.cum_weights[-1])]
         endpoint = ENDPOINTS[min(int(rand.expovariate(0.8)), len(ENDPOINTS) - 1)]
         ai = endpoint in ("chat.completions", "embeddings", "responses")
         status = rand.choice(STATUSES)
