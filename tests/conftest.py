@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from audit import context
 from projects import services
 from projects.models import Membership, Project, Role
+from tests.mock_llm import MockLLM
 
 
 def _always_set_up_default_database() -> None:
@@ -175,3 +176,17 @@ def make_token(db):
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def mock_llm() -> Iterator[MockLLM]:
+    """The one mock LLM of the test run (tests/mock_llm.py): every provider's wire format on one port."""
+    with MockLLM() as mock:
+        yield mock
+
+
+@pytest.fixture(autouse=True)
+def _mock_llm_reset(request: pytest.FixtureRequest) -> None:
+    """Each test that uses the mock LLM starts with no requests, no script and the default behaviour."""
+    if "mock_llm" in request.fixturenames:
+        request.getfixturevalue("mock_llm").reset()

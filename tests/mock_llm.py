@@ -4,14 +4,18 @@ Started in a background thread (aiohttp on its own event loop), so sync and asyn
 can call it alike:
 
     with MockLLM() as mock:
-        mock.base_url("openai")   # http://127.0.0.1:PORT/v1
+        mock.base_url("openai")   # http://127.0.0.1:PORT/v1 (mock.url() is http://127.0.0.1:PORT)
         mock.requests             # every request seen: method, path, query, headers, body
 
 Behaviours, per request, from an `x-mock-behaviour` header (comma-separated) or from the model name
 after a `+` (`gpt-4o-mini+fail-429+slow-first-byte-200`, which also works through the gateway):
 `fail-<status>` (429 carries retry-after), `slow-first-byte-<ms>`, `slow-stream-<ms>` (between
 chunks), `cut-mid-stream` (half the stream, then the connection drops), `stream-error` (an error event
-mid-stream), `tool-call` (call the first tool offered, or get_weather), `hang`.
+mid-stream), `tool-call` (call the first tool offered, or get_weather), `hang`, `endless` (an OpenAI chat
+stream that goes on until the client leaves; `streams_closed` counts those that ended so).
+
+Per test, on the instance (`reset()` puts them back): `delay` (seconds before every answer) and `usage`
+(`(prompt, completion)` token counts every answer reports, instead of counting words).
 
 Scripted answers: `mock.script("not json", '{"ok": true}')` queues contents that the next chat calls
 answer verbatim, one each, whatever was asked (as text, or as the forced tool's input for Anthropic
@@ -26,8 +30,8 @@ header against `keys` and answers that provider's 401 otherwise.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +39,7 @@ from aiohttp import web
 
 from tests import mock_llm_formats as f
 from tests import mock_llm_responses as r
+from tests.threaded import AiohttpServer
 
 KEYS = {
     "openai": "sk-mock-openai-0123456789abcdefghij",
@@ -56,53 +61,31 @@ class Recorded:
     body: Any
 
 
-class MockLLM:
+class MockLLM(AiohttpServer):
+    """`requests` holds a `Recorded` per request; the server plumbing is tests/threaded.py's."""
+
+    thread_name = "mock-llm"
+    path = ""
+
     def __init__(self, keys: dict[str, str] | None = None) -> None:
+        super().__init__()
         self.keys = {**KEYS, **(keys or {})}
         self.requests: list[Recorded] = []
         self.scripted: list[str] = []
-        self.port = 0
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle ---
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        self.delay = 0.0
+        self.usage: tuple[int, int] | None = None
+        self.streams_closed = 0  # `endless` streams that ended because the client left
 
     def base_url(self, provider: str) -> str:
         """The credential base URL each adapter expects for this server."""
-        return self.url if provider in ("anthropic", "gemini", "azure") else f"{self.url}/v1"
-
-    def start(self) -> MockLLM:
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="mock-llm", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("mock LLM server did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> MockLLM:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.url() if provider in ("anthropic", "gemini", "azure") else self.url("/v1")
 
     def reset(self) -> None:
         with self._lock:
             self.requests.clear()
             self.scripted.clear()
+            self.delay = 0.0
+            self.usage = None
 
     def script(self, *contents: str) -> None:
         """Queue verbatim answers for the next chat calls (first in, first out)."""
@@ -113,28 +96,7 @@ class MockLLM:
         with self._lock:
             return self.scripted.pop(0) if self.scripted else None
 
-    def last(self) -> Recorded:
-        with self._lock:
-            return self.requests[-1]
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        self._runner = web.AppRunner(self._app(), access_log=None, handler_cancellation=True)
-        loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
-        self.port = self._runner.addresses[0][1]
-        ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    def _app(self) -> web.Application:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._openai_chat)
         app.router.add_post("/v1/embeddings", self._openai_embeddings)
         app.router.add_post("/v1/responses", self._openai_responses)
@@ -146,7 +108,6 @@ class MockLLM:
         app.router.add_post("/v1/messages/count_tokens", self._anthropic_count)
         app.router.add_post("/v1beta/models/{target}", self._gemini)
         app.router.add_get("/v1beta/models", self._models)
-        return app
 
     # --- shared plumbing ---
 
@@ -157,8 +118,7 @@ class MockLLM:
         except ValueError:
             body = raw.decode("utf-8", "replace")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        with self._lock:
-            self.requests.append(Recorded(request.method, request.path, dict(request.query), headers, body))
+        self.record(Recorded(request.method, request.path, dict(request.query), headers, body))
         return body
 
     def _provider(self, request: web.Request) -> str:
@@ -204,6 +164,8 @@ class MockLLM:
         provider = self._provider(request)
         behaviours = [b.strip() for b in request.headers.get("x-mock-behaviour", "").split(",") if b.strip()]
         behaviours += model.split("+")[1:]
+        if self.delay:
+            await asyncio.sleep(self.delay)
         for behaviour in behaviours:
             if behaviour.startswith("slow-first-byte-"):
                 await asyncio.sleep(int(behaviour.rsplit("-", 1)[1]) / 1000)
@@ -239,7 +201,27 @@ class MockLLM:
         await response.write_eof()
         return response
 
+    async def _endless(self, request: web.Request, model: str) -> web.StreamResponse:
+        """An OpenAI chat stream of "tick " chunks until the client goes away (the handler is cancelled)."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        role, tick = f.openai_chunks(model, f.Reply("tick "), include_usage=False)[:2]
+        try:
+            await response.write(f"data: {json.dumps(role)}\n\n".encode())
+            while True:
+                await response.write(f"data: {json.dumps(tick)}\n\n".encode())
+                await asyncio.sleep(0.05)
+        finally:
+            with self._lock:
+                self.streams_closed += 1
+
     # --- OpenAI and Azure ---
+
+    def _counted(self, reply: f.Reply) -> f.Reply:
+        """`reply` with the token counts `usage` fixes, when it does."""
+        if self.usage is None:
+            return reply
+        return dataclasses.replace(reply, prompt_tokens=self.usage[0], output_tokens=self.usage[1])
 
     def _reply(
         self,
@@ -248,6 +230,16 @@ class MockLLM:
         behaviours: list[str],
         schema: Any = None,
         json_mode: bool = False,
+    ) -> f.Reply:
+        return self._counted(self._compose(messages, tools, behaviours, schema, json_mode))
+
+    def _compose(
+        self,
+        messages: Any,
+        tools: list[Any],
+        behaviours: list[str],
+        schema: Any,
+        json_mode: bool,
     ) -> f.Reply:
         prompt = max(1, f.count_words(messages))
         if "tool-call" in behaviours:
@@ -298,6 +290,8 @@ class MockLLM:
         n = int(body.get("n") or 1)
         if not body.get("stream"):
             return web.json_response(f.openai_completion(model, reply, n))
+        if "endless" in behaviours:
+            return await self._endless(request, model)
         include = bool((body.get("stream_options") or {}).get("include_usage"))
         frames = [f"data: {json.dumps(c)}\n\n".encode() for c in f.openai_chunks(model, reply, include, n)]
         if "stream-error" in behaviours:
@@ -339,7 +333,7 @@ class MockLLM:
         data = [
             {"object": "embedding", "index": i, "embedding": f.vector(t, dims)} for i, t in enumerate(texts)
         ]
-        tokens = sum(len(t.split()) for t in texts)
+        tokens = self.usage[0] if self.usage is not None else sum(len(t.split()) for t in texts)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         return web.json_response({"object": "list", "data": data, "model": model, "usage": usage})
 
@@ -390,6 +384,7 @@ class MockLLM:
             )
         else:
             reply = self._reply(body.get("messages"), tools, behaviours)
+        reply = self._counted(reply)
         if not body.get("stream"):
             return web.json_response(f.anthropic_message(model, reply))
         events = f.anthropic_events(model, reply)

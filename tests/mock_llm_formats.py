@@ -19,9 +19,12 @@ class Reply:
     tool_name: str | None = None
     tool_args: JSON | None = None
     prompt_tokens: int = 1
+    output_tokens: int | None = None  # the completion count to report; None: counted from the answer
 
     @property
     def completion_tokens(self) -> int:
+        if self.output_tokens is not None:
+            return self.output_tokens
         if self.tool_name:
             return len(json.dumps(self.tool_args).split()) + 1
         return max(1, len((self.text or "").split()))

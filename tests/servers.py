@@ -165,7 +165,8 @@ class GatewayProcess(ChildProcess):
 @contextmanager
 def running_gateways(count: int = 2, **env: str) -> Iterator[list[GatewayProcess]]:
     """`count` gateway processes sharing the test database (and Redis when configured), each with the
-    same extra environment; stopped and their logs removed on the way out, even when one failed to start."""
+    same extra environment; stopped and their logs removed on the way out, even when one failed to start
+    (printed first when PROMPTGATE_SHOW_GATEWAY_LOG is set)."""
     processes = [GatewayProcess(**env) for _ in range(count)]
     try:
         for process in processes:
@@ -174,4 +175,13 @@ def running_gateways(count: int = 2, **env: str) -> Iterator[list[GatewayProcess
     finally:
         for process in processes:
             process.stop()
+            if os.environ.get("PROMPTGATE_SHOW_GATEWAY_LOG"):
+                print(process.output())
             process.cleanup()
+
+
+@contextmanager
+def running_gateway(**env: str) -> Iterator[GatewayProcess]:
+    """One gateway process with that extra environment (see `running_gateways`)."""
+    with running_gateways(1, **env) as (process,):
+        yield process

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
+
+from tests.threaded import AiohttpServer
 
 _PATTERN = bytes(range(256)) * 256  # 64 KiB; downloads repeat it
 
@@ -49,46 +50,37 @@ def download_sha256(size: int) -> str:
     return digest.hexdigest()
 
 
-class UpstreamServer:
-    """The upstream app on an ephemeral port of 127.0.0.1, served from a thread of its own."""
+class UpstreamServer(AiohttpServer):
+    """The upstream app on an ephemeral port of 127.0.0.1 (tests/threaded.py runs it in its own thread).
+
+    `requests` holds one record per request, in arrival order.
+    """
+
+    thread_name = "test-upstream"
+    client_max_size = 1024**3
 
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self.garbage_port = 0
         self.refused_port = 0
-        self.seen: list[dict[str, Any]] = []  # one record per request, in arrival order
         self.stream_finished: list[float] = []  # monotonic end time of each complete /stream
         self.active: dict[str, int] = {}  # handlers running now, per route
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="test-upstream", daemon=True)
-        self._runner: web.AppRunner | None = None
         self._garbage: asyncio.Server | None = None
         self._refused = socket.socket()
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> UpstreamServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        super().start()
         # Bound, never listening: connecting is refused, and no other process can take the port.
         self._refused.bind(("127.0.0.1", 0))
         self.refused_port = self._refused.getsockname()[1]
         return self
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        super().stop()
         self._refused.close()
 
-    def __enter__(self) -> UpstreamServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _start(self) -> None:
-        app = web.Application(client_max_size=1024**3)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/echo{tail:.*}", self._echo)
         app.router.add_route("*", "/upload{tail:.*}", self._echo)
         app.router.add_route("*", "/slow", self._slow)
@@ -99,45 +91,21 @@ class UpstreamServer:
         app.router.add_route("*", "/cookie", self._cookie)
         app.router.add_route("*", "/reset", self._reset)
         app.router.add_route("*", "/status/{code}", self._status)
-        # handler_cancellation: a handler whose client left is cancelled, as a real server would.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+
+    async def _serve(self, port: int) -> int:
+        served = await super()._serve(port)
         self._garbage = await asyncio.start_server(self._send_garbage, "127.0.0.1", 0)
         self.garbage_port = self._garbage.sockets[0].getsockname()[1]
+        return served
 
-    async def _stop(self) -> None:
+    async def _close(self) -> None:
         if self._garbage is not None:
             self._garbage.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super()._close()
 
     # --- what tests read ----------------------------------------------------------------------------
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def open_connections(self) -> int:
-        """TCP connections this server holds open right now (keep-alive ones included)."""
-
-        async def count() -> int:
-            server = self._runner.server if self._runner is not None else None
-            return len(server.connections) if server is not None else 0
-
-        return asyncio.run_coroutine_threadsafe(count(), self._loop).result(5)
-
-    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
-        """Poll `predicate()` until true or `timeout` seconds pass (sync; call via to_thread from async)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return bool(predicate())
-
     def requests_with(self, request_id: str) -> list[dict[str, Any]]:
-        return [r for r in self.seen if r["headers"].get("x-request-id") == request_id]
+        return [r for r in self.requests if r["headers"].get("x-request-id") == request_id]
 
     # --- handlers -----------------------------------------------------------------------------------
     def _record(self, request: web.Request) -> dict[str, Any]:
@@ -149,8 +117,7 @@ class UpstreamServer:
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "header_list": [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers],
         }
-        self.seen.append(record)
-        return record
+        return self.record(record)
 
     def _enter(self, route: str) -> None:
         self.active[route] = self.active.get(route, 0) + 1

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.servers import BASE_DIR, GatewayProcess
+from tests.servers import BASE_DIR, GatewayProcess, running_gateway
 
 CHROMIUM = os.environ.get("PROMPTGATE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("PROMPTGATE_TEST_ARTIFACTS") or BASE_DIR / "tests" / "artifacts") / "console"
@@ -35,12 +35,8 @@ if not Path(CHROMIUM).exists():  # .ci/run installs it; a developer machine with
 @pytest.fixture(scope="module")
 def console_gateway(django_db_setup, django_db_blocker) -> Iterator[GatewayProcess]:
     """One uvicorn gateway process serving the console on the test database (and Redis when set)."""
-    proc = GatewayProcess().start()
-    yield proc
-    if os.environ.get("PROMPTGATE_SHOW_GATEWAY_LOG"):
-        print(proc.output())
-    proc.stop()
-    proc.cleanup()
+    with running_gateway() as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.urls import reverse
 
 from audit import context
-from tests.mock_llm import KEYS, MockLLM
-
-
-@pytest.fixture(scope="module")
-def mock_llm() -> Iterator[MockLLM]:
-    with MockLLM() as server:
-        yield server
+from tests.mock_llm import KEYS
 
 
 @pytest.fixture

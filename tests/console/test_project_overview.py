@@ -124,7 +124,7 @@ def test_api_gateway_overview(console_page, make_project, shoot):
 
 def test_mcp_gateway_overview_lists_the_tool_catalogue(console_page, make_project, mcp_upstream, shoot):
     project = make_project("Tools hub", project_type="mcp_gateway")
-    McpServer.objects.create(project=project, prefix="beta", upstream_url=mcp_upstream.url, bearer_token="")
+    McpServer.objects.create(project=project, prefix="beta", upstream_url=mcp_upstream.url(), bearer_token="")
     page = console_page
     base = _open(page, project, shoot, "mcp-gateway")
     config = json.loads(_snippets(page)["MCP client configuration (JSON)"])

@@ -24,8 +24,8 @@ from django.test import override_settings
 
 from audit import context
 from tests.faults.redis_server import RedisServer
-from tests.gateways.ai.mock_openai import MockOpenAI
 from tests.gateways.mcp.upstreams import Upstream, build_gamma
+from tests.mock_llm import KEYS
 from tests.servers import GatewayProcess
 from tests.upstreams import UpstreamServer
 
@@ -51,18 +51,9 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="module")
-def upstreams() -> Iterator[dict[str, Any]]:
-    http = UpstreamServer()
-    llm = MockOpenAI()
-    mcp = Upstream(build_gamma)
-    with http:
-        llm.start()
-        mcp.start()
-        try:
-            yield {"http": http, "llm": llm, "mcp": mcp}
-        finally:
-            mcp.stop()
-            llm.stop()
+def upstreams(mock_llm) -> Iterator[dict[str, Any]]:
+    with UpstreamServer() as http, Upstream(build_gamma) as mcp:
+        yield {"http": http, "llm": mock_llm, "mcp": mcp}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +83,10 @@ def world(django_db_setup, django_db_blocker, upstreams) -> World:
         endpoint.full_clean()
         endpoint.save()
         credential = Credential.objects.create(
-            provider="openai", name="faults", api_key="sk-" + "f" * 40, base_url=upstreams["llm"].base_url
+            provider="openai",
+            name="faults",
+            api_key=KEYS["openai"],
+            base_url=upstreams["llm"].base_url("openai"),
         )
         ProviderAssignment.objects.create(
             project=projects["ai_gateway"], provider="openai", credential=credential
@@ -111,7 +105,9 @@ def world(django_db_setup, django_db_blocker, upstreams) -> World:
         UsageLimit.objects.create(
             project=projects["ai_gateway"], daily_budget=1000, requests_per_minute=1_000_000
         )
-        server = McpServer(project=projects["mcp_gateway"], prefix="gamma", upstream_url=upstreams["mcp"].url)
+        server = McpServer(
+            project=projects["mcp_gateway"], prefix="gamma", upstream_url=upstreams["mcp"].url()
+        )
         server.full_clean()
         server.save()
     return World(projects, tokens)

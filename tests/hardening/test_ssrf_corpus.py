@@ -15,7 +15,7 @@ from tests.gateways.http.conftest import raw_request
 from tests.hardening.corpus import corpus, names_the_address
 from tests.mock_llm import KEYS
 from tests.projects.api.conftest import BASE, projects_url
-from tests.servers import GatewayProcess
+from tests.servers import running_gateway
 
 REFUSED = corpus("ssrf_urls_refused.txt")
 MALFORMED = corpus("urls_malformed_refused.txt")
@@ -143,10 +143,8 @@ def probes(api):
 @pytest.fixture(scope="module")
 def strict_gateway(django_db_setup, django_db_blocker):
     """A gateway process with no SSRF allowlist (the shared test gateway admits 127.0.0.0/8)."""
-    process = GatewayProcess(PROMPTGATE_SSRF_ALLOW="").start()
-    yield process
-    process.stop()
-    process.cleanup()
+    with running_gateway(PROMPTGATE_SSRF_ALLOW="") as process:
+        yield process
 
 
 def test_the_live_proxy_refuses_the_corpus_at_request_time(api, probes, strict_gateway):

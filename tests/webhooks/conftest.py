@@ -36,7 +36,7 @@ def make_webhook(db, receiver):
     def make(project: Any = None, events: list[str] | None = None, **fields: Any) -> tuple[Webhook, str]:
         with context.bind(actor=context.SYSTEM):
             return services.create_webhook(
-                project, url=fields.pop("url", receiver.url), events=events or ["*"], **fields
+                project, url=fields.pop("url", receiver.url()), events=events or ["*"], **fields
             )
 
     return make

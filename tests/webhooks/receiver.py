@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiohttp import web
+
+from tests.threaded import AiohttpServer
 
 
 @dataclass
@@ -24,67 +28,50 @@ class Reply:
     hold: threading.Event | None = None  # answer only once this is set (a slow receiver)
 
 
-class Receiver:
-    """`replies` is consumed in order; when empty, every POST gets `default`."""
+class Receiver(AiohttpServer):
+    """`replies` is consumed in order; when empty, every POST gets `default`. `requests` holds what came."""
+
+    thread_name = "webhook-receiver"
+    path = "/hook"
+    handler_cancellation = False
 
     def __init__(self) -> None:
-        self.received: list[Received] = []
+        super().__init__()
+        self.requests: list[Received] = []
         self.replies: deque[Reply] = deque()
         self.default = Reply()
-        self.arrived = threading.Condition()
-        receiver = self
+        self.arrived = threading.Condition(self._lock)
 
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/{tail:.*}", self._receive)
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                with receiver.arrived:
-                    receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                    reply = receiver.replies.popleft() if receiver.replies else receiver.default
-                    receiver.arrived.notify_all()
-                if reply.hold is not None:
-                    reply.hold.wait(30)
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def start(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    async def _receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        with self.arrived:
+            self.requests.append(
+                Received(request.path_qs, {k.lower(): v for k, v in request.headers.items()}, body)
+            )
+            reply = self.replies.popleft() if self.replies else self.default
+            self.arrived.notify_all()
+        if reply.hold is not None:
+            await asyncio.to_thread(reply.hold.wait, 30)
+        response = web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+        response.force_close()  # one delivery per connection, as the HTTP/1.0 receiver it replaced
+        return response
 
     def reset(self) -> None:
         with self.arrived:
-            self.received.clear()
+            self.requests.clear()
             self.replies.clear()
             self.default = Reply()
 
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
+    def wait_for_count(self, count: int, timeout: float = 20.0) -> list[Received]:
+        """Block until `count` deliveries arrived; all of them so far."""
         deadline = time.monotonic() + timeout
         with self.arrived:
-            while len(self.received) < count:
+            while len(self.requests) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"receiver got {len(self.received)} of {count} deliveries")
+                    raise AssertionError(f"receiver got {len(self.requests)} of {count} deliveries")
                 self.arrived.wait(left)
-            return list(self.received)
+            return list(self.requests)

@@ -25,7 +25,7 @@ def root(admin_user) -> Client:
 def test_add_shows_the_secret_once(root, project, receiver):
     response = root.post(
         reverse("admin:webhooks_webhook_add"),
-        {"project": project.pk, "url": receiver.url, "events": ["token.created"], "enabled": "on"},
+        {"project": project.pk, "url": receiver.url(), "events": ["token.created"], "enabled": "on"},
     )
     assert response.status_code == 200, response.content[:2000]
     hook = Webhook.objects.get()
@@ -65,7 +65,7 @@ def test_log_test_rotate_and_redeliver(root, project, receiver, make_webhook, ma
     hook.refresh_from_db()
     assert hook.secret in rotated.content.decode() and hook.secret != secret
     root.post(reverse("admin:webhooks_webhook_test", args=[hook.pk]))
-    last = receiver.received[-1]
+    last = receiver.requests[-1]
     Verifier(secret).verify(last.body, last.headers)
     Verifier(hook.secret).verify(last.body, last.headers)
 

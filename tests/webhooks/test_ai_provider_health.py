@@ -13,8 +13,8 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from audit import context
-from tests.mock_llm import KEYS, MockLLM
-from tests.servers import GatewayProcess
+from tests.mock_llm import KEYS
+from tests.servers import GatewayProcess, running_gateway
 from tests.webhooks.conftest import run_due
 from webhooks.models import Event
 
@@ -22,17 +22,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def mock_llm() -> Iterator[MockLLM]:
-    with MockLLM() as mock:
-        yield mock
-
-
-@pytest.fixture
 def gateway(django_db_setup) -> Iterator[GatewayProcess]:
-    process = GatewayProcess().start()  # its own process: provider health starts unknown
-    yield process
-    process.stop()
-    process.cleanup()
+    with running_gateway() as process:  # its own process: provider health starts unknown
+        yield process
 
 
 def wait_for_events(count: int, timeout: float = 20.0) -> list[Event]:
@@ -73,7 +65,7 @@ def test_a_failing_then_recovered_provider_is_announced_and_delivered_signed(
     events = wait_for_events(2)
     assert [e.type for e in events] == ["upstream.down", "upstream.recovered"]
     assert run_due() == 2  # what a webhook worker does: deliver both
-    delivered = receiver.wait_for(2)
+    delivered = receiver.wait_for_count(2)
     verifier = Verifier(secret)
     payloads = [verifier.verify(r.body, r.headers) for r in delivered]
     assert sorted(p["type"] for p in payloads) == ["upstream.down", "upstream.recovered"]

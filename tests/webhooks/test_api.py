@@ -31,7 +31,7 @@ def root(client_for, admin_user) -> APIClient:
 
 
 def create(client, project, receiver, **body):
-    body = {"url": receiver.url, "events": ["*"], **body}
+    body = {"url": receiver.url(), "events": ["*"], **body}
     return client.post(hooks_url(project), body, format="json")
 
 
@@ -92,12 +92,12 @@ def test_roles_admins_manage_others_cannot_see(client_for, make_user, project, r
 
 
 def test_global_webhooks_are_for_superusers(root, receiver, make_project):
-    response = root.post(hooks_url(), {"url": receiver.url, "events": ["project.created"]}, format="json")
+    response = root.post(hooks_url(), {"url": receiver.url(), "events": ["project.created"]}, format="json")
     assert response.status_code == 201
     secret = response.json()["secret"]
     make_project(name="Seen globally")
     run_due()
-    [got] = receiver.wait_for(1)
+    [got] = receiver.wait_for_count(1)
     assert Verifier(secret).verify(got.body, got.headers)["data"]["project"]["name"] == "Seen globally"
 
 
@@ -109,7 +109,7 @@ def test_test_action_sends_now_and_answers_the_attempt(root, project, receiver):
     attempt = response.json()
     assert attempt["status_code"] == 202 and attempt["succeeded"]
     assert len(attempt["response_excerpt"]) == 1024  # bounded to 1 KB
-    [got] = receiver.wait_for(1)
+    [got] = receiver.wait_for_count(1)
     assert Verifier(body["secret"]).verify(got.body, got.headers)["type"] == "webhook.test"
 
 
@@ -119,7 +119,7 @@ def test_rotate_secret_answers_the_new_secret_once(root, project, receiver):
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != body["secret"]
     assert rotated["previous_secret_expires_at"]
     root.post(hooks_url(project, f"{body['id']}/test/"))
-    [got] = receiver.wait_for(1)
+    [got] = receiver.wait_for_count(1)
     Verifier(body["secret"]).verify(got.body, got.headers)
     Verifier(rotated["secret"]).verify(got.body, got.headers)
 
@@ -167,7 +167,7 @@ def test_the_test_action_holds_no_transaction_while_it_waits(root, project, rece
     )
     caller.start()
     try:
-        receiver.wait_for(1)
+        receiver.wait_for_count(1)
         make_project(name="Written meanwhile")  # on SQLite this would wait for a request-long transaction
         assert caller.is_alive() and not answers  # ...and the receiver still holds the test POST
     finally:

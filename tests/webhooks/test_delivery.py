@@ -27,7 +27,7 @@ def test_a_project_change_is_delivered_signed_per_the_spec(receiver, make_webhoo
     _hook, secret = make_webhook(project=None, events=["project.created"])
     project = make_project(name="Signed project")
     assert run_due() == 1
-    [got] = receiver.wait_for(1)
+    [got] = receiver.wait_for_count(1)
     payload = verified(secret, got)  # a third party's verifier: headers, timestamp and HMAC
     assert payload["type"] == "project.created"
     assert payload["data"]["project"]["uuid"] == str(project.uuid)
@@ -70,7 +70,7 @@ def test_every_project_and_token_event(receiver, make_webhook, make_project, mak
     with context.bind(actor=context.SYSTEM):
         projects.delete_project(project, project.slug)
     run_due()
-    got = receiver.wait_for(8)
+    got = receiver.wait_for_count(8)
     types = [json.loads(r.body)["type"] for r in got]
     assert types == [
         "project.updated",
@@ -108,7 +108,7 @@ def test_failures_follow_the_spec_schedule_with_jitter(receiver, make_webhook, m
     assert run_due() == 1
     item.refresh_from_db()
     assert item.status == DeliveryStatus.FAILED and item.attempt_count == 10
-    ids = {r.headers["webhook-id"] for r in receiver.wait_for(10)}
+    ids = {r.headers["webhook-id"] for r in receiver.wait_for_count(10)}
     assert len(ids) == 1  # the same webhook-id on every retry
     assert item.attempts.count() == 10 and item.attempts.first().response_excerpt == "down"
 
@@ -143,7 +143,7 @@ def test_410_disables_the_webhook_audits_and_announces(receiver, make_webhook, m
     assert not gone.enabled and "410" in gone.disabled_reason
     assert AuditLog.objects.filter(action="webhook_disable", object_id=str(gone.pk)).exists()
     run_due()
-    announced = verified(other_secret, receiver.wait_for(2)[1])
+    announced = verified(other_secret, receiver.wait_for_count(2)[1])
     assert announced["type"] == "webhook.disabled" and announced["data"]["webhook"]["id"] == gone.pk
     assert "url" not in announced["data"]["webhook"]  # a receiver URL can carry its credential
     assert Delivery.objects.get(webhook=gone).status == DeliveryStatus.FAILED
@@ -185,14 +185,14 @@ def test_rotation_signs_with_both_secrets_for_24_hours(receiver, make_webhook, m
     assert new != old and new.startswith("whsec_")
     make_project(name="Rotated")
     run_due()
-    [got] = receiver.wait_for(1)
+    [got] = receiver.wait_for_count(1)
     assert len(got.headers["webhook-signature"].split(" ")) == 2
     assert verified(old, got)["type"] == "project.created"
     assert verified(new, got)["type"] == "project.created"
     fake_clock.advance(86401)
     make_project(name="After the overlap")
     run_due()
-    later = receiver.wait_for(2)[1]
+    later = receiver.wait_for_count(2)[1]
     verified(new, later)
     with pytest.raises(WebhookVerificationError):
         verified(old, later)
@@ -206,7 +206,7 @@ def test_redelivery_sends_again_with_the_same_id(receiver, make_webhook, make_pr
     [item] = Delivery.objects.all()
     delivery.redeliver(item)
     run_due()
-    first, second = receiver.wait_for(2)
+    first, second = receiver.wait_for_count(2)
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert verified(secret, second)["type"] == "project.created"
     assert item.attempts.count() == 2

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def test_a_url_that_now_resolves_to_a_private_address_is_refused(
     receiver, make_webhook, make_project, monkeypatch, settings
 ):
-    port = receiver.server.server_address[1]
+    port = receiver.port
     monkeypatch.setattr(ssrf, "getaddrinfo_sync", lambda host, p: ["93.184.215.14"])  # public at save
     make_webhook(url=f"http://rebind.example:{port}/hook", events=["project.created"])
     settings.PROMPTGATE_SSRF_ALLOW = []
@@ -25,17 +25,17 @@ def test_a_url_that_now_resolves_to_a_private_address_is_refused(
     [attempt] = item.attempts.all()
     assert attempt.status_code is None and attempt.error == "ssrf_blocked:loopback"
     assert item.status == DeliveryStatus.PENDING  # retried later, checked again then
-    assert receiver.received == []
+    assert receiver.requests == []
 
 
 def test_the_connection_goes_to_the_checked_address(receiver, make_webhook, make_project, monkeypatch):
     # "pinned.invalid" exists in no DNS: only the address our guard checked can have been dialled.
-    port = receiver.server.server_address[1]
+    port = receiver.port
     monkeypatch.setattr(ssrf, "getaddrinfo_sync", lambda host, p: ["127.0.0.1"])
     make_webhook(url=f"http://pinned.invalid:{port}/hook", events=["project.created"])
     make_project(name="Pinned")
     run_due()
-    [got] = receiver.wait_for(1)
+    [got] = receiver.wait_for_count(1)
     assert got.headers["host"] == f"pinned.invalid:{port}"
     assert Delivery.objects.get().status == DeliveryStatus.SUCCEEDED
 
@@ -49,4 +49,4 @@ def test_redirects_are_not_followed(receiver, make_webhook, make_project):
     run_due()
     [item] = Delivery.objects.all()
     assert item.last_status_code == 302 and item.status == DeliveryStatus.PENDING
-    assert len(receiver.received) == 1
+    assert len(receiver.requests) == 1

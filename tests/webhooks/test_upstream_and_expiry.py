@@ -63,7 +63,7 @@ def test_mcp_upstream_down_and_recovered_once_each(make_project, make_webhook, r
     run_due()
     from standardwebhooks.webhooks import Webhook as Verifier
 
-    down = Verifier(secret).verify(receiver.wait_for(2)[0].body, receiver.received[0].headers)
+    down = Verifier(secret).verify(receiver.wait_for_count(2)[0].body, receiver.requests[0].headers)
     assert down["data"]["name"] == "gh" and down["data"]["project"]["uuid"] == str(project.uuid)
     assert "127.0.0.1" not in str(down)
 

@@ -33,7 +33,7 @@ def test_two_workers_deliver_each_event_once(receiver, make_webhook, make_projec
             lambda: Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 40,
             what="40 successful deliveries",
         )
-        ids = Counter(r.headers["webhook-id"] for r in receiver.received)
+        ids = Counter(r.headers["webhook-id"] for r in receiver.requests)
         assert len(ids) == 40 and set(ids.values()) == {1}  # every event once, none twice
         assert DeliveryAttempt.objects.count() == 40
         for worker in workers:
@@ -53,7 +53,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(receiver, make_webhook, make
     second = None
     try:
         make_project(name="Interrupted")
-        receiver.wait_for(1)
+        receiver.wait_for_count(1)
         assert Delivery.objects.get().status == DeliveryStatus.DELIVERING
         first.kill()  # SIGKILL while the receiver holds its request
         hold.set()
@@ -62,7 +62,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(receiver, make_webhook, make
             lambda: Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).exists(),
             what="the delivery to be taken over",
         )
-        first_id, again_id = (r.headers["webhook-id"] for r in receiver.wait_for(2))
+        first_id, again_id = (r.headers["webhook-id"] for r in receiver.wait_for_count(2))
         assert first_id == again_id  # the same webhook-id: the receiver can deduplicate
         [attempt] = Delivery.objects.get().attempts.all()
         assert attempt.succeeded

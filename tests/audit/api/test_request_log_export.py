@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from audit import export
 from gateways.common.logrows import write_request_logs
 from projects.models import Role
-from tests.servers import GatewayProcess
+from tests.servers import running_gateway
 
 URL = "/manage/api/v1/request-logs/export/"
 T0 = datetime.datetime(2026, 11, 25, 23, 0, tzinfo=datetime.UTC)
@@ -154,10 +154,8 @@ def test_the_api_streams_the_export_to_those_who_read_the_projects_logs(
 
 @pytest.fixture(scope="module")
 def asgi_gateway(django_db_setup, django_db_blocker):
-    proc = GatewayProcess().start()
-    yield proc
-    proc.stop()
-    proc.cleanup()
+    with running_gateway() as proc:
+        yield proc
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,25 +14,29 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
-import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
 
 from aiohttp import web
+
+from tests.threaded import AiohttpServer
 
 CLIENT_ID = "client-abc"
 CLIENT_SECRET = "client-secret-Zk81Qw"
 ROTATING = {"github", "slack", "microsoft", "discord", "custom"}  # google keeps its refresh token
 
 
-class OAuthProvider:
+class OAuthProvider(AiohttpServer):
+    """`requests` records the token and revoke calls."""
+
+    thread_name = "test-oauth"
+    handler_cancellation = False
+
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self.codes: dict[str, dict[str, Any]] = {}
         self.refresh_tokens: dict[str, bool] = {}  # token -> still valid
         self.issued: list[str] = []  # every access token issued, in order
-        self.requests: list[dict[str, Any]] = []  # token and revoke calls
         self.refresh_calls = 0
         self.expires_in: int | None = 3600
         self.github_expiring = True
@@ -40,33 +44,12 @@ class OAuthProvider:
         self.fail_token = False
         self.refresh_delay = 0.0
         self.revoked: list[str] = []
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="test-oauth", daemon=True)
-        self._runner: web.AppRunner | None = None
 
     def base(self, preset: str) -> str:
         return f"http://127.0.0.1:{self.port}/p/{preset}"
 
-    def start(self) -> OAuthProvider:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/p/{preset}/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         preset, tail = request.match_info["preset"], request.match_info["tail"]
@@ -83,10 +66,10 @@ class OAuthProvider:
         }
         if tail.endswith("revoke") or tail.endswith("/grant"):
             record["kind"] = "revoke"
-            self.requests.append(record)
+            self.record(record)
             return self._revoke(request, preset, body)
         record["kind"] = "token"
-        self.requests.append(record)
+        self.record(record)
         data = (
             json.loads(body) if request.content_type == "application/json" else dict(parse_qsl(body.decode()))
         )
@@ -227,11 +210,3 @@ class OAuthProvider:
 def _redirect(url: str, params: dict[str, str]) -> web.Response:
     separator = "&" if "?" in url else "?"
     return web.Response(status=302, headers={"Location": f"{url}{separator}{urlencode(params)}"})
-
-
-def wait_until(check: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)

@@ -37,7 +37,7 @@ async def call(gateway, conn: OAuthConnection, plaintext: str, path: str = "x"):
 
 
 def seen(upstream, path: str) -> dict:
-    return next(r for r in reversed(upstream.seen) if r["headers"].get("x-probe") == path)
+    return next(r for r in reversed(upstream.requests) if r["headers"].get("x-probe") == path)
 
 
 async def test_bearer_injected_and_client_token_never_sent(gateway, connected, amake_token, upstream):
@@ -46,7 +46,7 @@ async def test_bearer_injected_and_client_token_never_sent(gateway, connected, a
     assert r.status_code == 200, r.text
     headers = seen(upstream, "inject")["headers"]
     assert headers["authorization"] == f"Bearer {connected.access_token}"
-    assert plaintext not in str(upstream.seen[-1])
+    assert plaintext not in str(upstream.requests[-1])
     # Warm: the next request costs no database call.
     before = db.counter.calls
     assert (await call(gateway, connected, plaintext, "warm")).status_code == 200

@@ -63,6 +63,6 @@ def test_concurrent_requests_on_two_processes_refresh_once(
     fresh = OAuthConnection.objects.get(pk=conn.pk)
     assert fresh.status == "connected"
     assert fresh.access_token not in (old_access,) and fresh.refresh_token != old_refresh
-    raced = [r for r in upstream.seen if "/race-" in r["path"]]
+    raced = [r for r in upstream.requests if "/race-" in r["path"]]
     assert len(raced) == 40
     assert {r["headers"]["authorization"] for r in raced} == {f"Bearer {fresh.access_token}"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,40 +11,26 @@ import pytest
 from django.conf import settings
 
 from audit import context
-from tests.gateways.ai.mock_openai import MockOpenAI
-from tests.mock_llm import KEYS, MockLLM
-from tests.servers import GatewayProcess, running_gateways
+from tests.mock_llm import KEYS
+from tests.servers import GatewayProcess, running_gateway, running_gateways
 
 API_KEY = "sk-" + "m" * 40
 
 
-@pytest.fixture(scope="session")
-def mock_llm() -> Iterator[MockOpenAI]:
-    server = MockOpenAI().start()
-    yield server
-    server.stop()
+USAGE = (10, 20)  # the prompt and completion tokens every answer of `mock_llm` reports
 
 
 @pytest.fixture(autouse=True)
-def _mock_reset(request) -> None:
+def _mock_usage(request, _mock_llm_reset) -> None:
+    """These tests count on `USAGE` from every answer of the mock LLM (tests/conftest.py's `mock_llm`)."""
     if "mock_llm" in request.fixturenames:
-        mock = request.getfixturevalue("mock_llm")
-        mock.requests.clear()
-        mock.delay = 0.0
-
-
-def _start(**env: str) -> GatewayProcess:
-    return GatewayProcess(PROMPTGATE_AI_ATTEMPT_TIMEOUT="5", **env).start()
+        request.getfixturevalue("mock_llm").usage = USAGE
 
 
 @pytest.fixture(scope="module")
 def gateway_proc(django_db_setup, django_db_blocker) -> Iterator[GatewayProcess]:
-    proc = _start()
-    yield proc
-    if os.environ.get("PROMPTGATE_SHOW_GATEWAY_LOG"):
-        print(proc.output())
-    proc.stop()
-    proc.cleanup()
+    with running_gateway(PROMPTGATE_AI_ATTEMPT_TIMEOUT="5") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +77,7 @@ class World:
             credential = Credential.objects.create(
                 provider=provider,
                 name=f"{provider}-{Credential.objects.count()}",
-                api_key=API_KEY,
+                api_key=KEYS.get(provider, API_KEY),  # the key the mock LLM expects of that provider
                 base_url=base_url,
                 options=options,
             )
@@ -109,26 +94,17 @@ def world(transactional_db, make_project, make_token, mock_llm) -> Iterator[Worl
     token_row, plaintext = make_token(project, scopes=["ai"])
     world = World(project, plaintext, None)
     world.token_row = token_row
-    world.credential = world.assign("openai", mock_llm.base_url)
+    world.credential = world.assign("openai", mock_llm.base_url("openai"))
     yield world
     for client in world.clients:  # closed now, not whenever the collector finds them (ResourceWarning)
         client.close()
 
 
-@pytest.fixture(scope="module")
-def shared_mock() -> Iterator[MockLLM]:
-    """The multi-provider mock LLM (OpenAI, Anthropic, Gemini wire formats), one per test module."""
-    with MockLLM() as mock:
-        yield mock
-
-
 @pytest.fixture
-def providers(world, shared_mock):
-    """`world` with openai, anthropic and gemini all served by the shared mock, each with its own key."""
-    shared_mock.reset()
-    for provider in ("openai", "anthropic", "gemini"):
-        credential = world.assign(provider, shared_mock.base_url(provider))
-        credential.api_key = KEYS[provider]
-        with context.bind(actor=context.SYSTEM):
-            credential.save()
+def providers(world, mock_llm):
+    """`world` with anthropic and gemini assigned too (openai already is), all on the mock LLM, which
+    counts tokens from the words here rather than answering `USAGE`."""
+    for provider in ("anthropic", "gemini"):
+        world.assign(provider, mock_llm.base_url(provider))
+    mock_llm.usage = None
     return world

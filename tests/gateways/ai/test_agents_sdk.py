@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import openai
 import pytest
 from agents import Agent, OpenAIResponsesModel, RunConfig, Runner, function_tool, set_tracing_disabled
-
-from audit import context
-from tests.mock_llm import KEYS, MockLLM
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,25 +17,14 @@ def get_weather(city: str) -> str:
     return f"18C in {city}"
 
 
-@pytest.fixture(scope="module")
-def shared_mock() -> Iterator[MockLLM]:
-    with MockLLM() as mock:
-        yield mock
-
-
 @pytest.mark.parametrize("model", ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku"])
-def test_agent_runs_plain_and_streamed(world, gateway_proc, shared_mock, model):
-    for provider in ("openai", "anthropic"):
-        credential = world.assign(provider, shared_mock.base_url(provider))
-        credential.api_key = KEYS[provider]
-        with context.bind(actor=context.SYSTEM):
-            credential.save()
+def test_agent_runs_plain_and_streamed(providers, gateway_proc, mock_llm, model):
     gateway_proc.sync_config()
     set_tracing_disabled(True)
 
     async def scenario() -> tuple[str, str]:
         client = openai.AsyncOpenAI(
-            base_url=gateway_proc.url(f"/api/{world.uuid}/v1"), api_key=world.token, max_retries=0
+            base_url=gateway_proc.url(f"/api/{providers.uuid}/v1"), api_key=providers.token, max_retries=0
         )
         try:
             agent = Agent(
@@ -58,5 +43,5 @@ def test_agent_runs_plain_and_streamed(world, gateway_proc, shared_mock, model):
 
     plain, streamed = asyncio.run(scenario())
     assert "You said: hello there" in plain and "You said: hello again" in streamed
-    sent = shared_mock.last()
+    sent = mock_llm.last()
     assert sent.path == ("/v1/responses" if model.startswith("openai") else "/v1/messages")

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from audit import context
-from tests.gateways.ai.test_errors_failover import log_rows
+from tests.helpers import log_rows
 from tests.servers import GatewayProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from audit import context
 from tests.gateways.ai import node_client
-from tests.mock_llm import KEYS, MockLLM
 from tests.mock_llm_formats import vector
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,23 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(scope="session")
 def node_sdk() -> None:
     node_client.install()
-
-
-@pytest.fixture(scope="module")
-def shared_mock() -> Iterator[MockLLM]:
-    with MockLLM() as mock:
-        yield mock
-
-
-@pytest.fixture
-def providers(world, shared_mock):
-    """openai and gemini on the shared mock (each with its own key), anthropic too (no embeddings API)."""
-    for provider in ("openai", "gemini", "anthropic"):
-        credential = world.assign(provider, shared_mock.base_url(provider))
-        credential.api_key = KEYS[provider]
-        with context.bind(actor=context.SYSTEM):
-            credential.save()
-    return world
 
 
 def _post(world, gateway, body: dict) -> httpx.Response:
@@ -62,11 +42,11 @@ def test_node_sdk_default_call_decodes_the_real_vector(world, gateway_proc, node
         API_KEY=world.token,
         MODEL="text-embedding-3-small",
     )
-    assert [[round(x, 6) for x in v] for v in result["vectors"]] == [[0.1, 0.2, 0.3]] * 2
+    assert [[round(x, 6) for x in v] for v in result["vectors"]] == [vector("a"), vector("b")]
 
 
 @pytest.mark.parametrize("model", ["openai:text-embedding-3-small", "gemini:text-embedding-004"])
-def test_base64_and_dimensions_for_every_provider(providers, gateway_proc, shared_mock, model):
+def test_base64_and_dimensions_for_every_provider(providers, gateway_proc, mock_llm, model):
     floats = _post(providers, gateway_proc, {"model": model, "input": ["hello"], "dimensions": 5}).json()
     assert floats["data"][0]["embedding"] == vector("hello", 5)
     encoded = _post(
@@ -76,15 +56,15 @@ def test_base64_and_dimensions_for_every_provider(providers, gateway_proc, share
     ).json()
     assert isinstance(encoded["data"][0]["embedding"], str)
     assert _decode(encoded["data"][0]["embedding"]) == pytest.approx(vector("hello", 4), rel=1e-6)
-    sent = shared_mock.last().body
+    sent = mock_llm.last().body
     assert "encoding_format" not in sent  # upstream always answers floats
     assert sent.get("dimensions", sent.get("outputDimensionality")) == 4
 
 
-def test_token_ids_pass_to_openai_and_are_refused_clearly_elsewhere(providers, gateway_proc, shared_mock):
+def test_token_ids_pass_to_openai_and_are_refused_clearly_elsewhere(providers, gateway_proc, mock_llm):
     ok = _post(providers, gateway_proc, {"model": "openai:text-embedding-3-small", "input": [[1, 2], [3]]})
     assert ok.status_code == 200 and len(ok.json()["data"]) == 2
-    assert shared_mock.last().body["input"] == [[1, 2], [3]]
+    assert mock_llm.last().body["input"] == [[1, 2], [3]]
     refused = _post(providers, gateway_proc, {"model": "gemini:text-embedding-004", "input": [1, 2, 3]})
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "unsupported_input"

@@ -8,21 +8,10 @@ import openai
 import pytest
 
 from audit import context
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HI = [{"role": "user", "content": "hi"}]
-
-
-def log_rows(project, count: int = 1, timeout: float = 5.0):
-    """RequestLog rows of the project, once the gateway's batched writer flushed at least `count`."""
-    from audit.models import RequestLog
-
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = list(RequestLog.objects.filter(project_uuid=project.uuid).order_by("id"))
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 def error_body(exc: openai.APIStatusError) -> dict:
@@ -56,15 +45,15 @@ def test_error_classes(world, gateway_proc, make_token):
         client.chat.completions.create(model="openai:gpt-4o", messages=[])
     assert caught.value.response.json()["error"]["param"] == "messages"
     with pytest.raises(openai.BadRequestError) as caught:  # the provider's own 400, passed on
-        client.chat.completions.create(model="openai:err-400", messages=HI)
-    assert "mock error 400" in caught.value.message
+        client.chat.completions.create(model="openai:gpt-4o+fail-400", messages=HI)
+    assert "mock failure 400" in caught.value.message
     with pytest.raises(openai.InternalServerError) as caught:  # provider 500 with nowhere to fail over
-        client.chat.completions.create(model="openai:err-500", messages=HI)
+        client.chat.completions.create(model="openai:gpt-4o+fail-500", messages=HI)
     assert caught.value.status_code == 502
     with pytest.raises(openai.RateLimitError):
-        client.chat.completions.create(model="openai:err-429", messages=HI)
+        client.chat.completions.create(model="openai:gpt-4o+fail-429", messages=HI)
     with pytest.raises(openai.InternalServerError) as caught:  # our credential refused: our problem
-        client.chat.completions.create(model="openai:err-401", messages=HI)
+        client.chat.completions.create(model="openai:gpt-4o+fail-401", messages=HI)
     assert caught.value.response.json()["error"]["code"] == "provider_auth_failed"
     assert world.credential.api_key not in caught.value.response.text
 
@@ -81,14 +70,14 @@ def test_error_classes(world, gateway_proc, make_token):
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("failure", ["err-500", "err-429", "slow-3"])
+@pytest.mark.parametrize("failure", ["fail-500", "fail-429", "slow-first-byte-3000"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_failover_to_the_next_provider(world, gateway_proc, mock_llm, failure, stream):
-    world.assign("mistral", mock_llm.base_url, timeout="1")
-    world.credential.options = {"timeout": "1"}  # slow-3 outlasts the primary's per-attempt timeout
+    world.assign("mistral", mock_llm.base_url("openai"), timeout="1")
+    world.credential.options = {"timeout": "1"}  # a 3 s first byte outlasts the primary's per-attempt timeout
     with context.bind(actor=context.SYSTEM):
         world.credential.save()
-    world.alias("chain", f"openai:{failure},mistral:good-model")
+    world.alias("chain", f"openai:gpt-4o+{failure},mistral:good-model")
     client = world.sdk(gateway_proc)
     raw = client.chat.completions.with_raw_response.create(model="chain", messages=HI, stream=stream)
     assert raw.headers["x-promptgate-provider"] == "mistral"
@@ -96,12 +85,12 @@ def test_failover_to_the_next_provider(world, gateway_proc, mock_llm, failure, s
         text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
     else:
         text = raw.parse().choices[0].message.content
-    assert text.strip() == "Hello from the mock"
+    assert text.strip() == "Hello from the mock. You said: hi"
     row = [r for r in log_rows(world.project) if r.status == 200][-1]
     if failure.startswith("slow"):  # the primary was abandoned at its 1 s timeout, not answered at 3 s
         assert row.attempts[0]["error"] == "upstream_timeout", row.attempts
     assert [(a["provider"], a["status"]) for a in row.attempts] == [
-        ("openai", {"err-500": 500, "err-429": 429, "slow-3": 0}[failure]),
+        ("openai", {"fail-500": 500, "fail-429": 429, "slow-first-byte-3000": 0}[failure]),
         ("mistral", 200),
     ]
     assert row.provider == "mistral" and row.model == "good-model"
@@ -112,18 +101,18 @@ def test_failover_to_the_next_provider(world, gateway_proc, mock_llm, failure, s
 
 
 def test_no_failover_on_other_4xx(world, gateway_proc, mock_llm):
-    world.assign("mistral", mock_llm.base_url)
-    world.alias("chain", "openai:err-400,mistral:good-model")
+    world.assign("mistral", mock_llm.base_url("openai"))
+    world.alias("chain", "openai:gpt-4o+fail-400,mistral:good-model")
     with pytest.raises(openai.BadRequestError):
         world.sdk(gateway_proc).chat.completions.create(model="chain", messages=HI)
-    assert [r["body"]["model"] for r in mock_llm.requests] == ["err-400"]
+    assert [r.body["model"] for r in mock_llm.requests] == ["gpt-4o+fail-400"]
     row = log_rows(world.project)[-1]
     assert [a["provider"] for a in row.attempts] == ["openai"] and row.error_code == "upstream_rejected"
 
 
 def test_whole_chain_failing_reports_the_last_error(world, gateway_proc, mock_llm):
-    world.assign("mistral", mock_llm.base_url)
-    world.alias("chain", "openai:err-500,mistral:err-429")
+    world.assign("mistral", mock_llm.base_url("openai"))
+    world.alias("chain", "openai:gpt-4o+fail-500,mistral:good-model+fail-429")
     with pytest.raises(openai.RateLimitError):
         world.sdk(gateway_proc).chat.completions.create(model="chain", messages=HI)
     row = log_rows(world.project)[-1]
@@ -131,13 +120,13 @@ def test_whole_chain_failing_reports_the_last_error(world, gateway_proc, mock_ll
 
 
 def test_stream_cut_after_first_byte_is_not_retried(world, gateway_proc, mock_llm):
-    world.assign("mistral", mock_llm.base_url)
-    world.alias("chain", "openai:cut,mistral:good-model")
+    world.assign("mistral", mock_llm.base_url("openai"))
+    world.alias("chain", "openai:gpt-4o+cut-mid-stream,mistral:good-model")
     stream = world.sdk(gateway_proc).chat.completions.create(model="chain", messages=HI, stream=True)
     with pytest.raises(openai.APIError):
         for _ in stream:
             pass
-    assert [r["body"]["model"] for r in mock_llm.requests] == ["cut"]
+    assert [r.body["model"] for r in mock_llm.requests] == ["gpt-4o+cut-mid-stream"]
     row = log_rows(world.project)[-1]
     assert row.error_code in {"upstream_error", "upstream_timeout"} and row.provider == "openai"
 

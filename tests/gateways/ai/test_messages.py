@@ -9,7 +9,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.gateways.ai.test_errors_failover import log_rows
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["anthropic:claude-3-5-haiku", "openai:gpt-4o-mini", "gemini:gemini-2.0-flash"]
@@ -37,7 +37,7 @@ def claude(providers, gateway_proc) -> Iterator[anthropic.Anthropic]:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_create_with_system_and_image(providers, claude, shared_mock, model):
+def test_create_with_system_and_image(providers, claude, mock_llm, model):
     raw = claude.messages.with_raw_response.create(
         model=model,
         max_tokens=64,
@@ -58,7 +58,7 @@ def test_create_with_system_and_image(providers, claude, shared_mock, model):
     assert message.type == "message" and message.role == "assistant" and message.stop_reason == "end_turn"
     assert "You said: hello there" in message.content[0].text
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
-    sent = shared_mock.last()
+    sent = mock_llm.last()
     if provider == "anthropic":  # as it came
         assert sent.path == "/v1/messages" and sent.body["system"] == "Be brief."
         assert sent.body["messages"][0]["content"][1]["source"]["data"] == PIXEL
@@ -92,7 +92,7 @@ def test_stream_text_and_tools(claude, model):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_tool_result_round_trip(claude, shared_mock, model):
+def test_tool_result_round_trip(claude, mock_llm, model):
     first = claude.messages.create(
         model=f"{model}+tool-call",
         max_tokens=64,
@@ -111,16 +111,16 @@ def test_tool_result_round_trip(claude, shared_mock, model):
         ],
     )
     assert answer.content[0].text
-    sent = json.dumps(shared_mock.last().body)
+    sent = json.dumps(mock_llm.last().body)
     assert "18C" in sent and "get_weather" in sent
 
 
-def test_count_tokens(claude, shared_mock):
+def test_count_tokens(claude, mock_llm):
     native = claude.messages.count_tokens(
         model=MODELS[0], system="Be brief.", messages=[{"role": "user", "content": "one two three"}]
     )
     assert native.input_tokens == 2 + 3 + 7  # counted by the (mock) provider
-    assert shared_mock.last().path == "/v1/messages/count_tokens"
+    assert mock_llm.last().path == "/v1/messages/count_tokens"
     estimated = claude.messages.count_tokens(
         model=MODELS[1], messages=[{"role": "user", "content": "x " * 40}]
     )
@@ -130,28 +130,28 @@ def test_count_tokens(claude, shared_mock):
 BETAS = ["prompt-caching-2024-07-31", "token-efficient-tools-2025-02-19"]
 
 
-def test_anthropic_beta_header_reaches_anthropic_only(claude, shared_mock):
+def test_anthropic_beta_header_reaches_anthropic_only(claude, mock_llm):
     """The SDK's `betas=` (the `anthropic-beta` header) goes on to Anthropic, merged with nothing else
     and cleaned of what is not a feature name; a translated provider never sees it."""
     request = {"max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
     native = claude.beta.messages.create(model=MODELS[0], betas=BETAS, **request)
     assert native.content[0].text
-    assert shared_mock.last().headers["anthropic-beta"] == ",".join(BETAS)
+    assert mock_llm.last().headers["anthropic-beta"] == ",".join(BETAS)
     with claude.beta.messages.stream(model=MODELS[0], betas=BETAS[:1], **request) as stream:
         assert stream.get_final_message().stop_reason == "end_turn"
-    assert shared_mock.last().headers["anthropic-beta"] == BETAS[0]
+    assert mock_llm.last().headers["anthropic-beta"] == BETAS[0]
     claude.beta.messages.count_tokens(model=MODELS[0], betas=BETAS[1:], messages=request["messages"])
-    assert shared_mock.last().path == "/v1/messages/count_tokens"
-    assert BETAS[1] in shared_mock.last().headers["anthropic-beta"].split(",")  # beside the SDK's own
+    assert mock_llm.last().path == "/v1/messages/count_tokens"
+    assert BETAS[1] in mock_llm.last().headers["anthropic-beta"].split(",")  # beside the SDK's own
     smuggled = {"anthropic-beta": f"{BETAS[0]}, not a name;x=1, {BETAS[0]}"}
     claude.messages.create(model=MODELS[0], extra_headers=smuggled, **request)
-    assert shared_mock.last().headers["anthropic-beta"] == BETAS[0]
+    assert mock_llm.last().headers["anthropic-beta"] == BETAS[0]
     claude.messages.create(model=MODELS[0], **request)
-    assert "anthropic-beta" not in shared_mock.last().headers
+    assert "anthropic-beta" not in mock_llm.last().headers
     translated = claude.beta.messages.create(model=MODELS[1], betas=BETAS, **request)
     assert translated.content[0].text
-    assert shared_mock.last().path == "/v1/chat/completions"
-    assert "anthropic-beta" not in shared_mock.last().headers
+    assert mock_llm.last().path == "/v1/chat/completions"
+    assert "anthropic-beta" not in mock_llm.last().headers
 
 
 def test_errors_in_anthropic_shape_and_both_auth_headers(providers, claude, gateway_proc):

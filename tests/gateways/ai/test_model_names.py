@@ -23,10 +23,10 @@ def test_bare_names_reach_the_provider_that_lists_them(world, gateway_proc, mock
     for name in ("gpt-4o", "gpt-3.5-turbo", "gpt-4o-2024-08-06"):  # LangChain's default; a dated variant
         raw = client.chat.completions.with_raw_response.create(model=name, messages=HI)
         assert raw.headers["x-promptgate-provider"] == "openai"
-        assert mock_llm.requests[-1]["body"]["model"] == name
+        assert mock_llm.requests[-1].body["model"] == name
     world.alias("gpt-4o", "openai:gpt-4o-mini")  # an alias of the project wins over the catalogue
     world.sdk(gateway_proc).chat.completions.create(model="gpt-4o", messages=HI)
-    assert mock_llm.requests[-1]["body"]["model"] == "gpt-4o-mini"
+    assert mock_llm.requests[-1].body["model"] == "gpt-4o-mini"
 
 
 def test_unknown_bare_name_lists_what_the_project_offers(world, gateway_proc):
@@ -41,7 +41,7 @@ def test_unknown_bare_name_lists_what_the_project_offers(world, gateway_proc):
 def test_default_provider_decides_between_several_and_takes_unlisted_names(world, gateway_proc, mock_llm):
     from gateways.ai.models import PriceOverride
 
-    world.assign("anthropic", mock_llm.base_url)
+    world.assign("anthropic", mock_llm.base_url("anthropic"))
     with context.bind(actor=context.SYSTEM):  # anthropic now "lists" gpt-4o too
         PriceOverride.objects.create(provider="anthropic", model="gpt-4o", input_per_million=1)
     with pytest.raises(openai.BadRequestError) as caught:
@@ -58,7 +58,7 @@ def test_default_provider_decides_between_several_and_takes_unlisted_names(world
         == "openai"
     )
     client.chat.completions.create(model="llama3:8b", messages=HI)  # no catalogue lists it: the default
-    assert mock_llm.requests[-1]["body"]["model"] == "llama3:8b"
+    assert mock_llm.requests[-1].body["model"] == "llama3:8b"
 
 
 def test_models_list_the_assigned_providers_catalogue(world, gateway_proc):

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from audit import context
+from tests.mock_llm_formats import Reply, vector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,16 +28,16 @@ def test_chat_non_stream_passes_parameters_through(world, gateway_proc, mock_llm
     )
     completion = raw.parse()
     assert raw.headers["x-promptgate-provider"] == "openai"
-    assert completion.choices[0].message.content == "Hello from the mock"
+    assert completion.choices[0].message.content == "Hello from the mock. You said: hi"
     assert len(completion.choices) == 2
     assert completion.usage.prompt_tokens == 10 and completion.usage.completion_tokens == 20
     sent = mock_llm.requests[-1]
-    assert sent["body"]["model"] == "gpt-4o-mini"
+    assert sent.body["model"] == "gpt-4o-mini"
     for key, value in {"n": 2, "stop": ["END"], "seed": 7, "user": "end-user-1", "temperature": 0.2}.items():
-        assert sent["body"][key] == value
+        assert sent.body[key] == value
     # The provider credential goes upstream; the client's PromptGate token never does.
-    assert sent["headers"]["Authorization"] == f"Bearer {world.credential.api_key}"
-    assert world.token not in json.dumps(sent["headers"])
+    assert sent.headers["authorization"] == f"Bearer {world.credential.api_key}"
+    assert world.token not in json.dumps(sent.headers)
 
 
 def test_chat_stream_with_and_without_usage(world, gateway_proc, mock_llm):
@@ -50,7 +51,7 @@ def test_chat_stream_with_and_without_usage(world, gateway_proc, mock_llm):
         )
     )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text.strip() == "Hello from the mock"
+    assert text.strip() == "Hello from the mock. You said: hi"
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 20
     # Not asked: upstream is still asked for usage (for the cost), the client gets no usage chunk.
     chunks = list(
@@ -58,7 +59,7 @@ def test_chat_stream_with_and_without_usage(world, gateway_proc, mock_llm):
             model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
         )
     )
-    assert mock_llm.requests[-1]["body"]["stream_options"] == {"include_usage": True}
+    assert mock_llm.requests[-1].body["stream_options"] == {"include_usage": True}
     assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks)
 
 
@@ -88,18 +89,26 @@ def test_tools_and_tool_call_deltas(world, gateway_proc, stream):
             },
         }
     ]
-    args = dict(model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "weather?"}], tools=tools)
+    args = dict(
+        model="openai:gpt-4o-mini+tool-call", messages=[{"role": "user", "content": "weather?"}], tools=tools
+    )
     if not stream:
         call = client.chat.completions.create(**args).choices[0].message.tool_calls[0]
-        assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "Paris"})
+        assert (call.function.name, json.loads(call.function.arguments)) == (
+            "get_weather",
+            {"city": "example"},
+        )
         return
     pieces, name = [], None
     for chunk in client.chat.completions.create(**args, stream=True):
         for delta in chunk.choices[0].delta.tool_calls or []:
             name = delta.function.name or name
             pieces.append(delta.function.arguments or "")
-    assert name == "get_weather" and json.loads("".join(pieces)) == {"city": "Paris"}
-    assert len([p for p in pieces if p]) == 2  # the deltas arrive as the provider split them
+    assert name == "get_weather" and json.loads("".join(pieces)) == {"city": "example"}
+    split = Reply(None, "get_weather", {"city": "example"}).arg_pieces()
+    assert [p for p in pieces if p] == split and len(
+        split
+    ) > 1  # the deltas arrive as the provider split them
 
 
 class Weather(BaseModel):
@@ -112,8 +121,8 @@ def test_json_schema_parse_and_json_object(world, gateway_proc, mock_llm):
     parsed = client.chat.completions.parse(
         model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "weather"}], response_format=Weather
     )
-    assert parsed.choices[0].message.parsed == Weather(city="Paris", temp_c=21.5)
-    assert mock_llm.requests[-1]["body"]["response_format"]["type"] == "json_schema"
+    assert parsed.choices[0].message.parsed == Weather(city="example", temp_c=4.2)  # the mock's sample
+    assert mock_llm.requests[-1].body["response_format"]["type"] == "json_schema"
     answer = client.chat.completions.create(
         model="openai:gpt-4o-mini",
         messages=[{"role": "user", "content": "json"}],
@@ -127,9 +136,9 @@ def test_embeddings(world, gateway_proc, mock_llm):
         model="openai:text-embedding-3-small", input=["a", "b"]
     )
     # The SDK asks base64 by default: float32 on the wire, so float32 precision back.
-    assert [e.embedding for e in result.data] == [pytest.approx([0.1, 0.2, 0.3], rel=1e-6)] * 2
+    assert [e.embedding for e in result.data] == [pytest.approx(vector(t), rel=1e-6) for t in ("a", "b")]
     assert result.usage.prompt_tokens == 10
-    assert mock_llm.requests[-1]["path"] == "/v1/embeddings"
+    assert mock_llm.requests[-1].path == "/v1/embeddings"
 
 
 def test_models_lists_aliases_templates_and_assigned(world, gateway_proc):
@@ -162,9 +171,9 @@ def test_alias_and_template_resolution(world, gateway_proc, mock_llm):
     client = world.sdk(gateway_proc)
     _eventually(lambda: _ok(client, "careful"), bool)
     client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
-    assert mock_llm.requests[-1]["body"]["model"] == "gpt-4o-mini"
+    assert mock_llm.requests[-1].body["model"] == "gpt-4o-mini"
     client.chat.completions.create(model="careful", messages=[{"role": "user", "content": "x"}], seed=5)
-    sent = mock_llm.requests[-1]["body"]
+    sent = mock_llm.requests[-1].body
     assert (sent["model"], sent["temperature"], sent["seed"]) == ("gpt-4o", 0, 5)  # the client wins
 
 

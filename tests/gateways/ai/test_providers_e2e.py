@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from audit import context
-from tests.gateways.ai.test_errors_failover import log_rows
-from tests.mock_llm import KEYS, MockLLM
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HI = [{"role": "user", "content": "hello there"}]
@@ -26,22 +23,6 @@ TOOLS = [
         },
     }
 ]
-
-
-@pytest.fixture(scope="module")
-def shared_mock() -> Iterator[MockLLM]:
-    with MockLLM() as mock:
-        yield mock
-
-
-@pytest.fixture
-def providers(world, shared_mock):
-    for provider in ("anthropic", "gemini"):
-        credential = world.assign(provider, shared_mock.base_url(provider))
-        credential.api_key = KEYS[provider]  # the shared mock checks each provider's own key
-        with context.bind(actor=context.SYSTEM):
-            credential.save()
-    return world
 
 
 @pytest.mark.parametrize(
@@ -74,15 +55,11 @@ def test_chat_both_modes_and_tools(providers, gateway_proc, provider, model):
     assert {r.provider for r in rows} == {provider} and all(r.tokens_out for r in rows)
 
 
-def test_failover_across_providers(providers, gateway_proc, shared_mock):
-    providers.credential.base_url = shared_mock.base_url("openai")
-    providers.credential.api_key = KEYS["openai"]
-    with context.bind(actor=context.SYSTEM):
-        providers.credential.save()
+def test_failover_across_providers(providers, gateway_proc, mock_llm):
     providers.alias("sturdy", "openai:gpt-4o-mini+fail-503,anthropic:claude-3-5-haiku")
     raw = providers.sdk(gateway_proc).chat.completions.with_raw_response.create(model="sturdy", messages=HI)
     assert raw.headers["x-promptgate-provider"] == "anthropic"
-    assert [(r.path, r.headers.get("x-api-key") is not None) for r in shared_mock.requests[-2:]] == [
+    assert [(r.path, r.headers.get("x-api-key") is not None) for r in mock_llm.requests[-2:]] == [
         ("/v1/chat/completions", False),
         ("/v1/messages", True),
     ]

@@ -12,7 +12,7 @@ from django.conf import settings
 from pydantic import BaseModel
 
 from audit import context
-from tests.gateways.ai.test_errors_failover import log_rows
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku", "gemini:gemini-2.0-flash"]
@@ -38,7 +38,7 @@ class Weather(BaseModel):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_create_json(providers, gateway_proc, shared_mock, model):
+def test_create_json(providers, gateway_proc, mock_llm, model):
     client = providers.sdk(gateway_proc)
     raw = client.responses.with_raw_response.create(
         model=model, instructions="Be brief.", input="hello there", max_output_tokens=50
@@ -49,7 +49,7 @@ def test_create_json(providers, gateway_proc, shared_mock, model):
     assert response.object == "response" and response.status == "completed"
     assert "You said: hello there" in response.output_text
     assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
-    sent = shared_mock.last()
+    sent = mock_llm.last()
     if provider == "openai":  # natively, with the gateway keeping the state
         assert sent.path == "/v1/responses" and sent.body["store"] is False
         assert sent.body["instructions"] == "Be brief." and sent.body["max_output_tokens"] == 50
@@ -83,7 +83,7 @@ def test_parse_json_schema(providers, gateway_proc, model):
 @pytest.mark.parametrize(
     "first,second", [(MODELS[0], MODELS[1]), (MODELS[1], MODELS[2]), (MODELS[2], MODELS[0])]
 )
-def test_tool_round_trip_continues_on_another_provider(providers, gateway_proc, shared_mock, first, second):
+def test_tool_round_trip_continues_on_another_provider(providers, gateway_proc, mock_llm, first, second):
     client = providers.sdk(gateway_proc)
     for streamed in (False, True):
         if streamed:
@@ -106,7 +106,7 @@ def test_tool_round_trip_continues_on_another_provider(providers, gateway_proc, 
             tools=TOOLS,
         )
         assert answer.previous_response_id == called.id and answer.output_text
-        sent = json.dumps(shared_mock.last().body)
+        sent = json.dumps(mock_llm.last().body)
         # The whole conversation reached the second provider in its own words: question, call, result.
         assert "Weather in Paris?" in sent and "18C and sunny" in sent and "get_weather" in sent
         assert call.call_id in sent or second.startswith("gemini")  # Gemini pairs calls by name
@@ -152,7 +152,7 @@ def test_state_is_shared_by_every_process(providers, gateway_pair):
     assert follow.output_text and follow.previous_response_id == first.id
 
 
-def test_failover_budgets_and_bad_input(providers, gateway_proc, shared_mock):
+def test_failover_budgets_and_bad_input(providers, gateway_proc, mock_llm):
     from gateways.ai.models import PriceOverride, UsageLimit
 
     providers.alias("resilient", f"{MODELS[0]}+fail-503, {MODELS[1]}")

@@ -10,15 +10,19 @@ import httpx
 import pytest
 
 from gateways.common import db
-from tests.gateways.ai.test_errors_failover import log_rows
 from tests.gateways.common.conftest import Lifespan
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_client_disconnect_mid_stream_closes_upstream(world, gateway_proc, mock_llm):
     body = json.dumps(
-        {"model": "openai:endless", "messages": [{"role": "user", "content": "go"}], "stream": True}
+        {
+            "model": "openai:gpt-4o-mini+endless",
+            "messages": [{"role": "user", "content": "go"}],
+            "stream": True,
+        }
     )
     head = (
         f"POST /api/{world.uuid}/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"

@@ -1,6 +1,5 @@
 """Fixtures of the guardrail tests: the management API clients (shared with tests/projects/api)."""
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,27 +10,13 @@ import pytest
 from audit import context
 from tests.mock_llm import KEYS, MockLLM
 from tests.projects.api.conftest import client_for, root_client  # noqa: F401  (shared fixtures)
-from tests.servers import GatewayProcess
-
-
-@pytest.fixture(scope="session")
-def mock_llm() -> Iterator[MockLLM]:
-    with MockLLM() as mock:
-        yield mock
-
-
-@pytest.fixture(autouse=True)
-def _mock_reset(request: pytest.FixtureRequest) -> None:
-    if "mock_llm" in request.fixturenames:
-        request.getfixturevalue("mock_llm").reset()
+from tests.servers import GatewayProcess, running_gateway
 
 
 @pytest.fixture(scope="module")
 def gateway(django_db_setup, django_db_blocker) -> Iterator[GatewayProcess]:
-    proc = GatewayProcess(PROMPTGATE_AI_ATTEMPT_TIMEOUT="10").start()
-    yield proc
-    proc.stop()
-    proc.cleanup()
+    with running_gateway(PROMPTGATE_AI_ATTEMPT_TIMEOUT="10") as proc:
+        yield proc
 
 
 def add_rule(project=None, **fields: Any):
@@ -41,6 +26,13 @@ def add_rule(project=None, **fields: Any):
 
     with context.bind(actor=context.SYSTEM):
         return save_rule(GuardrailRule(project=project), fields)
+
+
+def add_falcon_rule(project, action: str = "block", **fields: Any):
+    """The keyword rule most tests share: `words`, matching "falcon" (stage and endpoint as given)."""
+    return add_rule(
+        project, name="words", kind="keywords", action=action, config={"words": ["falcon"]}, **fields
+    )
 
 
 @dataclass
@@ -89,15 +81,3 @@ def two_providers(ai_world) -> AIWorld:
             project=ai_world.project, provider="anthropic", credential=credential
         )
     return ai_world
-
-
-def log_rows(project, count: int = 1, timeout: float = 5.0) -> list[Any]:
-    """RequestLog rows of the project once the batched writer flushed at least `count` (polled)."""
-    from audit.models import RequestLog
-
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = list(RequestLog.objects.filter(project_uuid=project.uuid).order_by("id"))
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)

@@ -5,46 +5,27 @@ request body it received (`bodies`)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 
 from aiohttp import web
 
+from tests.threaded import AiohttpServer
 
-class Mirror:
+
+class Mirror(AiohttpServer):
+    thread_name = "mirror"
+    handler_cancellation = False
+
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self.bodies: list[bytes] = []
         self.answers: list[tuple[bytes, str]] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="mirror", daemon=True)
-        self._runner: web.AppRunner | None = None
-
-    def __enter__(self) -> Mirror:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)  # type: ignore[union-attr]
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
 
     def answer(self, body: bytes | str, content_type: str = "text/plain") -> None:
         self.answers.append((body.encode() if isinstance(body, str) else body, content_type))
 
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/mirror", self._mirror)
         app.router.add_route("*", "/answer", self._answer)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
 
     async def _mirror(self, request: web.Request) -> web.Response:
         body = await request.read()

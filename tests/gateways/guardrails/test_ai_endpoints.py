@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from audit import context
-from tests.gateways.guardrails.conftest import add_rule, log_rows
+from tests.gateways.guardrails.conftest import add_falcon_rule, add_rule
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,14 +65,7 @@ def test_input_block_and_output_block(gateway, ai_world, endpoint):
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "guardrail_blocked"
     assert ai_world.mock.requests == []
-    add_rule(
-        ai_world.project,
-        name="words",
-        kind="keywords",
-        action="block",
-        stage="output",
-        config={"words": ["falcon"]},
-    )
+    add_falcon_rule(ai_world.project, stage="output")
     ai_world.mock.script("The falcon is ready")
     response = post(gateway, ai_world, {"variables": {"text": "status?"}})
     assert response.status_code == 502 and response.json()["error"]["code"] == "guardrail_blocked"
@@ -88,14 +82,7 @@ def test_stream_deltas_redacted_and_block_ends_with_error_event(gateway, ai_worl
     text = "".join(e["delta"] for e in events if e["type"] == "delta")
     assert text == "Call [PHONE] or write [EMAIL] today"
     assert events[-1]["type"] == "done" and events[-1]["output"] == text
-    add_rule(
-        ai_world.project,
-        name="words",
-        kind="keywords",
-        action="block",
-        stage="output",
-        config={"words": ["falcon"]},
-    )
+    add_falcon_rule(ai_world.project, stage="output")
     ai_world.mock.script("a b c the falcon d e")
     response = post(gateway, ai_world, {"variables": {"text": "hi"}, "stream": True})
     events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.gateways.guardrails.conftest import add_rule, log_rows
+from tests.gateways.guardrails.conftest import add_falcon_rule, add_rule
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODEL = "openai:gpt-4o-mini"
@@ -78,7 +79,7 @@ def test_input_block_is_a_bad_request_error(gateway, ai_world):
 
 
 def test_warn_only_records(gateway, ai_world):
-    add_rule(ai_world.project, name="words", kind="keywords", action="warn", config={"words": ["falcon"]})
+    add_falcon_rule(ai_world.project, action="warn")
     completion = ai_world.sdk(gateway).chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "tell me about Falcon"}]
     )
@@ -92,14 +93,7 @@ def test_warn_only_records(gateway, ai_world):
 
 def test_output_redaction_and_content_filter_json(gateway, ai_world):
     add_rule(ai_world.project, name="pii", kind="pii", action="redact", stage="output")
-    add_rule(
-        ai_world.project,
-        name="words",
-        kind="keywords",
-        action="block",
-        stage="output",
-        config={"words": ["falcon"]},
-    )
+    add_falcon_rule(ai_world.project, stage="output")
     client = ai_world.sdk(gateway)
     ai_world.mock.script("Write to bob@example.org please.", "The falcon has landed.")
     first = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
@@ -128,14 +122,7 @@ def test_stream_output_redacted_across_chunks(gateway, ai_world):
 
 
 def test_stream_block_ends_with_content_filter(gateway, ai_world):
-    add_rule(
-        ai_world.project,
-        name="words",
-        kind="keywords",
-        action="block",
-        stage="output",
-        config={"words": ["falcon"]},
-    )
+    add_falcon_rule(ai_world.project, stage="output")
     ai_world.mock.script("word " * 200 + "the falcon " + "more " * 50)
     stream = ai_world.sdk(gateway).chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True

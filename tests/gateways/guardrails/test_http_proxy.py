@@ -12,8 +12,9 @@ import pytest
 from django.test import override_settings
 
 from gateways.http.models import ApiEndpoint
-from tests.gateways.guardrails.conftest import add_rule, log_rows
+from tests.gateways.guardrails.conftest import add_falcon_rule, add_rule
 from tests.gateways.guardrails.mirror import Mirror
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,14 +65,7 @@ def test_request_json_redacted_and_text_blocked(proxy, mirror):
     assert (
         "pii;level=project;stage=input;action=redact;count=2" in response.headers["x-promptgate-guardrails"]
     )
-    add_rule(
-        proxy.project,
-        name="words",
-        kind="keywords",
-        action="block",
-        stage="input",
-        config={"words": ["falcon"]},
-    )
+    add_falcon_rule(proxy.project, stage="input")
     before = len(mirror.bodies)
     response = proxy.call("m", content=b"about the Falcon plan", headers={"Content-Type": "text/plain"})
     assert response.status_code == 400
@@ -108,15 +102,7 @@ def test_response_redacted_and_blocked(proxy, mirror):
 
 
 def test_endpoint_level_rule_only_on_its_endpoint(proxy, mirror):
-    add_rule(
-        proxy.project,
-        name="words",
-        endpoint="b",
-        kind="keywords",
-        action="block",
-        stage="output",
-        config={"words": ["falcon"]},
-    )
+    add_falcon_rule(proxy.project, stage="output", endpoint="b")
     mirror.answer("the falcon")
     assert proxy.call("a", "GET").status_code == 200
     mirror.answer("the falcon")
@@ -134,14 +120,7 @@ def test_event_stream_response_guarded_across_chunks(proxy, mirror):
 
     assert response.text == re.sub(r"user\d+@example\.com", "[EMAIL]", events)
     assert "@example.com" not in response.text and response.text.count("[EMAIL]") == 30
-    add_rule(
-        proxy.project,
-        name="words",
-        kind="keywords",
-        action="block",
-        stage="output",
-        config={"words": ["falcon"]},
-    )
+    add_falcon_rule(proxy.project, stage="output")
     mirror.answer("data: a\n\n" * 300 + "data: the falcon\n\n" + "data: b\n\n" * 40, "text/event-stream")
     response = proxy.call("a", "GET", query="?chunked=1")
     assert "falcon" not in response.text and "data: b" not in response.text
@@ -158,14 +137,7 @@ def test_event_stream_request_body_is_checked_before_the_upstream(proxy, mirror)
     assert (
         "pii;level=project;stage=input;action=redact;count=1" in response.headers["x-promptgate-guardrails"]
     )
-    add_rule(
-        proxy.project,
-        name="words",
-        kind="keywords",
-        action="block",
-        stage="input",
-        config={"words": ["falcon"]},
-    )
+    add_falcon_rule(proxy.project, stage="input")
     before = len(mirror.bodies)
     response = proxy.call(
         "m",

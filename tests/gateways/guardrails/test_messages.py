@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import anthropic
 import pytest
 
-from tests.gateways.guardrails.conftest import add_rule, log_rows
+from tests.gateways.guardrails.conftest import add_falcon_rule, add_rule
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["anthropic:claude-3-5-haiku", "openai:gpt-4o-mini"]
-FALCON = {"words": ["falcon"]}
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_input_block_answers_anthropics_error_shape(two_providers, claude, strea
 
 
 def test_warn_only_records(two_providers, claude):
-    add_rule(two_providers.project, name="words", kind="keywords", action="warn", config=FALCON)
+    add_falcon_rule(two_providers.project, action="warn")
     message = claude.messages.create(
         model="anthropic:claude-3-5-haiku",
         max_tokens=64,
@@ -104,9 +104,7 @@ def test_warn_only_records(two_providers, claude):
 @pytest.mark.parametrize("model", MODELS)
 def test_output_redaction_and_refusal_json(two_providers, claude, model):
     add_rule(two_providers.project, name="pii", kind="pii", action="redact", stage="output")
-    add_rule(
-        two_providers.project, name="words", kind="keywords", action="block", stage="output", config=FALCON
-    )
+    add_falcon_rule(two_providers.project, stage="output")
     two_providers.mock.script("Write to bob@example.org please.", "The falcon has landed.")
     request = {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
     first = claude.messages.create(**request)
@@ -135,9 +133,7 @@ def test_stream_output_redacted_across_chunks(two_providers, claude, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_stream_block_ends_with_refusal(two_providers, claude, model):
-    add_rule(
-        two_providers.project, name="words", kind="keywords", action="block", stage="output", config=FALCON
-    )
+    add_falcon_rule(two_providers.project, stage="output")
     two_providers.mock.script("word " * 200 + "the falcon " + "more " * 50)
     request = {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
     with claude.messages.stream(**request) as stream:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.gateways.guardrails.conftest import add_rule, log_rows
+from tests.gateways.guardrails.conftest import add_falcon_rule, add_rule
+from tests.helpers import log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku"]
-FALCON = {"words": ["falcon"]}
 
 
 def test_input_redaction_reaches_upstream_redacted(gateway, two_providers):
@@ -58,7 +58,7 @@ def test_input_block_is_a_bad_request_error(gateway, two_providers, stream):
 
 
 def test_warn_only_records(gateway, two_providers):
-    add_rule(two_providers.project, name="words", kind="keywords", action="warn", config=FALCON)
+    add_falcon_rule(two_providers.project, action="warn")
     response = two_providers.sdk(gateway).responses.create(
         model="openai:gpt-4o-mini", input="tell me about Falcon"
     )
@@ -73,9 +73,7 @@ def test_warn_only_records(gateway, two_providers):
 @pytest.mark.parametrize("model", MODELS)
 def test_output_redaction_and_content_filter_json(gateway, two_providers, model):
     add_rule(two_providers.project, name="pii", kind="pii", action="redact", stage="output")
-    add_rule(
-        two_providers.project, name="words", kind="keywords", action="block", stage="output", config=FALCON
-    )
+    add_falcon_rule(two_providers.project, stage="output")
     client = two_providers.sdk(gateway)
     two_providers.mock.script("Write to bob@example.org please.", "The falcon has landed.")
     first = client.responses.create(model=model, input="hi")
@@ -107,9 +105,7 @@ def test_stream_output_redacted_across_chunks(gateway, two_providers, model):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_stream_block_ends_with_incomplete_content_filter(gateway, two_providers, model):
-    add_rule(
-        two_providers.project, name="words", kind="keywords", action="block", stage="output", config=FALCON
-    )
+    add_falcon_rule(two_providers.project, stage="output")
     two_providers.mock.script("word " * 200 + "the falcon " + "more " * 50)
     with two_providers.sdk(gateway).responses.stream(model=model, input="hi") as stream:
         events = list(stream)  # the SDK reads to the end of the stream: a proper end

@@ -22,7 +22,7 @@ from gateways.common.transport import http_client
 from gateways.http.models import ApiEndpoint
 from tests.projects.admin.conftest import staff_client  # noqa: F401  (shared fixture)
 from tests.projects.api.conftest import client_for, projects_url, root_client  # noqa: F401  (shared fixtures)
-from tests.servers import GatewayProcess, running_gateways
+from tests.servers import GatewayProcess, running_gateway, running_gateways
 from tests.upstreams import UpstreamServer
 
 LOOPBACK_ALLOWED = override_settings(PROMPTGATE_SSRF_ALLOW=["127.0.0.0/8"])
@@ -37,10 +37,8 @@ def upstream_server() -> Iterator[UpstreamServer]:
 @pytest.fixture(scope="session")
 def gateway_process(django_db_setup, django_db_blocker) -> Iterator[GatewayProcess]:
     """One gateway process for the session; it serves the test database created above."""
-    process = GatewayProcess().start()
-    yield process
-    process.stop()
-    process.cleanup()
+    with running_gateway() as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

@@ -49,12 +49,12 @@ def test_strip_path_prefix_and_preserve_query_off(api, live, upstream_server):
 
 def test_method_allowlist_answers_405_with_allow(api, live, upstream_server):
     api.endpoint("ro", upstream_server.url("/echo"), allowed_methods=["GET", "HEAD"])
-    before = len(upstream_server.seen)
+    before = len(upstream_server.requests)
     r = live.post(api.path("ro", "/x"), headers=api.auth, content=b"{}")
     assert r.status_code == 405
     assert r.headers["allow"] == "GET, HEAD"
     assert r.json()["error"]["code"] == "method_not_allowed"
-    assert len(upstream_server.seen) == before  # never reached the upstream
+    assert len(upstream_server.requests) == before  # never reached the upstream
     assert live.head(api.path("ro", "/x"), headers=api.auth).status_code == 200
 
 
@@ -169,11 +169,11 @@ def test_client_cannot_spoof_promptgate_headers_upstream(api, live, upstream_ser
 
 def test_redirects_are_passed_back_not_followed(api, live, upstream_server):
     api.endpoint("svc", upstream_server.url("/redirect"))
-    before = len(upstream_server.seen)
+    before = len(upstream_server.requests)
     r = live.get(api.path("svc"), headers=api.auth)
     assert r.status_code == 302
     assert r.headers["location"] == "http://127.0.0.1:1/elsewhere"
-    assert len(upstream_server.seen) == before + 1
+    assert len(upstream_server.requests) == before + 1
 
 
 def test_set_cookie_is_not_returned(api, live, upstream_server):

@@ -129,10 +129,10 @@ async def test_token_project_and_route_checks(aapi, client, upstream_server):
     assert (r.status_code, r.json()["error"]["code"]) == (404, "endpoint_not_found")
 
     await orm(services.set_active)(aapi.project, False)
-    before = len(upstream_server.seen)
+    before = len(upstream_server.requests)
     r = await client.get(path, headers=aapi.auth)
     assert (r.status_code, r.json()["error"]["code"]) == (403, "project_inactive")
-    assert len(upstream_server.seen) == before
+    assert len(upstream_server.requests) == before
 
 
 async def test_disabled_endpoint_is_404(aapi, client, upstream_server):

@@ -13,14 +13,14 @@ def test_per_minute_limit_is_429_with_headers(api, live, upstream_server):
         r = live.get(api.path("lim"), headers=api.auth)
         statuses.append(r.status_code)
         assert "ratelimit-policy" in r.headers and "ratelimit" in r.headers
-    before = len(upstream_server.seen)
+    before = len(upstream_server.requests)
     refused = live.get(api.path("lim"), headers=api.auth)
     assert statuses == [200, 200, 200]
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
     assert int(refused.headers["retry-after"]) >= 1
     assert "w=60" in refused.headers["ratelimit-policy"] and "q=3" in refused.headers["ratelimit-policy"]
     assert "r=0" in refused.headers["ratelimit"]
-    assert len(upstream_server.seen) == before  # a refused call never reaches the upstream
+    assert len(upstream_server.requests) == before  # a refused call never reaches the upstream
 
 
 def test_per_hour_limit(api, live, upstream_server):

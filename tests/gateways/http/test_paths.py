@@ -41,7 +41,7 @@ def svc(api, upstream_server):
 
 
 def test_traversal_variants_are_400_invalid_path(svc, gateway_process, upstream_server):
-    before = len(upstream_server.seen)
+    before = len(upstream_server.requests)
     for tail in TRAVERSALS:  # one test, one project: each variant is a single request
         status, body = raw_request(
             gateway_process.port,
@@ -50,7 +50,7 @@ def test_traversal_variants_are_400_invalid_path(svc, gateway_process, upstream_
         )
         assert status == 400, (tail, status, body)
         assert json.loads(body)["error"]["code"] == "invalid_path", (tail, body)
-    assert len(upstream_server.seen) == before
+    assert len(upstream_server.requests) == before
 
 
 def test_non_utf8_and_absurd_tails_get_a_clear_answer(svc, gateway_process, upstream_server):

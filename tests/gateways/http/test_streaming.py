@@ -46,10 +46,10 @@ def test_chunked_upload_is_streamed_to_the_upstream(api, live, upstream_server):
 
 def test_body_over_max_is_413_with_content_length(api, live, upstream_server):
     api.endpoint("small", upstream_server.url("/upload"), max_body_bytes=1000)
-    before = len(upstream_server.seen)
+    before = len(upstream_server.requests)
     r = live.post(api.path("small"), headers=api.auth, content=b"x" * 1001)
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
-    assert len(upstream_server.seen) == before
+    assert len(upstream_server.requests) == before
     assert live.post(api.path("small"), headers=api.auth, content=b"x" * 1000).status_code == 200
 
 

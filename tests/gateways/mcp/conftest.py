@@ -86,9 +86,9 @@ def mcp_project(make_project, make_token, upstreams) -> McpProject:
     project = make_project("MCP project", project_type="mcp_gateway")
     _, token = make_token(project, scopes=["mcp"])
     servers = {
-        "alpha": add_server(project, "alpha", upstreams["alpha"].url, bearer_token=ALPHA_TOKEN),
-        "beta": add_server(project, "beta", upstreams["beta"].url, protocol="legacy"),
-        "gamma": add_server(project, "gamma", upstreams["gamma"].url),
+        "alpha": add_server(project, "alpha", upstreams["alpha"].url(), bearer_token=ALPHA_TOKEN),
+        "beta": add_server(project, "beta", upstreams["beta"].url(), protocol="legacy"),
+        "gamma": add_server(project, "gamma", upstreams["gamma"].url()),
     }
     return McpProject(project, token, servers)
 

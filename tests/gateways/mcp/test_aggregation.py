@@ -236,7 +236,7 @@ def test_upstream_session_expired_is_renewed_once(gateways, mcp_project, upstrea
 
 def test_upstream_down(gateways, mcp_project):
     flaky = Upstream(build_beta).start()
-    server = add_server(mcp_project.project, "flaky", flaky.url, protocol="legacy")
+    server = add_server(mcp_project.project, "flaky", flaky.url(), protocol="legacy")
     for gateway in gateways:
         gateway.sync_config()
     assert (

@@ -14,8 +14,7 @@ from projects import services
 from tests.gateways.mcp.conftest import modern, modern_headers, post, rpc, sdk_client
 from tests.gateways.mcp.test_aggregation import EXPECTED_TOOLS, call
 from tests.gateways.mcp.test_protocol import initialize
-from tests.gateways.mcp.upstreams import free_port
-from tests.servers import GatewayProcess
+from tests.servers import GatewayProcess, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

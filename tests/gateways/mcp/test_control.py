@@ -122,7 +122,7 @@ def test_roles(client_for, mcp, make_user):
 def test_test_action_lists_tools_and_warns(root_client, mcp, long_upstream):
     with LOOPBACK_ALLOWED:
         created = root_client.post(
-            servers_url(mcp), {"prefix": "longish", "upstream_url": long_upstream.url}, format="json"
+            servers_url(mcp), {"prefix": "longish", "upstream_url": long_upstream.url()}, format="json"
         )
         assert created.status_code == 201
         response = root_client.post(servers_url(mcp, f"{created.json()['id']}/test/"))
@@ -151,7 +151,7 @@ def test_admin_add_change_and_test_button(admin_user, mcp, long_upstream):
     form = {
         "project": str(mcp.pk),
         "prefix": "longish",
-        "upstream_url": long_upstream.url,
+        "upstream_url": long_upstream.url(),
         "enabled": "on",
         "timeout_seconds": "30",
         "tool_timeout_seconds": "120",

@@ -45,9 +45,9 @@ def long_project(make_project, make_token, delta) -> McpProject:
     project = make_project("Long calls", project_type="mcp_gateway")
     _, token = make_token(project, scopes=["mcp"])
     servers = {
-        "dm": add_server(project, "dm", upstream.url, protocol="2026-07-28"),
-        "dl": add_server(project, "dl", upstream.url, protocol="legacy"),
-        "dt": add_server(project, "dt", upstream.url, protocol="legacy", tool_timeout_seconds=1),
+        "dm": add_server(project, "dm", upstream.url(), protocol="2026-07-28"),
+        "dl": add_server(project, "dl", upstream.url(), protocol="legacy"),
+        "dt": add_server(project, "dt", upstream.url(), protocol="legacy", tool_timeout_seconds=1),
     }
     return McpProject(project, token, servers)
 
@@ -192,7 +192,7 @@ def test_adding_a_server_is_announced_on_the_get_stream(gateways, long_project):
     listening = _listen(gateways[1], long_project)
     extra = Upstream(build_beta).start()
     try:
-        add_server(long_project.project, "extra", extra.url, protocol="legacy")
+        add_server(long_project.project, "extra", extra.url(), protocol="legacy")
         assert listening.next_method() == "notifications/tools/list_changed"
         names = post(gateways[1], long_project, modern("tools/list"), **modern_headers("tools/list")).json()
         assert "extra__shout" in [t["name"] for t in names["result"]["tools"]]
@@ -218,7 +218,7 @@ def test_an_upstream_announcement_on_its_own_stream_reaches_listeners(gateways, 
     announcer = Announcer()
     server = Upstream(lambda: announcer).start()
     try:
-        add_server(long_project.project, "ann", server.url, protocol="legacy")
+        add_server(long_project.project, "ann", server.url(), protocol="legacy")
         listening = _listen(gateways[0], long_project)
         # While someone listens, the gateway listens to the upstream's own GET stream.
         assert wait_for(lambda: len(announcer.streams) == 1), gateways[0].output()[-3000:]

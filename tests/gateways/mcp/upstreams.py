@@ -12,25 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import threading
-import time
 import warnings
 from typing import Any
 
-import uvicorn
 from mcp import types
 from mcp.server import Server
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPDeprecationWarning
 
+from tests.threaded import AsgiServer
+
 ALPHA_TOKEN = "upstream-secret-alpha-123"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def build_alpha() -> Any:
@@ -206,39 +198,20 @@ class Recorder:
         await self.app(scope, receive, send)
 
 
-class Upstream:
-    """One SDK server on 127.0.0.1 in a thread; `restart()` brings up a fresh app (every session gone)."""
+class Upstream(AsgiServer):
+    """One SDK server on 127.0.0.1 (tests/threaded.py); `restart()` brings up a fresh app at the same
+    address, every session gone."""
+
+    thread_name = "mcp-upstream"
+    path = "/mcp"
 
     def __init__(self, build: Any, token: str | None = None) -> None:
+        super().__init__()
         self.build = build
-        self.port = free_port()
         self.recorder = Recorder(build(), token)
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def start(self) -> Upstream:
-        config = uvicorn.Config(
-            self.recorder, host="127.0.0.1", port=self.port, log_level="error", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("upstream did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
-            self.thread.join(10)
-            self.server = None
+    def asgi_app(self) -> Any:
+        return self.recorder
 
     def restart(self) -> None:
         self.stop()

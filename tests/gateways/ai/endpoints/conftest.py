@@ -24,22 +24,10 @@ SUMMARY_SCHEMA = {
 }
 
 
-@pytest.fixture(scope="session")
-def mock_llm() -> Iterator[MockLLM]:
-    with MockLLM() as mock:
-        yield mock
-
-
 @pytest.fixture(autouse=True)
 def _loopback_upstreams(settings) -> None:
     """The mock LLM listens on 127.0.0.1, which the SSRF guard refuses unless allowed."""
     settings.PROMPTGATE_SSRF_ALLOW = ["127.0.0.0/8"]
-
-
-@pytest.fixture(autouse=True)
-def _mock_reset(request: pytest.FixtureRequest) -> None:
-    if "mock_llm" in request.fixturenames:
-        request.getfixturevalue("mock_llm").reset()
 
 
 @dataclass

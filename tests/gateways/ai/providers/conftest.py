@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -16,16 +15,12 @@ from tests.projects.api.conftest import client_for, root_client  # noqa: F401  (
 SPLITS = (1, 3, 7, 13, 64)  # odd read sizes: events and UTF-8 characters cut anywhere
 
 
-@pytest.fixture(scope="session")
-def mock() -> Iterator[MockLLM]:
-    with MockLLM() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _fresh_mock(request: pytest.FixtureRequest) -> None:
-    if "mock" in request.fixturenames:
-        request.getfixturevalue("mock").reset()
+@pytest.fixture
+def mock(mock_llm: MockLLM) -> MockLLM:
+    """The run's mock LLM (tests/conftest.py, reset before each test), by the short name used here;
+    counting tokens from the words, not answering the AI gateway tests' fixed `USAGE`."""
+    mock_llm.usage = None
+    return mock_llm
 
 
 def target(mock: MockLLM, provider: str, model: str = "m1", **options: str) -> Target:

@@ -11,7 +11,7 @@ AUTH = {"Authorization": f"Bearer {KEYS['openai']}"}
 
 def post(mock, body, headers=None, timeout=10.0):
     return httpx.post(
-        f"{mock.url}/v1/chat/completions",
+        mock.url("/v1/chat/completions"),
         json=body,
         headers={**AUTH, **(headers or {})},
         timeout=timeout,
@@ -50,8 +50,8 @@ def test_slow_stream_spaces_the_chunks(mock):
 def test_wrong_or_missing_credentials_answer_401(mock):
     assert post(mock, CHAT, {"Authorization": "Bearer sk-nope"}).status_code == 401
     response = httpx.post(
-        f"{mock.url}/v1/messages", json={"model": "c", "max_tokens": 5, "messages": []}, trust_env=False
+        mock.url("/v1/messages"), json={"model": "c", "max_tokens": 5, "messages": []}, trust_env=False
     )
     assert response.status_code == 401 and response.json()["type"] == "error"
-    response = httpx.post(f"{mock.url}/v1beta/models/g:generateContent", json={}, trust_env=False)
+    response = httpx.post(mock.url("/v1beta/models/g:generateContent"), json={}, trust_env=False)
     assert response.status_code == 401 and response.json()["error"]["status"] == "UNAUTHENTICATED"
