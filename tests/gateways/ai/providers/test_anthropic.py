@@ -9,7 +9,6 @@ from gateways.ai.providers.base import AdapterError
 from gateways.ai.providers.registry import get_adapter, make_target
 from tests.gateways.ai.providers.conftest import (
     CHAT,
-    SPLITS,
     WEATHER_TOOL,
     content,
     finish_reasons,
@@ -192,30 +191,6 @@ def test_tool_call_answer(mock):
     }
 
 
-@pytest.mark.parametrize("size", SPLITS)
-def test_stream_in_any_split(mock, size):
-    t = target(mock, "anthropic", "claude")
-    sent = send(adapter.chat_request(t, CHAT, stream=True))
-    translator = adapter.stream_translator(t)
-    chunks = translate(translator, sent.body, size)
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert content(chunks) == "Hello from the mock. You said: What is the weather in Paris?"
-    assert finish_reasons(chunks) == ["stop"]
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 12
-    assert translator.complete and translator.usage.completion_tokens == 12
-    assert {c["id"] for c in chunks} == {"msg_mock"} and chunks[0]["object"] == "chat.completion.chunk"
-
-
-def test_stream_tool_call_deltas(mock):
-    t = target(mock, "anthropic", "claude+tool-call")
-    sent = send(adapter.chat_request(t, {**CHAT, "tools": [WEATHER_TOOL]}, stream=True))
-    chunks = translate(adapter.stream_translator(t), sent.body, 9)
-    assert tool_arguments(chunks) == {
-        0: {"id": "toolu_mock_1", "name": "get_weather", "arguments": '{"city": "example"}'}
-    }
-    assert finish_reasons(chunks) == ["tool_calls"]
-
-
 SCHEMA = {
     "type": "json_schema",
     "json_schema": {
@@ -282,15 +257,6 @@ def test_wrong_key_and_in_stream_error(mock):
     with pytest.raises(AdapterError) as caught:
         translate(adapter.stream_translator(t), sent.body, 10)
     assert caught.value.error.status == 503 and caught.value.error.retryable
-
-
-def test_cut_stream_keeps_partial_usage(mock):
-    t = target(mock, "anthropic", "claude+cut-mid-stream")
-    sent = send(adapter.chat_request(t, CHAT, stream=True))
-    translator = adapter.stream_translator(t)
-    translate(translator, sent.body, 6)
-    assert sent.broken and not translator.complete
-    assert translator.usage is not None and translator.usage.prompt_tokens > 0  # from message_start
 
 
 def test_models_request(mock):

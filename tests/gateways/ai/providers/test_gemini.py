@@ -8,14 +8,9 @@ from gateways.ai.providers.base import AdapterError
 from gateways.ai.providers.registry import get_adapter, make_target
 from tests.gateways.ai.providers.conftest import (
     CHAT,
-    SPLITS,
     WEATHER_TOOL,
-    content,
-    finish_reasons,
     send,
     target,
-    tool_arguments,
-    translate,
 )
 from tests.mock_llm import KEYS
 
@@ -182,42 +177,6 @@ def test_tool_call_and_json_answers(mock):
     }
     sent = send(adapter.chat_request(t, body, stream=False))
     assert json.loads(adapter.chat_response(t, sent.json())["choices"][0]["message"]["content"]) == {"n": 42}
-
-
-@pytest.mark.parametrize("size", SPLITS)
-def test_stream_in_any_split(mock, size):
-    t = target(mock, "gemini", "gemini")
-    sent = send(adapter.chat_request(t, CHAT, stream=True))
-    translator = adapter.stream_translator(t)
-    chunks = translate(translator, sent.body, size)
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert content(chunks) == "Hello from the mock. You said: What is the weather in Paris?"
-    assert finish_reasons(chunks) == ["stop"]
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 12
-    assert translator.complete and translator.usage.completion_tokens == 12
-    assert len({c["id"] for c in chunks}) == 1
-
-
-def test_stream_tool_call(mock):
-    t = target(mock, "gemini", "gemini+tool-call")
-    sent = send(adapter.chat_request(t, {**CHAT, "tools": [WEATHER_TOOL]}, stream=True))
-    chunks = translate(adapter.stream_translator(t), sent.body, 8)
-    calls = tool_arguments(chunks)
-    assert (
-        list(calls) == [0]
-        and calls[0]["name"] == "get_weather"
-        and calls[0]["arguments"] == '{"city": "example"}'
-    )
-    assert finish_reasons(chunks) == ["tool_calls"]
-
-
-def test_cut_stream(mock):
-    t = target(mock, "gemini", "gemini+cut-mid-stream")
-    sent = send(adapter.chat_request(t, CHAT, stream=True))
-    translator = adapter.stream_translator(t)
-    chunks = translate(translator, sent.body, 5)
-    assert sent.broken and not translator.complete
-    assert all(c["choices"] for c in chunks)  # no usage chunk claims a finished answer
 
 
 def test_blocked_prompt_and_finish_reasons():

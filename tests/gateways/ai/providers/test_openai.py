@@ -8,13 +8,9 @@ from gateways.ai.providers.base import AdapterError
 from gateways.ai.providers.registry import get_adapter, make_target
 from tests.gateways.ai.providers.conftest import (
     CHAT,
-    SPLITS,
     WEATHER_TOOL,
-    content,
-    finish_reasons,
     send,
     target,
-    tool_arguments,
     translate,
 )
 from tests.mock_llm import KEYS
@@ -68,41 +64,6 @@ def test_openai_chat_against_the_mock(mock):
     recorded = mock.last()
     assert recorded.path == "/v1/chat/completions" and recorded.body["seed"] == 1
     assert recorded.headers["authorization"] == f"Bearer {KEYS['openai']}"
-
-
-@pytest.mark.parametrize("size", SPLITS)
-def test_openai_stream_translation_in_any_split(mock, size):
-    adapter, t = get_adapter("openai"), target(mock, "openai")
-    sent = send(adapter.chat_request(t, CHAT, stream=True))
-    translator = adapter.stream_translator(t)
-    chunks = translate(translator, sent.body, size)
-    assert content(chunks).startswith("Hello from the mock. You said: What is the weather")
-    assert finish_reasons(chunks) == ["stop"]
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
-    assert (
-        translator.usage is not None
-        and translator.usage.completion_tokens == chunks[-1]["usage"]["completion_tokens"]
-    )
-    assert translator.complete
-
-
-@pytest.mark.parametrize("provider", ["openai", "azure", "groq"])
-def test_tool_call_deltas(mock, provider):
-    adapter, t = get_adapter(provider), target(mock, provider, "m1+tool-call")
-    sent = send(adapter.chat_request(t, {**CHAT, "tools": [WEATHER_TOOL]}, stream=True))
-    chunks = translate(adapter.stream_translator(t), sent.body, 5)
-    calls = tool_arguments(chunks)
-    assert calls == {0: {"id": "call_mock_1", "name": "get_weather", "arguments": '{"city": "example"}'}}
-    assert finish_reasons(chunks) == ["tool_calls"]
-
-
-def test_cut_stream_is_not_complete(mock):
-    adapter, t = get_adapter("openai"), target(mock, "openai", "m1+cut-mid-stream")
-    sent = send(adapter.chat_request(t, CHAT, stream=True))
-    assert sent.broken
-    translator = adapter.stream_translator(t)
-    translate(translator, sent.body, 7)
-    assert not translator.complete and translator.usage is None
 
 
 def test_error_event_inside_a_stream_raises(mock):
