@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -36,3 +37,19 @@ def log_rows(project: Any, count: int = 1, timeout: float = 5.0) -> list[Any]:
         if len(rows) >= count or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
+
+
+@contextmanager
+def anthropic_sdk(gateway: Any, project_uuid: Any, token: str) -> Iterator[Any]:
+    """Anthropic's own client against a project on `gateway` (once it adopted every config change so
+    far), no retries; closed on the way out."""
+    import anthropic
+
+    gateway.sync_config()
+    client = anthropic.Anthropic(
+        base_url=gateway.url(f"/api/{project_uuid}"), api_key=token, max_retries=0, timeout=20
+    )
+    try:
+        yield client
+    finally:
+        client.close()

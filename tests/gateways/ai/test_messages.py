@@ -9,7 +9,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.helpers import log_rows
+from tests.helpers import anthropic_sdk, log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["anthropic:claude-3-5-haiku", "openai:gpt-4o-mini", "gemini:gemini-2.0-flash"]
@@ -25,15 +25,8 @@ PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgG
 
 @pytest.fixture
 def claude(providers, gateway_proc) -> Iterator[anthropic.Anthropic]:
-    gateway_proc.sync_config()
-    client = anthropic.Anthropic(
-        base_url=gateway_proc.url(f"/api/{providers.uuid}"),
-        api_key=providers.token,
-        max_retries=0,
-        timeout=20,
-    )
-    yield client
-    client.close()
+    with anthropic_sdk(gateway_proc, providers.uuid, providers.token) as client:
+        yield client
 
 
 @pytest.mark.parametrize("model", MODELS)

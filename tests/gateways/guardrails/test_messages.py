@@ -11,7 +11,7 @@ import anthropic
 import pytest
 
 from tests.gateways.guardrails.conftest import add_falcon_rule, add_rule
-from tests.helpers import log_rows
+from tests.helpers import anthropic_sdk, log_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = ["anthropic:claude-3-5-haiku", "openai:gpt-4o-mini"]
@@ -19,15 +19,8 @@ MODELS = ["anthropic:claude-3-5-haiku", "openai:gpt-4o-mini"]
 
 @pytest.fixture
 def claude(two_providers, gateway) -> Iterator[anthropic.Anthropic]:
-    gateway.sync_config()
-    client = anthropic.Anthropic(
-        base_url=gateway.url(f"/api/{two_providers.project.uuid}"),
-        api_key=two_providers.token,
-        max_retries=0,
-        timeout=20,
-    )
-    yield client
-    client.close()
+    with anthropic_sdk(gateway, two_providers.project.uuid, two_providers.token) as client:
+        yield client
 
 
 def test_input_redaction_reaches_upstream_redacted(two_providers, claude):
