@@ -7,6 +7,11 @@ import random
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, TypedDict, Unpack
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,15 @@ class RequestContext:
         return self.actor_resolver() if self.actor_resolver is not None else self.actor
 
 
+class ContextChanges(TypedDict, total=False):
+    """The fields `bind` may replace, by name."""
+
+    actor: Actor
+    ip: str | None
+    request_id: str
+    actor_resolver: Callable[[], Actor] | None
+
+
 # RequestContext is frozen, so sharing one default instance is safe.
 _current: ContextVar[RequestContext] = ContextVar(
     "promptgate_request_context",
@@ -51,7 +65,7 @@ def new_request_id() -> str:
 
 
 @contextlib.contextmanager
-def bind(**changes: object) -> Iterator[RequestContext]:
+def bind(**changes: Unpack[ContextChanges]) -> Iterator[RequestContext]:
     """Bind actor/ip/request_id for the duration of a block (management commands, tests, views)."""
     ctx = replace(_current.get(), **changes)
     token = _current.set(ctx)
@@ -70,7 +84,7 @@ def deactivate(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]  # the Token activate() returned, typed object for callers
 
 
-def actor_for_user(user: object) -> Actor:
-    if user is None or not getattr(user, "is_authenticated", False):
+def actor_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Actor:
+    if user is None or not user.is_authenticated:
         return ANONYMOUS
     return Actor(kind="user", id=str(user.pk), label=user.get_username())

@@ -58,11 +58,11 @@ def parse_range(
             at = None if day is not None else parse_datetime(text)
         except ValueError:
             at, day = None, None
-        if at is None and day is None:
-            raise ExportError(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time")
-        if at is None:
+        if day is not None:
             at = datetime.datetime.combine(day, datetime.time.min, datetime.UTC)
             at += datetime.timedelta(days=1) if day_end else datetime.timedelta()
+        elif at is None:
+            raise ExportError(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 time")
         bounds.append(at if at.tzinfo else at.replace(tzinfo=datetime.UTC))
     if bounds[0] >= bounds[1]:
         raise ExportError("since must be before until")

@@ -35,35 +35,36 @@ class RequestContextMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
-        if iscoroutinefunction(get_response):
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
             markcoroutinefunction(self)
 
-    def _bind(self, request: HttpRequest) -> Any:
+    def _bind(self, request: HttpRequest) -> tuple[object, str]:
+        """Activate the request's context; the reset token and the request id it carries."""
         request_id = request_id_from(request.headers.get("X-Request-Id"))
-        request.request_id = request_id
         ctx = context.RequestContext(
             ip=request.META.get("REMOTE_ADDR") or None,
             request_id=request_id,
             actor_resolver=lambda: actor_from_request(request),
         )
-        return context.activate(ctx)
+        return context.activate(ctx), request_id
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        token = self._bind(request)
+        if self._async:
+            return self._acall(request)
+        token, request_id = self._bind(request)
         try:
-            response = self.get_response(request)
+            response: HttpResponse = self.get_response(request)
         finally:
             context.deactivate(token)
-        response["X-Request-Id"] = request.request_id
+        response["X-Request-Id"] = request_id
         return response
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        token = self._bind(request)
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        token, request_id = self._bind(request)
         try:
-            response = await self.get_response(request)
+            response: HttpResponse = await self.get_response(request)
         finally:
             context.deactivate(token)
-        response["X-Request-Id"] = request.request_id
+        response["X-Request-Id"] = request_id
         return response

@@ -182,10 +182,10 @@ class Pruner:
         key: str = "id",
     ) -> Iterator[str]:
         """Delete `model`'s rows older than `horizon` (of one project, or all), a bounded batch a step."""
-        rows = model.objects.filter(**{f"{column}__lt": horizon})
+        rows = model._default_manager.filter(**{f"{column}__lt": horizon})
         if project is not None:
             rows = rows.filter(project_uuid=project)
-        label = model._meta.model_name
+        label = model._meta.label_lower.partition(".")[2]
         if self.dry_run:
             self.report.add(label, rows.count())
             yield f"counted {label}"
@@ -196,7 +196,7 @@ class Pruner:
                 # horizon repeated, so PostgreSQL prunes partitions at plan time; no signals, no
                 # collector (nothing cascades from these rows).
                 batch = rows.order_by(column).values_list(key, flat=True)[: self.batch_size]
-                doomed = model.objects.filter(**{f"{key}__in": batch, f"{column}__lt": horizon})
+                doomed = model._default_manager.filter(**{f"{key}__in": batch, f"{column}__lt": horizon})
                 count = doomed._raw_delete(doomed.db)
             self.report.add(label, count)
             yield f"deleted {count} {label}"

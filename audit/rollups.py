@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit.models import (
@@ -125,8 +126,8 @@ def upsert(
     quote = ops.quote_name
     table = quote(model._meta.db_table)
     names = [period, *ROLLUP_DIMENSIONS]
-    columns = [model._meta.get_field(n).column for n in (*names, *ROLLUP_SUMS)]
-    target = ", ".join(quote(model._meta.get_field(n).column) for n in names)
+    columns = [_column(model, n) for n in (*names, *ROLLUP_SUMS)]
+    target = ", ".join(quote(_column(model, n)) for n in names)
     updates = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in ROLLUP_SUMS)
     ordered = sorted(deltas.items(), key=lambda item: _sort_key(item[0]))
     tail = f" ON CONFLICT ({target}) DO UPDATE SET {updates}"
@@ -163,6 +164,12 @@ def upsert(
 
 
 _PG_TYPES = {"project_uuid": "uuid", "status_class": "int2", "latency_ms_sum": "float8"}
+
+
+def _column(model: type[HourlyRollup] | type[DailyRollup], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column, name  # every rollup name is a concrete column
+    return field.column
 
 
 def _sort_key(key: Key) -> tuple[Any, ...]:

@@ -26,8 +26,9 @@ def project_of(instance: models.Model | None) -> Any:
     project_id = getattr(instance, "project_id", None)
     if project_id is None:
         return None
+    related: Any = instance  # any model with a project_id has its `project` relation
     try:
-        return instance.project
+        return related.project
     except models.ObjectDoesNotExist:
         return None
 

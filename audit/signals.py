@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save, pre_save
 from oauth2_provider.signals import app_authorized
 
-from audit import context
+from audit import context, marks
 from audit.services import record
 from audit.snapshots import changed_secrets, diff, snapshot
 
@@ -53,12 +53,14 @@ def is_audited(model: type[models.Model]) -> bool:
 
 def _before_save(sender: type[models.Model], instance: models.Model, raw: bool, **kwargs: Any) -> None:
     if raw or not is_audited(sender) or instance.pk is None:
-        instance._audit_before = None
+        marks.set_before(instance, None, set())
         return
     old = sender._base_manager.filter(pk=instance.pk).first()
-    instance._audit_before = snapshot(old) if old is not None else None
+    if old is None:
+        marks.set_before(instance, None, set())
+        return
     # Snapshots mask secrets, so a replaced secret would diff as unchanged: note which ones moved.
-    instance._audit_secrets_changed = changed_secrets(old, instance) if old is not None else set()
+    marks.set_before(instance, snapshot(old), changed_secrets(old, instance))
 
 
 def _after_save(
@@ -67,13 +69,12 @@ def _after_save(
     if raw or not is_audited(sender):
         return
     after = snapshot(instance)
-    before_full = getattr(instance, "_audit_before", None)
-    action = getattr(instance, "_audit_action", None)
-    instance._audit_action = None
+    before_full, secrets_changed = marks.before_of(instance)
+    action = marks.take_action(instance)
     if created or before_full is None:
         record(action or "create", instance=instance, after=after)
         return
-    before, changed = diff(before_full, after, getattr(instance, "_audit_secrets_changed", set()))
+    before, changed = diff(before_full, after, secrets_changed)
     if not changed and not action:
         return
     record(action or "update", instance=instance, before=before, after=changed)

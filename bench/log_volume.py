@@ -291,7 +291,7 @@ def load(rows: int, tail: int, days: int, vendor: str) -> dict[str, Any]:
     began = time.perf_counter()
     batches = math.ceil(tail / size)
     for n in range(batches):
-        writer([maker.row(next(times)) for _ in range(min(size, tail - n * size))])  # type: ignore[misc]
+        writer([maker.row(next(times)) for _ in range(min(size, tail - n * size))])
         if n % max(batches // 20, 1) == 0:
             rss.append(child_rss_mb(pid))
     rss.append(child_rss_mb(pid))
@@ -372,17 +372,19 @@ def check_rollups(samples: int) -> list[str]:
             day = derived_until - datetime.timedelta(days=1)
         month = rollups.month_of(day)
         if rand.random() < 0.5 and rollups.next_month(month) < derived_until:  # a whole month, now and then
-            month_start = datetime.datetime.combine(month, datetime.time.min, datetime.UTC)
-            month_end = datetime.datetime.combine(rollups.next_month(month), datetime.time.min, datetime.UTC)
+            month_span: tuple[datetime.datetime, datetime.datetime] | None = (
+                datetime.datetime.combine(month, datetime.time.min, datetime.UTC),
+                datetime.datetime.combine(rollups.next_month(month), datetime.time.min, datetime.UTC),
+            )
         else:
-            month_start = month_end = None
+            month_span = None
         day_start = datetime.datetime.combine(day, datetime.time.min, datetime.UTC)
         spans = [
             (hour, hour + datetime.timedelta(hours=1)),
             (day_start, day_start + datetime.timedelta(days=1)),
         ]
-        if month_start is not None:
-            spans.append((month_start, month_end))
+        if month_span is not None:
+            spans.append(month_span)
         for lo, hi in spans:
             raw = RequestLog.objects.filter(project_uuid=project, time__gte=lo, time__lt=hi).values(
                 *RAW_FIELDS
@@ -502,11 +504,11 @@ def main() -> None:
         lambda: usage_for(30, usage.DEFAULT_GROUPS)
     )
     newest_days = usage._newest_days  # the whole range summed, as before 12178a3: for comparison
-    usage._newest_days = lambda *args: None  # type: ignore[assignment]
+    usage._newest_days = lambda *args: None
     results["usage: the same, every day of the 30 read (before 12178a3)"] = timed(
         lambda: usage_for(30, usage.DEFAULT_GROUPS), repeat=1
     )
-    usage._newest_days = newest_days  # type: ignore[method-assign]
+    usage._newest_days = newest_days
 
     def search(label: str, project: str, middle_days: int) -> None:
         params = {"project": project, "endpoint": "chat.completions", "status": "5xx"}

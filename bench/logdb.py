@@ -12,8 +12,12 @@ import itertools
 import os
 import random
 import uuid
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateways.common.logrows import RequestLogRow
 
 BENCH_VAR = Path(__file__).resolve().parent / "var"
 DEFAULT_SQLITE = BENCH_VAR / "logs-bench.sqlite3"
@@ -70,13 +74,13 @@ class RowMaker:
             for rank, p in enumerate(self.projects)
         }
 
-    def row(self, at: datetime.datetime) -> dict[str, Any]:
+    def row(self, at: datetime.datetime) -> RequestLogRow:
         rand = self.rand
         project = self.projects[bisect.bisect(self.cum_weights, rand.random() * self.cum_weights[-1])]
         endpoint = ENDPOINTS[min(int(rand.expovariate(0.8)), len(ENDPOINTS) - 1)]
         ai = endpoint in ("chat.completions", "embeddings", "responses")
         status = rand.choice(STATUSES)
-        row: dict[str, Any] = {
+        row: RequestLogRow = {
             "time": at,
             "project_uuid": project,
             "gateway": "ai" if ai else "http",
@@ -92,13 +96,11 @@ class RowMaker:
             "request_id": uuid.UUID(int=rand.getrandbits(128)).hex,
         }
         if ai:
-            row.update(
-                provider="openai",
-                model=rand.choice(MODELS[:4]),
-                tokens_in=rand.randrange(10, 2000),
-                tokens_out=rand.randrange(10, 800),
-                cost=f"{rand.randrange(1, 10**6) / 10**8:.8f}",
-            )
+            row["provider"] = "openai"
+            row["model"] = rand.choice(MODELS[:4])
+            row["tokens_in"] = rand.randrange(10, 2000)
+            row["tokens_out"] = rand.randrange(10, 800)
+            row["cost"] = Decimal(f"{rand.randrange(1, 10**6) / 10**8:.8f}")
         return row
 
 

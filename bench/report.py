@@ -294,7 +294,7 @@ def _memory_section(mem: dict[str, Any]) -> list[str]:
             marks = []
             for pct in (0, 25, 50, 75, 100):
                 goal = s["requests"] * pct / 100
-                hit = min(samples, key=lambda x, goal=goal: abs(x[0] - goal)) if samples else None
+                hit = min(samples, key=lambda x: abs(x[0] - goal)) if samples else None
                 marks.append(f"{hit[2] / 1024:.1f}" if hit else NA)
             rps = s["requests"] / s["seconds"] if s["seconds"] else 0
             out.append(

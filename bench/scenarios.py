@@ -135,7 +135,7 @@ def _ai_apis(scenario: Scenario, side: str, ctx: Context) -> Target:
     seed = _seeded(ctx, "ai")
     base = f"http://127.0.0.1:{ctx.gateway_port}/api/{seed['uuid']}/v1"
     if scenario.name == "responses":
-        headers = (json_header, _bearer(seed["token"]))
+        headers: tuple[tuple[str, str], ...] = (json_header, _bearer(seed["token"]))
         return check(
             Target(f"{base}/responses", "POST", responses_body("openai:bench-model"), headers), b"tok19"
         )
@@ -235,7 +235,7 @@ def target(scenario: Scenario, side: str, ctx: Context) -> Target:
             if ctx.litellm_port is None:
                 raise Unavailable("LiteLLM not running")
             url = f"http://127.0.0.1:{ctx.litellm_port}/v1/chat/completions"
-            headers = (json_header, _bearer(litellm.MASTER_KEY))
+            headers: tuple[tuple[str, str], ...] = (json_header, _bearer(litellm.MASTER_KEY))
             body = chat_body(litellm.MODEL, stream, scenario.name)
             return check(Target(url, "POST", body, headers), expect)
         if side == "portkey":

@@ -180,10 +180,10 @@ def budgets(user: Any, now: datetime.datetime, limit: int = 6) -> list[dict[str,
     if uuids is not None:
         limits = limits.filter(project__uuid__in=uuids)
     today = now.astimezone(datetime.UTC).date()
-    out = []
+    out: list[dict[str, Any]] = []
     for row in limits[:200]:
         params = {"gateway": "all", "project": str(row.project.uuid)}
-        if row.token_id:
+        if row.token is not None:
             params["token"] = row.token.prefix
         for period, budget, since in (
             ("day", row.daily_budget, today),

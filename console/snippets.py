@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from projects.models import Project, ProjectType
+
+if TYPE_CHECKING:
+    from gateways.mcp.models import McpServer
 
 AI_TYPES = (ProjectType.AI_GATEWAY, ProjectType.AI_WRAPPER)
 
@@ -47,8 +51,8 @@ def for_project(project: Project, base_url: str) -> list[dict[str, str]]:
             }
         )
     if kind == ProjectType.API_GATEWAY:
-        endpoint = project.api_endpoints.order_by("slug").first()
-        slug = endpoint.slug if endpoint else "SLUG"
+        api_endpoint = project.api_endpoints.order_by("slug").first()
+        slug = api_endpoint.slug if api_endpoint else "SLUG"
         out.append(
             {
                 "title": "curl: call an API endpoint",
@@ -94,16 +98,24 @@ def objects_of(project: Project, with_tools: bool = False) -> dict[str, Any]:
         context["api_endpoints"] = list(project.api_endpoints.order_by("slug"))
         context["oauth_connections"] = list(project.oauth_connections.order_by("name"))
     if kind == ProjectType.MCP_GATEWAY:
-        servers = list(project.mcp_servers.order_by("prefix"))
-        if with_tools:
-            for server in servers:
-                server.catalogue, server.catalogue_error = _tools(server)
-        context["mcp_servers"] = servers
+        context["mcp_servers"] = [
+            ServerTools(server, *_tools(server)) if with_tools else ServerTools(server)
+            for server in project.mcp_servers.order_by("prefix")
+        ]
         context["with_tools"] = with_tools
     return context
 
 
-def _tools(server: Any) -> tuple[list[dict[str, Any]], str]:
+@dataclass(frozen=True)
+class ServerTools:
+    """An MCP server's row on the overview, with its tools when they were listed."""
+
+    server: McpServer
+    catalogue: list[dict[str, Any]] = field(default_factory=list)
+    catalogue_error: str = ""
+
+
+def _tools(server: McpServer) -> tuple[list[dict[str, Any]], str]:
     """The upstream's tools as clients see them, listed now (this also records the server's health)."""
     from gateways.mcp.services import test_connection
     from promptgate.errors import PromptGateError

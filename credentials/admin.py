@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
+from console.forms import InstanceCheckedForm
 from credentials.models import OAuthConnection
 from credentials.oauth import flow, presets, services
 from projects import admin_roles
@@ -25,7 +26,7 @@ from promptgate.errors import PromptGateError
 ACTION = "manage_endpoints"
 
 
-class OAuthConnectionForm(forms.ModelForm):
+class OAuthConnectionForm(InstanceCheckedForm):
     provider = forms.ChoiceField(choices=presets.PROVIDER_CHOICES)
     client_secret = forms.CharField(
         required=False,

@@ -49,7 +49,8 @@ class CredentialForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         provider = data.get("provider") or ""
         if not provider:
             return data
@@ -110,7 +111,8 @@ class AssignmentForm(ProviderChoiceForm):
         fields = ["project", "provider", "credential"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         credential, provider = data.get("credential"), data.get("provider")
         if credential is not None and provider:
             error = providers.assignment_error(provider, credential)

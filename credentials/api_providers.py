@@ -3,7 +3,8 @@ per AI project, provider assignments and model aliases."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import ProtectedError, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
@@ -30,6 +31,9 @@ from projects.project_types import PROJECT_TYPES, Resource
 from projects.services import require_project_type
 from promptgate.errors import ErrorCode, PromptGateError
 
+if TYPE_CHECKING:
+    from rest_framework.permissions import _PermissionClass
+
 
 class SuperuserOnly(BasePermission):
     """Global resources (credentials, templates, provider settings) belong to superusers alone."""
@@ -42,7 +46,7 @@ class SuperuserOnly(BasePermission):
 
 
 class GlobalViewMixin(ManagementViewMixin):
-    permission_classes = [SuperuserOnly]
+    permission_classes: Sequence[_PermissionClass] = [SuperuserOnly]
 
 
 _CHECK = inline_serializer(
@@ -119,7 +123,7 @@ class AIRoutingViewSet(ProjectResourceViewSet):
 
 
 _WRONG_TYPE = OpenApiResponse(ErrorSerializer, description="wrong_project_type: not an AI project.")
-_WRITES = {"responses": {400: _WRONG_TYPE}}
+_WRITES: dict[str, Any] = {"responses": {400: _WRONG_TYPE}}
 
 
 @extend_schema_view(create=extend_schema(**_WRITES), update=extend_schema(**_WRITES))

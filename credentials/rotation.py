@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,9 +72,14 @@ def encrypted_fields() -> list[tuple[type[models.Model], list[models.Field]]]:
     return found
 
 
+def _column(field: models.Field) -> str:
+    assert field.column, field  # the encrypted fields and the primary key are concrete columns
+    return field.column
+
+
 def _batches(
     model: type[models.Model], fields: list[models.Field], batch_size: int
-) -> Iterator[tuple[Any, list[tuple[Any, ...]]]]:
+) -> Generator[tuple[Any, list[tuple[Any, ...]]]]:
     """Yield (connection, rows) per batch of raw (pk, *ciphertexts), keyset-paginated by pk.
 
     Each batch is yielded from inside its transaction, so the caller's writes for that batch commit
@@ -85,8 +90,8 @@ def _batches(
     """
     connection = connections[router.db_for_write(model)]
     qn = connection.ops.quote_name
-    pk_col = qn(model._meta.pk.column)
-    columns = ", ".join(qn(f.column) for f in fields)
+    pk_col = qn(_column(model._meta.pk))
+    columns = ", ".join(qn(_column(f)) for f in fields)
     table = qn(model._meta.db_table)
     first = f"SELECT {pk_col}, {columns} FROM {table} ORDER BY {pk_col} LIMIT %s"  # noqa: S608
     after = f"SELECT {pk_col}, {columns} FROM {table} WHERE {pk_col} > %s ORDER BY {pk_col} LIMIT %s"  # noqa: S608

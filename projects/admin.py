@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
+from django.forms.formsets import DELETION_FIELD_NAME
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import URLPattern, path, reverse
@@ -18,6 +19,18 @@ from projects import admin_roles, admin_views, services
 from projects.models import ApiToken, Membership, Project, Role
 from projects.roles import projects_visible_to
 from promptgate.errors import PromptGateError
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+# The request attribute delete_view leaves the typed slug under for delete_model (HttpRequest has none).
+_CONFIRM_ATTR = "_promptgate_confirm"
+
+
+class ActiveTokens(TypedDict):
+    """The annotation ProjectAdmin.get_queryset adds to each row."""
+
+    active_tokens: int
 
 
 class MembershipFormSet(BaseInlineFormSet):
@@ -33,7 +46,7 @@ class MembershipFormSet(BaseInlineFormSet):
                 continue
             was_owner = form.initial.get("role") == Role.OWNER
             becomes_owner = form.cleaned_data.get("role") == Role.OWNER
-            deleting = self.can_delete and self._should_delete_form(form)
+            deleting = self.can_delete and bool(form.cleaned_data.get(DELETION_FIELD_NAME))
             if (was_owner and (form.has_changed() or deleting)) or (becomes_owner and form.has_changed()):
                 raise ValidationError("Only an owner can grant, change or remove the owner role.")
 
@@ -46,7 +59,8 @@ class MembershipInline(admin.TabularInline):
     extra = 0
 
     def get_formset(self, request: HttpRequest, obj: Project | None = None, **kwargs: Any) -> Any:
-        formset = super().get_formset(request, obj, **kwargs)
+        # Built from `formset` above, so a MembershipFormSet subclass.
+        formset = cast(type[MembershipFormSet], super().get_formset(request, obj, **kwargs))
         formset.may_manage_owners = admin_roles.can(request, obj, "delete")
         return formset
 
@@ -111,7 +125,7 @@ class ProjectAdmin(admin.ModelAdmin):
         return qs.annotate(active_tokens=Count("tokens", filter=live, distinct=True))
 
     @admin.display(description="Active tokens", ordering="active_tokens")
-    def active_tokens(self, obj: Project) -> int:
+    def active_tokens(self, obj: WithAnnotations[Project, ActiveTokens]) -> int:
         return obj.active_tokens
 
     @admin.display(description="Overview")
@@ -120,8 +134,8 @@ class ProjectAdmin(admin.ModelAdmin):
         url = reverse("admin:console_project_overview", args=[obj.uuid])
         return format_html('<a href="{}">Overview →</a>', url)
 
-    def get_fields(self, request: HttpRequest, obj: Project | None = None) -> list[str]:
-        editable = [
+    def get_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
+        editable = (
             "name",
             "project_type",
             "env",
@@ -130,10 +144,10 @@ class ProjectAdmin(admin.ModelAdmin):
             "allowed_origins",
             "default_ai_provider",
             "is_active",
-        ]
+        )
         if obj is None:
             return editable
-        return ["uuid", "slug", *editable, "created_at", "updated_at"]
+        return ("uuid", "slug", *editable, "created_at", "updated_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
         if obj is None:
@@ -196,12 +210,12 @@ class ProjectAdmin(admin.ModelAdmin):
             services.update_project(obj, changes)
         services.set_active(obj, wanted_active)
 
-    def response_post_save_add(self, request: HttpRequest, obj: Project) -> HttpResponse:
+    def response_post_save_add(self, request: HttpRequest, obj: Project) -> HttpResponseRedirect:
         # Straight to the new project's page, where its first token is issued.
         return HttpResponseRedirect(reverse("admin:projects_project_change", args=[obj.pk]))
 
     def delete_model(self, request: HttpRequest, obj: Project) -> None:
-        services.delete_project(obj, getattr(request, "_promptgate_confirm", None))
+        services.delete_project(obj, getattr(request, _CONFIRM_ATTR, None))
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -253,7 +267,7 @@ class ProjectAdmin(admin.ModelAdmin):
                 # Show the confirmation page again instead of deleting: Django deletes on any POST.
                 extra_context["confirm_error"] = f"Type the project's slug ({obj.slug}) to confirm deletion."
                 request.method, request.POST = "GET", QueryDict()
-            request._promptgate_confirm = typed
+            setattr(request, _CONFIRM_ATTR, typed)
         return super().delete_view(request, object_id, extra_context)
 
     def history_view(

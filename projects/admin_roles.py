@@ -13,21 +13,20 @@ from django.http import HttpRequest
 from projects.models import ROLE_RANK, Membership, Project, Role
 from projects.roles import REQUIRED_ROLE
 
+# The request attribute the roles are cached under (HttpRequest declares none for it).
+_ROLES_ATTR = "_promptgate_roles"
+
 
 def roles_by_project(request: HttpRequest) -> dict[int, Role]:
     """project id -> the requesting user's role there; cached on the request (admin pages ask often)."""
-    cached = getattr(request, "_promptgate_roles", None)
+    cached: dict[int, Role] | None = getattr(request, _ROLES_ATTR, None)
     if cached is None:
         user = request.user
         if not user.is_authenticated:
             return {}
-        rows = (
-            Membership.objects.filter(user=user).values_list("project_id", "role")
-            if user.is_authenticated
-            else []
-        )
+        rows = Membership.objects.filter(user=user).values_list("project_id", "role")
         cached = {project_id: Role(role) for project_id, role in rows}
-        request._promptgate_roles = cached
+        setattr(request, _ROLES_ATTR, cached)
     return cached
 
 

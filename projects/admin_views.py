@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -33,7 +34,7 @@ DURATION_CHOICES = [
 
 # Preselected on the issue form: the scope of the project type's own routes (a token for the MCP bridge
 # or introspection is the exception, ticked by hand).
-SCOPES_BY_TYPE = {
+SCOPES_BY_TYPE: dict[str, tuple[Scope, ...]] = {
     ProjectType.AI_GATEWAY: (Scope.AI,),
     ProjectType.AI_WRAPPER: (Scope.AI,),
     ProjectType.API_GATEWAY: (Scope.PROXY,),
@@ -72,7 +73,8 @@ class IssueTokenForm(forms.Form):
         return patterns
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("duration") == "custom" and not data.get("expires_at"):
             self.add_error("expires_at", "Give an expiry date, or pick a duration.")
         if data.get("duration") != "custom" and data.get("expires_at"):
@@ -127,6 +129,8 @@ def issue_token(model_admin: admin.ModelAdmin, request: HttpRequest, object_id: 
     if not admin_roles.can(request, project, "issue_tokens"):
         raise PermissionDenied
     status = 200
+    token: ApiToken | None
+    plaintext: str | None
     form = IssueTokenForm(request.POST or None, initial={"scopes": default_scopes(project)})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -200,7 +204,7 @@ def confirm_deactivation(
         "subtitle": None,
         "opts": model_admin.opts,
         "projects": list(queryset),
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/projects/project/deactivate_confirmation.html", context)
 

@@ -13,6 +13,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.text import slugify
 
+from audit import marks
 from audit.services import record
 from gateways.common import versioning
 from projects import tokens
@@ -165,7 +166,7 @@ def update_project(project: Project, changes: dict[str, Any]) -> Project:
 def set_active(project: Project, active: bool) -> Project:
     if project.is_active != active:
         project.is_active = active
-        project._audit_action = "activate" if active else "deactivate"
+        marks.mark_action(project, "activate" if active else "deactivate")
         project.save(update_fields=["is_active", "updated_at"])
         webhooks.project_event("project.activated" if active else "project.deactivated", project)
         versioning.bump()
@@ -258,7 +259,7 @@ def issue_token(
         token.full_clean(exclude=["digest", "prefix", "project", "created_by"])
     except ValidationError as exc:
         raise validation_error(exc) from exc
-    token._audit_action = "token_issue"
+    marks.mark_action(token, "token_issue")
     token.save()
     webhooks.token_event("token.created", token)
     versioning.bump()
@@ -269,7 +270,7 @@ def issue_token(
 def revoke_token(token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
-        token._audit_action = "token_revoke"
+        marks.mark_action(token, "token_revoke")
         token.save(update_fields=["revoked_at"])
         webhooks.token_event("token.revoked", token)
         versioning.bump()

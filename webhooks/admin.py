@@ -75,11 +75,11 @@ class WebhookAdmin(admin_roles.ProjectScopedAdmin):
             kwargs["required"] = True  # a global webhook (no project) is the superusers' alone
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: Webhook | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Webhook | None = None) -> tuple[str, ...]:
         fields = list(WebhookForm.Meta.fields)
         if obj is not None:
             fields += ["secret_hint", "state", "action_buttons", "delivery_log"]
-        return fields
+        return tuple(fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Webhook | None = None) -> tuple[str, ...]:
         return (*self.readonly_fields, "project") if obj is not None else self.readonly_fields

@@ -23,6 +23,7 @@ import orjson
 from django.conf import settings
 from django.db import models, transaction
 
+from audit import marks
 from webhooks import clock, outbox, sender, signing
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Webhook
 
@@ -165,7 +166,7 @@ def disable(webhook: Webhook, reason: str) -> None:
     webhook.enabled = False
     webhook.disabled_reason = reason[:200]
     webhook.disabled_at = clock.now()
-    webhook._audit_action = "webhook_disable"
+    marks.mark_action(webhook, "webhook_disable")
     webhook.save(update_fields=["enabled", "disabled_reason", "disabled_at", "updated_at"])
     project = webhook.project if webhook.project_id else None
     data = {"webhook": describe(webhook), "reason": reason}

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit import marks
 from gateways.common import ssrf
 from promptgate.errors import ErrorCode, PromptGateError
 from webhooks import clock, delivery, outbox, signing
@@ -114,7 +115,7 @@ def rotate_secret(webhook: Webhook) -> tuple[Webhook, str]:
     webhook.previous_secret = webhook.secret
     webhook.previous_secret_expires_at = clock.now() + ROTATION_OVERLAP
     webhook.secret = signing.generate_secret()
-    webhook._audit_action = "webhook_rotate_secret"
+    marks.mark_action(webhook, "webhook_rotate_secret")
     webhook.save()
     return webhook, webhook.secret
 

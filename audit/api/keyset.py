@@ -14,6 +14,7 @@ import base64
 import binascii
 import datetime
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,7 +50,11 @@ class KeysetPagination(BasePagination):
     page_size = 50
     max_page_size = 500
 
-    def paginate_queryset(self, queryset: QuerySet[Any], request: Request, view: Any = None) -> list[Any]:
+    def paginate_queryset(
+        self, queryset: QuerySet[Any] | Sequence[Any], request: Request, view: Any = None
+    ) -> list[Any]:
+        if not isinstance(queryset, QuerySet):
+            raise TypeError("keyset pagination filters and orders a QuerySet")
         self.request = request
         size = self.page_size
         raw_size = request.query_params.get("page_size")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.handlers.asgi import ASGIRequest
@@ -15,6 +16,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
 from audit import export
@@ -40,7 +42,9 @@ class NewestFirstCursorPagination(CursorPagination):
         # A forged position would reach the database as a bad timestamp: refuse it as a bad cursor.
         if cursor is not None and cursor.position is not None:
             try:
-                valid = parse_datetime(cursor.position) is not None
+                # str(): the stubs type Cursor.position as int; CursorPagination keeps the ordering
+                # field's value as the text it decoded from the cursor.
+                valid = parse_datetime(str(cursor.position)) is not None
             except ValueError:
                 valid = False
             if not valid:
@@ -51,8 +55,11 @@ class NewestFirstCursorPagination(CursorPagination):
 class ExportNegotiation(DefaultContentNegotiation):
     """`format` names the export's format (jsonl, csv), not a DRF renderer: errors still render as JSON."""
 
-    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Any, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        first = next(iter(renderers))
+        return first, first.media_type
 
 
 class AuditLogViewSet(ManagementViewMixin, viewsets.ReadOnlyModelViewSet):

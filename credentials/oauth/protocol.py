@@ -141,11 +141,11 @@ def parse_token_response(provider: str, status: int, body: bytes, content_type: 
     access_token = data.get("access_token")
     scope = data.get("scope")
     if provider == "slack":
-        user = data.get("authed_user") if isinstance(data.get("authed_user"), dict) else {}
+        user = _object(data.get("authed_user"))
         # A bot token (xoxb-) when bot scopes were granted, else the user token under authed_user.
         if not access_token:
             access_token, scope = user.get("access_token"), user.get("scope")
-        team = data.get("team") if isinstance(data.get("team"), dict) else {}
+        team = _object(data.get("team"))
         account = {
             "team_id": team.get("id", ""),
             "team_name": team.get("name", ""),
@@ -167,6 +167,11 @@ def parse_token_response(provider: str, status: int, body: bytes, content_type: 
         scopes=split_scopes(scope),
         account={k: v for k, v in account.items() if v not in ("", None)},
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A nested JSON object of the answer, or an empty one when it is missing or not an object."""
+    return value if isinstance(value, dict) else {}
 
 
 def _int(value: Any) -> int | None:

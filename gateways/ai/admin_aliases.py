@@ -28,7 +28,8 @@ class AliasForm(forms.ModelForm):
         fields = ["project", "alias", "target"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         target, alias = data.get("target"), data.get("alias")
         if target:
             error = services.alias_target_error(target)
@@ -88,7 +89,8 @@ class UsageLimitForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         token, project = data.get("token"), data.get("project")
         if token is not None and project is not None and token.project_id != project.pk:
             self.add_error("token", "This token belongs to another project.")

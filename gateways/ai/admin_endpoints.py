@@ -45,7 +45,8 @@ class AIEndpointForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         check_project_type(self, PROJECT_TYPES[Resource.AI_ENDPOINT], "AI endpoints")
         return data
 

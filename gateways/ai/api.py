@@ -66,7 +66,9 @@ class AIEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
-    endpoint = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    endpoint: serializers.SlugRelatedField[AIEndpoint] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     session_id = serializers.CharField(source="key", read_only=True)
     message_count = serializers.SerializerMethodField()
     expired = serializers.SerializerMethodField()

@@ -32,7 +32,7 @@ class ChatToMessages(FromChatChunks):
         return self._done
 
     def _start(self, out: list[JSON]) -> None:
-        message = {
+        message: JSON = {
             "id": mf.new_id(),
             "type": "message",
             "role": "assistant",
@@ -71,7 +71,7 @@ class ChatToMessages(FromChatChunks):
         position = int(call.get("index", 0))
         function = call.get("function") or {}
         if position not in self._calls:
-            block = {
+            block: JSON = {
                 "type": "tool_use",
                 "id": str(call.get("id") or mf.new_id("toolu")),
                 "name": function.get("name"),

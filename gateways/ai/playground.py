@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
@@ -88,7 +89,7 @@ def _error(exc: PromptGateError, **extra: Any) -> JsonResponse:
 @transaction.non_atomic_requests  # the runner reaches the database in worker threads, as the data plane does
 @never_cache
 @csrf_protect
-async def run_view(request: HttpRequest, pk: int) -> HttpResponse:
+async def run_view(request: HttpRequest, pk: int) -> HttpResponseBase:
     if request.method != "POST":
         return JsonResponse(
             error_body(ErrorCode.METHOD_NOT_ALLOWED, "POST only"), status=405, headers={"Allow": "POST"}

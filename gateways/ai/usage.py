@@ -245,7 +245,7 @@ def report(
     ordered = list(merged.items())
     for position in reversed(range(len(fields))):  # stable sorts, last field first: period newest first
         newest_first = fields[position] in ("day", "hour")
-        ordered.sort(key=lambda item, p=position: item[0][p], reverse=newest_first)
+        ordered.sort(key=lambda item: item[0][position], reverse=newest_first)
     out = []
     for key, sums in ordered[:MAX_ROWS]:
         item: dict[str, Any] = dict(zip(groups, key, strict=True))

@@ -53,16 +53,17 @@ class UsageReportAdmin(ReadOnlyAdmin):
     ) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        params = {
+        params: dict[str, str] = {
             k: v
-            for k, v in request.GET.items()
-            if k in ("project", "token", "endpoint", "model", "since", "until")
+            for k in ("project", "token", "endpoint", "model", "since", "until")
+            if (v := request.GET.get(k)) is not None
         }
         try:
             detail = usage.report(request.user, params)
             per_day = usage.report(request.user, params, ("day",))
         except usage.PromptGateError as exc:
-            detail, per_day, params["error"] = [], [], exc.message
+            detail, per_day = [], []
+            params["error"] = exc.message
         context = {
             **self.admin_site.each_context(request),
             "title": "Usage and cost",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -13,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from console.forms import InstanceCheckedForm
 from gateways.guardrails import reports
 from gateways.guardrails.models import GuardrailRule
 from gateways.guardrails.resolution import resolve_guardrails
@@ -22,7 +22,7 @@ from projects.models import Project
 from promptgate.errors import PromptGateError
 
 
-class GuardrailRuleForm(forms.ModelForm):
+class GuardrailRuleForm(InstanceCheckedForm):
     class Meta:
         model = GuardrailRule
         fields = (

@@ -136,7 +136,7 @@ def chat_output(greq: GatewayRequest, engine: Engine, result: dict[str, Any]) ->
     return result
 
 
-class ChatStream(StreamGuards):
+class ChatStream(StreamGuards[tuple[Any, ...]]):
     """Output rules over `chat.completion.chunk`s: one hold-back guard per choice's content and per tool
     call's arguments. A refusal ends the stream with a `content_filter` chunk (`ended` turns True)."""
 

@@ -182,7 +182,7 @@ async def _checked_response(
         size += len(chunk)
         if size > limit:
             _unchecked(greq, engine, OUTPUT, "too-large", 502)
-            response = StreamingResponse(
+            response: Response = StreamingResponse(
                 _chain(chunks, iterator),
                 status=upstream.status,
                 headers=status_headers,

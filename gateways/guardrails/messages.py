@@ -19,7 +19,7 @@ from gateways.common.router import GatewayRequest
 from gateways.guardrails.chat import Setter, Texts, scan_output, scan_texts
 from gateways.guardrails.engine import INPUT, OUTPUT, Engine
 from gateways.guardrails.service import engine_for, json_strings
-from gateways.guardrails.stream import StreamGuards
+from gateways.guardrails.stream import EventStreamGuards
 
 JSON = dict[str, Any]
 REFUSAL = "refusal"
@@ -77,7 +77,7 @@ def messages_output(greq: GatewayRequest, engine: Engine, message: JSON) -> JSON
     return message
 
 
-class MessagesStream(StreamGuards):
+class MessagesStream(EventStreamGuards[int]):
     """Output rules over Anthropic's events: one hold-back guard per content block (a text block's text,
     a tool_use block's partial JSON). Held-back text goes out as an extra delta just before its
     `content_block_stop`. A refusal closes the open blocks and ends with `message_delta` (stop_reason

@@ -22,7 +22,7 @@ from gateways.common.router import GatewayRequest
 from gateways.guardrails.chat import Setter, Texts, scan_output, scan_texts
 from gateways.guardrails.engine import INPUT, OUTPUT, Engine
 from gateways.guardrails.service import engine_for
-from gateways.guardrails.stream import StreamGuards
+from gateways.guardrails.stream import EventStreamGuards
 
 JSON = dict[str, Any]
 FINAL_TYPES = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -76,7 +76,7 @@ def responses_output(greq: GatewayRequest, engine: Engine, response: JSON) -> JS
     return response
 
 
-class ResponsesStream(StreamGuards):
+class ResponsesStream(EventStreamGuards[tuple[int, int]]):
     """Output rules over Responses events: one hold-back guard per output text part and per function
     call's arguments. Held-back text goes out as an extra delta just before its `.done` event; `.done`
     events, finished items and the final Response carry the released (redacted) text. Sequence numbers

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from gateways.guardrails.detectors.base import Payload, Span
 from gateways.guardrails.detectors.max_size import MaxSizeDetector
@@ -23,6 +23,10 @@ from gateways.guardrails.verdicts import Hit, Verdict, record
 
 if TYPE_CHECKING:
     from gateways.common.router import GatewayRequest
+
+# Where a guard's text goes: a choice's content or a tool call's arguments (chat.py), an output item's
+# part (responses.py), a content block (messages.py).
+K = TypeVar("K", bound=Hashable)
 
 CONTEXT = 16  # released characters kept so boundaries (\b, lookbehinds) see what came before
 
@@ -175,7 +179,7 @@ class StreamGuard:
         return Released(released)
 
 
-class StreamGuards:
+class StreamGuards(Generic[K]):
     """The hold-back guards of one answer stream, keyed by where their text goes (a choice's content, a
     tool call's arguments, an output item's text, a content block), and their merged verdict. The
     per-API stream classes (chat.py, responses.py, messages.py) subclass it."""
@@ -183,8 +187,8 @@ class StreamGuards:
     def __init__(self, greq: GatewayRequest, engine: Engine) -> None:
         self.greq = greq
         self.engine = engine
-        self.guards: dict[Hashable, StreamGuard] = {}
-        self.flushed: set[Hashable] = set()
+        self.guards: dict[K, StreamGuard] = {}
+        self.flushed: set[K] = set()
         self.ended = False
 
     @classmethod
@@ -192,37 +196,20 @@ class StreamGuards:
         """The stream's guards, or None when no output rule applies (the stream passes untouched)."""
         return cls(greq, engine) if engine.active(OUTPUT) else None
 
-    def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """A batch of events in, what the client may see out (nothing more once `ended`)."""
-        out: list[dict[str, Any]] = []
-        for event in events:
-            if self.ended:
-                break
-            out.extend(self._event(event))
-        return out
-
-    def finish(self) -> None:
-        """The upstream stream ended normally: the verdict goes to the log."""
-        if not self.ended:
-            self.record()
-
-    def _event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def guard(self, key: Hashable) -> StreamGuard:
+    def guard(self, key: K) -> StreamGuard:
         guard = self.guards.get(key)
         if guard is None:
             guard = self.guards[key] = StreamGuard(self.engine)
         return guard
 
-    def flush(self, key: Hashable) -> Released:
+    def flush(self, key: K) -> Released:
         """Release what `key`'s guard holds, once (end-of-stream rules must not count twice)."""
         if key in self.flushed or key not in self.guards:
             return Released("")
         self.flushed.add(key)
         return self.guards[key].flush()
 
-    def unflushed(self) -> list[Hashable]:
+    def unflushed(self) -> list[K]:
         return [key for key in self.guards if key not in self.flushed]
 
     def refuse(self) -> None:
@@ -240,6 +227,28 @@ class StreamGuards:
         merged.hits = _combine(merged.hits)
         record(self.greq.log, merged)
         return merged
+
+
+class EventStreamGuards(StreamGuards[K]):
+    """The guards of a stream of typed events (responses.py, messages.py): a batch in, a batch out, one
+    event at a time through `_event`. (Chat completions stream chunks instead: chat.py.)"""
+
+    def process(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A batch of events in, what the client may see out (nothing more once `ended`)."""
+        out: list[dict[str, Any]] = []
+        for event in events:
+            if self.ended:
+                break
+            out.extend(self._event(event))
+        return out
+
+    def finish(self) -> None:
+        """The upstream stream ended normally: the verdict goes to the log."""
+        if not self.ended:
+            self.record()
+
+    def _event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
 
 def _combine(hits: list[Hit]) -> list[Hit]:

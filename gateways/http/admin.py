@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from console.forms import InstanceCheckedForm
 from credentials.models import OAuthConnection
 from gateways.common import ssrf
 from gateways.http.models import HTTP_METHODS, SETTINGS_FIELDS, ApiEndpoint, validate_inject_headers
@@ -36,18 +37,18 @@ class WriteOnlyTextarea(forms.Textarea):
         return None
 
 
-class HeaderListField(forms.CharField):
+class HeaderListField(forms.Field):
     """A list of header names, edited as comma-separated text."""
 
     def prepare_value(self, value: Any) -> Any:
         return ", ".join(value) if isinstance(value, list) else value
 
     def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value)
+        text = "" if value in self.empty_values else str(value)
         return [name.strip() for name in text.split(",") if name.strip()]
 
 
-class ApiEndpointForm(forms.ModelForm):
+class ApiEndpointForm(InstanceCheckedForm):
     # Plain text: the model checks URL syntax and the SSRF guard, and the form reports whichever refused.
     upstream_url = forms.CharField(max_length=2000, label="Upstream URL")
     allowed_methods = forms.MultipleChoiceField(
@@ -93,7 +94,8 @@ class ApiEndpointForm(forms.ModelForm):
         return self.cleaned_data.get("project") or getattr(self.instance, "project", None)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         connection, project = cleaned.get("oauth_connection"), self._project()
         if connection is not None and project is not None and connection.project_id != project.pk:
             self.add_error("oauth_connection", "Not an OAuth connection of this project.")
@@ -128,7 +130,7 @@ class ApiEndpointAdmin(admin_roles.ProjectScopedAdmin):
     readonly_fields = ("inject_header_names", "created_at", "updated_at")
 
     # --- fields ------------------------------------------------------------------------------------
-    def get_fields(self, request: HttpRequest, obj: ApiEndpoint | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiEndpoint | None = None) -> tuple[str, ...]:
         fields = list(ApiEndpointForm.Meta.fields)
         if obj is not None:
             fields += ["inject_header_names"]
@@ -136,7 +138,7 @@ class ApiEndpointAdmin(admin_roles.ProjectScopedAdmin):
             fields += ["inject_headers_json"]
         if obj is not None:
             fields += ["created_at", "updated_at"]
-        return fields
+        return tuple(fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiEndpoint | None = None) -> tuple[str, ...]:
         # An endpoint stays in its project: its slug, OAuth connection and audit trail belong there.

@@ -99,7 +99,11 @@ class ApiEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         project = self.context.get("project")
         if project is not None:
             # Another project's connection reads as unknown: ids of other projects do not leak.
-            self.fields["oauth_connection"].queryset = OAuthConnection.objects.filter(project=project)
+            connection = self.fields["oauth_connection"]
+            assert isinstance(connection, serializers.RelatedField)  # the model's foreign key
+            # The stubs type `queryset` as `QuerySet | Manager`, and mypy reads a Manager-typed attribute as
+            # the manager descriptor: a plain QuerySet assignment is refused.
+            connection.queryset = OAuthConnection.objects.filter(project=project)  # type: ignore[arg-type]
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_inject_header_names(self, obj: ApiEndpoint) -> list[str]:

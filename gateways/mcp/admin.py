@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from console.forms import InstanceCheckedForm
 from gateways.common import ssrf
 from gateways.mcp.models import McpServer
 from gateways.mcp.services import PREFIX_TAKEN, test_connection
@@ -20,7 +21,7 @@ from projects.project_types import PROJECT_TYPES, Resource
 from promptgate.errors import PromptGateError
 
 
-class McpServerForm(forms.ModelForm):
+class McpServerForm(InstanceCheckedForm):
     upstream_url = forms.CharField(max_length=2000, label="Upstream URL")
     new_bearer_token = forms.CharField(
         label="Bearer token",
@@ -88,13 +89,13 @@ class McpServerAdmin(admin_roles.ProjectScopedAdmin):
     readonly_fields = ("has_bearer_token", "health", "last_error", "last_checked_at", "test_button")
     actions = ("test_connections",)
 
-    def get_fields(self, request: HttpRequest, obj: McpServer | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: McpServer | None = None) -> tuple[str, ...]:
         fields = list(McpServerForm.Meta.fields)
         if self.has_change_permission(request, obj):
             fields += ["new_bearer_token", "clear_bearer_token"]
         if obj is not None:
             fields += ["has_bearer_token", "health", "last_error", "last_checked_at", "test_button"]
-        return fields
+        return tuple(fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: McpServer | None = None) -> tuple[str, ...]:
         return (*self.readonly_fields, "project") if obj is not None else self.readonly_fields

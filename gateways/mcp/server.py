@@ -167,8 +167,8 @@ async def _legacy(greq: GatewayRequest, payload: Any, sse: bool, make_source: So
     source: ToolSource | None = None
     if not batch and protocol.is_request(payload) and payload.get("method") in CALL_METHODS:
         try:
-            request_id, method, params = protocol.check_request(payload)
-            ctx.request_id = request_id
+            call_id, method, params = protocol.check_request(payload)
+            ctx.request_id = call_id
             source = await make_source(greq)
             response = await _call(greq, source, ctx, method, params, sse=sse, modern=False)
         except McpError as error:

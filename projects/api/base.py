@@ -36,8 +36,13 @@ from promptgate.errors import ErrorCode, PromptGateError
 if TYPE_CHECKING:
     from rest_framework.permissions import _PermissionClass
 
+    # The mixin reads the serializer's `fields` and `instance`: typed as the serializer it is mixed into.
+    _StrictBase = serializers.Serializer[Any]
+else:
+    _StrictBase = object
 
-class StrictFieldsMixin:
+
+class StrictFieldsMixin(_StrictBase):
     """Refuses unknown fields on write, and changes to fields fixed at creation.
 
     Read-only fields may be echoed back (a GET → PUT round trip works) and are ignored, except
@@ -116,7 +121,11 @@ class ManagementJSONParser(JSONParser):
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(required=False, help_text="Field name → list of messages.")
+    # DRF's serializer metaclass takes declared fields out of the class body, so this does not shadow
+    # Serializer.fields at run time; the stubs see a class attribute of another type.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="Field name → list of messages."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -285,7 +294,7 @@ class ProjectResourceViewSet(ServiceWritesMixin, ProjectScopedMixin, viewsets.Mo
         return self.scoped(self.get_project()).order_by(*self.ordering)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         if not schema_generation(self) and "project_uuid" in self.kwargs:
             context["project"] = self.get_project()
         return context

@@ -47,7 +47,7 @@ def visible_project(user: Any, raw_uuid: str) -> Project:
     return project
 
 
-def project_uuids_for(user: Any, action: str) -> QuerySet[Project] | None:
+def project_uuids_for(user: Any, action: str) -> QuerySet[Membership, uuid.UUID] | None:
     """Uuids of the projects where the caller may do `action`; None means every project (superuser)."""
     if user.is_superuser:
         return None

@@ -15,7 +15,7 @@ from projects.services import DURATIONS
 class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A project as read, and as created."""
 
-    immutable_fields = ("uuid", "slug")
+    immutable_fields: tuple[str, ...] = ("uuid", "slug")
 
     metadata = JSONObjectField(required=False, help_text="A JSON object of your own.")
     allowed_origins = serializers.ListField(
@@ -159,7 +159,7 @@ class MembershipSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     immutable_fields = ("user",)
 
-    user = AddableUserField()
+    user: serializers.RelatedField[Any, Any, Any] = AddableUserField()
     role = serializers.ChoiceField(choices=Role.choices)
 
     class Meta:

@@ -11,6 +11,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from projects import services
 from projects.api import serializers as s
@@ -209,13 +210,14 @@ class MemberViewSet(ProjectResourceViewSet):
             ensure_can_assign(request.user, self.get_project(), role)
         return super().create(request, *args, **kwargs)
 
-    def perform_create(self, serializer: s.MembershipSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[Membership]) -> None:
         project, role = self.get_project(), serializer.validated_data["role"]
         ensure_can_assign(self.request.user, project, role)
         serializer.instance = services.add_member(project, serializer.validated_data["user"], role)
 
-    def perform_update(self, serializer: s.MembershipSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[Membership]) -> None:
         membership = serializer.instance
+        assert isinstance(membership, Membership)  # an update always has its instance
         role = serializer.validated_data.get("role", membership.role)
         ensure_can_assign(self.request.user, membership.project, role, membership.role)
         serializer.instance = services.change_role(membership, role)
