@@ -11,6 +11,8 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from gateways.common import ssrf
+
 
 class InstanceCheckedForm(forms.ModelForm):
     def _post_clean(self) -> None:
@@ -18,3 +20,15 @@ class InstanceCheckedForm(forms.ModelForm):
 
     def _update_errors(self, errors: ValidationError) -> None:
         super()._update_errors(errors)  # type: ignore[misc]  # Django's private helper, likewise
+
+
+class UpstreamUrlForm(InstanceCheckedForm):
+    """A form of a model with an `upstream_url` (API endpoints, MCP servers): a refused URL's error names
+    the address class, never the internal address a host name resolved to."""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.has_error("upstream_url"):
+            blocked = ssrf.refusal(self.instance.upstream_url)
+            if blocked is not None:
+                self.errors["upstream_url"] = self.error_class([blocked.saved_message()])

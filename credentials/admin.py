@@ -17,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from console.forms import InstanceCheckedForm
-from credentials.models import OAuthConnection
+from credentials.models import FLOW_FIELDS, OAuthConnection
 from credentials.oauth import flow, presets, services
 from projects import admin_roles
 from projects.project_types import PROJECT_TYPES, Resource
@@ -90,14 +90,7 @@ class OAuthConnectionAdmin(admin_roles.ProjectScopedAdmin):
     list_display = ("name", "project", "provider", "status", "expires_at", "last_refreshed_at")
     list_filter = ("provider", "status")
     search_fields = ("name", "project__name", "client_id")
-    readonly_fields = (
-        "status",
-        "scopes_granted",
-        "token_type",
-        "expires_at",
-        "last_refreshed_at",
-        "last_error",
-    )
+    readonly_fields = FLOW_FIELDS
     fieldsets = (
         (
             None,

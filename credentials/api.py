@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from credentials.models import OAuthConnection
+from credentials.models import FLOW_FIELDS, OAuthConnection
 from credentials.oauth import flow, presets, services
 from projects.api.base import JSONObjectField, ProjectResourceViewSet, StrictFieldsMixin, manage_actions
 
@@ -44,17 +44,7 @@ class OAuthConnectionSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "id",
-            "status",
-            "scopes_granted",
-            "token_type",
-            "expires_at",
-            "last_refreshed_at",
-            "last_error",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = ["id", *FLOW_FIELDS, "created_at", "updated_at"]
 
     def get_has_refresh_token(self, obj: OAuthConnection) -> bool:
         return bool(obj.refresh_token)

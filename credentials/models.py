@@ -88,6 +88,10 @@ class OAuthStatus(models.TextChoices):
     ERROR = "error", "Error"
 
 
+# What the OAuth flow writes, never the operator: read-only in the admin and the management API alike.
+FLOW_FIELDS = ("status", "scopes_granted", "token_type", "expires_at", "last_refreshed_at", "last_error")
+
+
 class OAuthConnection(models.Model):
     """An OAuth 2.0 grant to a service (preset or custom) that the API gateway injects upstream."""
 

@@ -135,16 +135,7 @@ class ProjectAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">Overview →</a>', url)
 
     def get_fields(self, request: HttpRequest, obj: Project | None = None) -> tuple[str, ...]:
-        editable = (
-            "name",
-            "project_type",
-            "env",
-            "description",
-            "metadata",
-            "allowed_origins",
-            "default_ai_provider",
-            "is_active",
-        )
+        editable = ProjectForm.Meta.fields
         if obj is None:
             return editable
         return ("uuid", "slug", *editable, "created_at", "updated_at")

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from gateways.ai import playground
-from gateways.ai.models import AIEndpoint, Session
+from gateways.ai.models import ENDPOINT_FIELDS, AIEndpoint, Session
 from projects import admin_roles
 from projects.admin_roles import ProjectScopedAdmin, ReadOnlyAdmin, check_project_type
 from projects.models import Project
@@ -24,25 +24,7 @@ from projects.project_types import PROJECT_TYPES, Resource
 class AIEndpointForm(forms.ModelForm):
     class Meta:
         model = AIEndpoint
-        fields = [
-            "project",
-            "slug",
-            "description",
-            "enabled",
-            "chain",
-            "system_prompt",
-            "user_prompt",
-            "variables",
-            "output_schema",
-            "parameters",
-            "stream_allowed",
-            "sessions_enabled",
-            "session_history_limit",
-            "session_ttl_seconds",
-            "mcp_tool",
-            "rate_limit_per_minute",
-            "daily_budget",
-        ]
+        fields = ["project", *ENDPOINT_FIELDS]
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from gateways.ai import services
-from gateways.ai.models import AIEndpoint, Session
+from gateways.ai.models import ENDPOINT_FIELDS, AIEndpoint, Session
 from projects.api.base import (
     ProjectResourceViewSet,
     ProjectScopedMixin,
@@ -40,27 +40,7 @@ class AIEndpointSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = AIEndpoint
-        fields = [
-            "id",
-            "slug",
-            "description",
-            "chain",
-            "system_prompt",
-            "user_prompt",
-            "variables",
-            "output_schema",
-            "parameters",
-            "stream_allowed",
-            "sessions_enabled",
-            "session_history_limit",
-            "session_ttl_seconds",
-            "mcp_tool",
-            "rate_limit_per_minute",
-            "daily_budget",
-            "enabled",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *ENDPOINT_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         validators: list[Any] = []  # slug uniqueness per project is checked on save
 

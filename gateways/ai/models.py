@@ -100,6 +100,27 @@ SLUG_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"  # also a valid MCP tool name (the bridg
 VARIABLE_TYPES = ("string", "number", "integer", "boolean", "object", "array")
 
 
+# An AI endpoint's settings, in the order the management API and the admin form both list them.
+ENDPOINT_FIELDS = (
+    "slug",
+    "description",
+    "chain",
+    "system_prompt",
+    "user_prompt",
+    "variables",
+    "output_schema",
+    "parameters",
+    "stream_allowed",
+    "sessions_enabled",
+    "session_history_limit",
+    "session_ttl_seconds",
+    "mcp_tool",
+    "rate_limit_per_minute",
+    "daily_budget",
+    "enabled",
+)
+
+
 class AIEndpoint(models.Model):
     """A prompt published as an API: chain, templates with declared variables, contract and limits.
 

@@ -14,7 +14,7 @@ from django.urls import path
 
 from console.forms import InstanceCheckedForm
 from gateways.guardrails import reports
-from gateways.guardrails.models import GuardrailRule
+from gateways.guardrails.models import RULE_FIELDS, GuardrailRule
 from gateways.guardrails.resolution import resolve_guardrails
 from gateways.guardrails.services import clean_rule
 from projects import admin_roles
@@ -25,18 +25,7 @@ from promptgate.errors import PromptGateError
 class GuardrailRuleForm(InstanceCheckedForm):
     class Meta:
         model = GuardrailRule
-        fields = (
-            "project",
-            "endpoint",
-            "name",
-            "kind",
-            "stage",
-            "action",
-            "config",
-            "enabled",
-            "locked",
-            "description",
-        )
+        fields = ("project", "endpoint", "name", *RULE_FIELDS)
         help_texts = {
             "project": "Empty: a global rule (superusers only).",
             "endpoint": "An AI endpoint slug, API endpoint slug or MCP server prefix; empty: the whole project.",

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from credentials.api_providers import GlobalViewMixin
-from gateways.guardrails.models import GuardrailRule, Kind
+from gateways.guardrails.models import RULE_FIELDS, GuardrailRule, Kind
 from gateways.guardrails.resolution import resolve_guardrails
 from gateways.guardrails.services import delete_rule, save_rule
 from projects.api.base import (
@@ -47,13 +47,7 @@ class GuardrailRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "name",
             "level",
             "endpoint",
-            "kind",
-            "stage",
-            "action",
-            "config",
-            "enabled",
-            "locked",
-            "description",
+            *RULE_FIELDS,
             "created_at",
             "updated_at",
         ]

@@ -39,6 +39,11 @@ class Action(models.TextChoices):
 RULE_NAME = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", "Letters, digits, '.', '_' and '-'")
 
 
+# A rule's body past where it applies (level, project, endpoint) and its name, in the order the
+# management API and the admin form both list them.
+RULE_FIELDS = ("kind", "stage", "action", "config", "enabled", "locked", "description")
+
+
 class GuardrailRule(models.Model):
     """A rule; its level follows from `project` (none: global) and `endpoint` (set: endpoint level).
 

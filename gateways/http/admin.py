@@ -11,9 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from console.forms import InstanceCheckedForm
+from console.forms import UpstreamUrlForm
 from credentials.models import OAuthConnection
-from gateways.common import ssrf
 from gateways.http.models import HTTP_METHODS, SETTINGS_FIELDS, ApiEndpoint, validate_inject_headers
 from gateways.http.services import SLUG_TAKEN, set_inject_headers
 from projects import admin_roles
@@ -48,7 +47,7 @@ class HeaderListField(forms.Field):
         return [name.strip() for name in text.split(",") if name.strip()]
 
 
-class ApiEndpointForm(InstanceCheckedForm):
+class ApiEndpointForm(UpstreamUrlForm):
     # Plain text: the model checks URL syntax and the SSRF guard, and the form reports whichever refused.
     upstream_url = forms.CharField(max_length=2000, label="Upstream URL")
     allowed_methods = forms.MultipleChoiceField(
@@ -100,14 +99,6 @@ class ApiEndpointForm(InstanceCheckedForm):
         if connection is not None and project is not None and connection.project_id != project.pk:
             self.add_error("oauth_connection", "Not an OAuth connection of this project.")
         return cleaned
-
-    def _post_clean(self) -> None:
-        super()._post_clean()
-        if self.has_error("upstream_url"):
-            blocked = ssrf.refusal(self.instance.upstream_url)
-            if blocked is not None:
-                # Name the address class, never the internal address a host name resolved to.
-                self.errors["upstream_url"] = self.error_class([blocked.saved_message()])
 
     def validate_unique(self) -> None:
         # The project is read-only on change, so Django would skip the (project, slug) constraint.

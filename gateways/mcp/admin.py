@@ -12,16 +12,15 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from console.forms import InstanceCheckedForm
-from gateways.common import ssrf
-from gateways.mcp.models import McpServer
+from console.forms import UpstreamUrlForm
+from gateways.mcp.models import SETTINGS_FIELDS, McpServer
 from gateways.mcp.services import PREFIX_TAKEN, test_connection
 from projects import admin_roles
 from projects.project_types import PROJECT_TYPES, Resource
 from promptgate.errors import PromptGateError
 
 
-class McpServerForm(InstanceCheckedForm):
+class McpServerForm(UpstreamUrlForm):
     upstream_url = forms.CharField(max_length=2000, label="Upstream URL")
     new_bearer_token = forms.CharField(
         label="Bearer token",
@@ -34,18 +33,7 @@ class McpServerForm(InstanceCheckedForm):
 
     class Meta:
         model = McpServer
-        fields = (
-            "project",
-            "prefix",
-            "upstream_url",
-            "enabled",
-            "timeout_seconds",
-            "tool_timeout_seconds",
-            "protocol",
-            "tool_allow",
-            "tool_deny",
-            "rate_limit_per_minute",
-        )
+        fields = ("project", "prefix", "upstream_url", *SETTINGS_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,10 +52,6 @@ class McpServerForm(InstanceCheckedForm):
         elif self.cleaned_data.get("clear_bearer_token"):
             self.instance.bearer_token = ""
         super()._post_clean()
-        if self.has_error("upstream_url"):
-            blocked = ssrf.refusal(self.instance.upstream_url)
-            if blocked is not None:
-                self.errors["upstream_url"] = self.error_class([blocked.saved_message()])
 
     def validate_unique(self) -> None:
         project = self.cleaned_data.get("project") or getattr(self.instance, "project", None)

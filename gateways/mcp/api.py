@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from gateways.mcp import services
-from gateways.mcp.models import McpServer
+from gateways.mcp.models import SETTINGS_FIELDS, McpServer
 from projects.api.base import ProjectResourceViewSet, StrictFieldsMixin, documented_writes, manage_actions
 from projects.models import Project
 from promptgate.errors import PromptGateError, error_body
@@ -58,13 +58,7 @@ class McpServerSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "upstream_url",
             "bearer_token",
             "has_bearer_token",
-            "enabled",
-            "timeout_seconds",
-            "tool_timeout_seconds",
-            "protocol",
-            "tool_allow",
-            "tool_deny",
-            "rate_limit_per_minute",
+            *SETTINGS_FIELDS,
             "last_status",
             "last_error",
             "last_checked_at",

@@ -36,6 +36,19 @@ class UpstreamProtocol(models.TextChoices):
     LEGACY = "legacy", "Session handshake (2025-11-25 and earlier)"
 
 
+# A server's settings past its prefix, URL and token, as the management API and the admin form both
+# list them.
+SETTINGS_FIELDS = (
+    "enabled",
+    "timeout_seconds",
+    "tool_timeout_seconds",
+    "protocol",
+    "tool_allow",
+    "tool_deny",
+    "rate_limit_per_minute",
+)
+
+
 class McpServer(models.Model):
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="mcp_servers")
     prefix = models.CharField(
