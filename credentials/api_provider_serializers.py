@@ -1,4 +1,4 @@
-"""Wire shapes of credentials, templates, provider settings, assignments and aliases: validation only."""
+"""Wire shapes of credentials, templates and provider settings: validation only."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from credentials import providers
-from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
-from gateways.ai.models import ModelAlias
+from credentials.models import Credential, ProviderSetting, ProviderTemplate
 from gateways.ai.providers.registry import PROVIDER_CHOICES, get_adapter, requires_base_url, split_model
 from gateways.common import ssrf
 from projects.api.base import JSONObjectField, StrictFieldsMixin
-from promptgate.errors import ErrorCode, PromptGateError
 
 INVALID_KEY = providers.INVALID_KEY
 ALIAS_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/\-]{0,99}")
@@ -128,86 +126,3 @@ class SettingSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         model = ProviderSetting
         fields = ["id", "provider", "enabled", "updated_at"]
         read_only_fields = ["id", "updated_at"]
-
-
-class ProjectUniqueMixin:
-    """(project, field) uniqueness, checked here: the project is in the URL, not on the wire."""
-
-    unique_field = ""
-
-    def check_unique(self, attrs: dict[str, Any], message: str) -> None:
-        project = self.context.get("project")  # type: ignore[attr-defined]  # a mixin of ModelSerializer
-        value = attrs.get(self.unique_field)
-        if project is None or value is None:
-            return
-        rows = self.Meta.model.objects.filter(project=project, **{self.unique_field: value})  # type: ignore[attr-defined]  # a mixin of ModelSerializer
-        if self.instance is not None:  # type: ignore[attr-defined]  # a mixin of ModelSerializer
-            rows = rows.exclude(pk=self.instance.pk)  # type: ignore[attr-defined]  # a mixin of ModelSerializer
-        if rows.exists():
-            raise serializers.ValidationError({self.unique_field: [message]})
-
-
-class AssignmentSerializer(ProjectUniqueMixin, StrictFieldsMixin, serializers.ModelSerializer):
-    """provider → credential for one project; the credential must be one of that provider's."""
-
-    immutable_fields = ("provider",)
-    unique_field = "provider"
-
-    provider = serializers.ChoiceField(choices=PROVIDER_CHOICES)
-    credential = serializers.PrimaryKeyRelatedField(queryset=Credential.objects.all())
-    credential_name = serializers.CharField(source="credential.name", read_only=True)
-
-    class Meta:
-        model = ProviderAssignment
-        fields = ["id", "provider", "credential", "credential_name", "created_at"]
-        read_only_fields = ["id", "credential_name", "created_at"]
-        validators: list[Any] = []
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        instance: ProviderAssignment | None = self.instance
-        provider = attrs.get("provider") or (instance.provider if instance else "")
-        credential = attrs.get("credential") or (instance.credential if instance else None)
-        message = providers.assignment_error(provider, credential) if credential is not None else None
-        if message:
-            raise PromptGateError(
-                message,
-                code=ErrorCode.CREDENTIAL_PROVIDER_MISMATCH,
-                status=400,
-                fields={"credential": [message]},
-            )
-        self.check_unique(attrs, "This project already has an assignment for this provider.")
-        return attrs
-
-
-class AliasSerializer(ProjectUniqueMixin, StrictFieldsMixin, serializers.ModelSerializer):
-    """`alias` → `provider:model` or a template name."""
-
-    unique_field = "alias"
-
-    class Meta:
-        model = ModelAlias
-        fields = ["id", "alias", "target", "created_at"]
-        read_only_fields = ["id", "created_at"]
-        validators: list[Any] = []
-
-    def validate_alias(self, value: str) -> str:
-        if not ALIAS_PATTERN.fullmatch(value):
-            raise serializers.ValidationError(
-                "Letters, digits and . _ - : / only; starting with a letter or digit."
-            )
-        if _looks_like_provider_model(value):
-            raise serializers.ValidationError("An alias cannot have the form provider:model.")
-        return value
-
-    def validate_target(self, value: str) -> str:
-        if split_model(value) is not None:
-            return value
-        if ProviderTemplate.objects.filter(name=value).exists():
-            return value
-        raise serializers.ValidationError(
-            "Unknown target: use provider:model with a known provider, or a template name."
-        )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        self.check_unique(attrs, "This project already has this alias.")
-        return attrs

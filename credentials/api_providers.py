@@ -1,52 +1,30 @@
-"""Management API of provider routing: credentials, templates and settings (global, superusers) and,
-per AI project, provider assignments and model aliases."""
+"""Management API of the global provider resources: credentials, templates and settings (superusers).
+A project's provider assignments and model aliases are the AI gateway's (gateways/ai/api.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import ProtectedError, QuerySet
+from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from credentials.api_provider_serializers import (
-    AliasSerializer,
-    AssignmentSerializer,
     CredentialSerializer,
     SettingSerializer,
     TemplateSerializer,
 )
-from credentials.models import Credential, ProviderAssignment, ProviderSetting, ProviderTemplate
+from credentials.models import Credential, ProviderSetting, ProviderTemplate
 from gateways.ai import services as ai_services
-from gateways.ai.models import ModelAlias
-from projects.api.base import ErrorSerializer, ManagementViewMixin, ProjectResourceViewSet
-from projects.models import Project
-from projects.project_types import PROJECT_TYPES, Resource
-from projects.services import require_project_type
+from projects.api.base import ErrorSerializer, GlobalViewMixin
 from promptgate.errors import ErrorCode, PromptGateError
 
 if TYPE_CHECKING:
-    from rest_framework.permissions import _PermissionClass
-
-
-class SuperuserOnly(BasePermission):
-    """Global resources (credentials, templates, provider settings) belong to superusers alone."""
-
-    message = "Only superusers manage global provider resources"
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_superuser)
-
-
-class GlobalViewMixin(ManagementViewMixin):
-    permission_classes: Sequence[_PermissionClass] = [SuperuserOnly]
+    pass
 
 
 _CHECK = inline_serializer(
@@ -105,58 +83,8 @@ class SettingViewSet(GlobalViewMixin, viewsets.ModelViewSet):
     queryset = ProviderSetting.objects.order_by("provider", "id")
 
 
-def ensure_ai_project(project: Project) -> None:
-    require_project_type(project, PROJECT_TYPES[Resource.PROVIDER_ASSIGNMENT], "Provider routing belongs to")
-
-
-class AIRoutingViewSet(ProjectResourceViewSet):
-    """Provider routing of an AI project: writes need the project's admin role and an AI project type
-    (checked once the body is valid, as the serializer saves)."""
-
-    def perform_create(self, serializer: Any) -> None:
-        ensure_ai_project(self.get_project())
-        serializer.save(project=self.get_project())
-
-    def perform_update(self, serializer: Any) -> None:
-        ensure_ai_project(self.get_project())
-        serializer.save()
-
-
-_WRONG_TYPE = OpenApiResponse(ErrorSerializer, description="wrong_project_type: not an AI project.")
-_WRITES: dict[str, Any] = {"responses": {400: _WRONG_TYPE}}
-
-
-@extend_schema_view(create=extend_schema(**_WRITES), update=extend_schema(**_WRITES))
-class AssignmentViewSet(AIRoutingViewSet):
-    """Which credential each provider's calls use in this project."""
-
-    model = ProviderAssignment
-    ordering = ("provider", "id")
-    serializer_class = AssignmentSerializer
-    queryset = ProviderAssignment.objects.none()
-
-    def scoped(self, project: Project) -> QuerySet[ProviderAssignment]:
-        return ProviderAssignment.objects.filter(project=project).select_related("credential")
-
-
-@extend_schema_view(create=extend_schema(**_WRITES), update=extend_schema(**_WRITES))
-class AliasViewSet(AIRoutingViewSet):
-    """Short model names: `fast` → `openai:gpt-4o-mini` or a template name."""
-
-    model = ModelAlias
-    ordering = ("alias", "id")
-    serializer_class = AliasSerializer
-    queryset = ModelAlias.objects.none()
-
-
 router = SimpleRouter()
 router.register("credentials", CredentialViewSet, basename="credential")
 router.register("provider-templates", TemplateViewSet, basename="provider-template")
 router.register("provider-settings", SettingViewSet, basename="provider-setting")
-router.register(
-    r"projects/(?P<project_uuid>[^/.]+)/provider-assignments",
-    AssignmentViewSet,
-    basename="project-provider-assignment",
-)
-router.register(r"projects/(?P<project_uuid>[^/.]+)/aliases", AliasViewSet, basename="project-alias")
 urlpatterns: list[Any] = [*router.urls]

@@ -17,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from credentials.api_providers import GlobalViewMixin
 from projects.api.base import (
     ErrorSerializer,
+    GlobalViewMixin,
     ProjectScopedMixin,
     ServiceWritesMixin,
     StrictFieldsMixin,

@@ -59,13 +59,7 @@ def pinned_target(url: str) -> tuple[str, str, str]:
     parts = urlsplit(url.strip())
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    literal = ssrf.check_host(host)
-    if literal is not None:
-        address = literal
-    else:
-        name = ssrf.normalise_host(host)
-        address = ssrf._check_resolved(name, ssrf.getaddrinfo_sync(name, port))[0]
-    ip = ipaddress.ip_address(address)
+    ip = ipaddress.ip_address(ssrf.resolve_checked_sync(host, port)[0])
     netloc_host = f"[{ip}]" if ip.version == 6 else str(ip)
     netloc = f"{netloc_host}:{parts.port}" if parts.port else netloc_host
     host_header = parts.netloc.rsplit("@", 1)[-1]

@@ -356,6 +356,15 @@ async def resolve_checked(host: str, port: int) -> list[str]:
     return _check_resolved(name, await getaddrinfo(name, port))
 
 
+def resolve_checked_sync(host: str, port: int) -> list[str]:
+    """The blocking twin of resolve_checked, for sync senders that pin the checked address (webhooks)."""
+    literal = check_host(host)
+    if literal is not None:
+        return [literal]
+    name = normalise_host(host)
+    return _check_resolved(name, getaddrinfo_sync(name, port))
+
+
 def validate_url(url: str, *, require_resolution: bool = False) -> None:
     """Save-time check of an upstream URL: http(s), a host, no userinfo, and no blocked address.
 

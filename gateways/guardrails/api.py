@@ -17,11 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from credentials.api_providers import GlobalViewMixin
 from gateways.guardrails.models import RULE_FIELDS, GuardrailRule, Kind
 from gateways.guardrails.resolution import resolve_guardrails
 from gateways.guardrails.services import delete_rule, save_rule
 from projects.api.base import (
+    GlobalViewMixin,
     JSONObjectField,
     ProjectResourceViewSet,
     ServiceWritesMixin,

@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
 
 from projects.api.authentication import ApplicationUserOAuth2Authentication
-from projects.api.permissions import ProjectRolePermission, visible_project
+from projects.api.permissions import ProjectRolePermission, SuperuserOnly, visible_project
 from projects.models import Project
 from promptgate.errors import ErrorCode, PromptGateError
 
@@ -38,8 +38,9 @@ if TYPE_CHECKING:
 
     # The mixin reads the serializer's `fields` and `instance`: typed as the serializer it is mixed into.
     _StrictBase = serializers.Serializer[Any]
+    _ModelSerializerBase = serializers.ModelSerializer[Any]
 else:
-    _StrictBase = object
+    _StrictBase = _ModelSerializerBase = object
 
 
 class StrictFieldsMixin(_StrictBase):
@@ -91,6 +92,24 @@ def _reject_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_reject_nul(v) for v in value)
     return False
+
+
+class ProjectUniqueMixin(_ModelSerializerBase):
+    """(project, field) uniqueness, checked here: the project is in the URL, not on the wire."""
+
+    unique_field = ""
+
+    def check_unique(self, attrs: dict[str, Any], message: str) -> None:
+        project = self.context.get("project")
+        value = attrs.get(self.unique_field)
+        if project is None or value is None:
+            return
+        model: type[Model] = self.Meta.model
+        rows = model._default_manager.filter(project=project, **{self.unique_field: value})
+        if self.instance is not None:
+            rows = rows.exclude(pk=self.instance.pk)
+        if rows.exists():
+            raise serializers.ValidationError({self.unique_field: [message]})
 
 
 class JSONObjectField(serializers.DictField):
@@ -195,6 +214,12 @@ class ManagementViewMixin:
     schema: ViewInspector | None = ManagementSchema()
     # DRF action → projects.roles action it needs; unlisted actions need "view".
     project_actions: dict[str, str] = {}
+
+
+class GlobalViewMixin(ManagementViewMixin):
+    """The base of global (not per-project) resources: superusers alone manage them."""
+
+    permission_classes: Sequence[_PermissionClass] = [SuperuserOnly]
 
 
 def documented_writes(

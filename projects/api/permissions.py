@@ -84,3 +84,14 @@ class ProjectRolePermission(BasePermission):
 
     def _allowed(self, user: Any, project: Project, view: Any) -> bool:
         return can(user, project, required_action(view))
+
+
+class SuperuserOnly(BasePermission):
+    """Global resources (credentials, templates, provider settings, global guardrails and webhooks)
+    belong to superusers alone."""
+
+    message = "Only superusers manage global provider resources"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.is_superuser)
