@@ -8,6 +8,7 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported in ready(): it reaches the models, which are loaded only now.
         from audit import signals
 
         signals.connect()

@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import connections
+from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.models import RequestLog
 
@@ -40,7 +42,6 @@ def parse_range(
 ) -> tuple[str, datetime.datetime, datetime.datetime, str]:
     """(project, since, until, format) from text. A day alone means its start for `since` and its end
     for `until` (the day included); times are exact, `until` excluded. Both are required."""
-    from django.utils.dateparse import parse_date, parse_datetime
 
     try:
         project = str(uuid.UUID(project or ""))
@@ -157,8 +158,6 @@ async def astream(
 
 
 def _fetch_closing(project: str, since: datetime.datetime, until: datetime.datetime, after: Any) -> Chunk:
-    from django.db import connections
-
     try:
         return fetch_chunk(project, since, until, after)
     finally:

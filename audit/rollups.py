@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import models
+from django.db import connection, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit.models import (
@@ -47,6 +47,7 @@ from audit.models import (
     ProjectMonthlyRollup,
     RollupProgress,
 )
+from gateways.common.logrows import max_params, rows_per_insert, statement_sizes
 
 NANOS = Decimal(1_000_000_000)
 # Per key: requests, errors, bytes_in, bytes_out, tokens_in, tokens_out, cost_nanos, latency_ms_sum,
@@ -117,7 +118,6 @@ def upsert(
     deltas: Mapping[Key, Sequence[Any]],
 ) -> None:
     """Add `deltas` to `model`'s rows, creating the missing ones, in sorted key order."""
-    from gateways.common.logrows import max_params, rows_per_insert, statement_sizes
 
     if not deltas:
         return
@@ -207,7 +207,6 @@ def days_to_derive(now: datetime.datetime) -> list[datetime.date]:
 def derive_daily(day: datetime.date, *, advance: bool = True) -> int:
     """Replace `day`'s daily rows with the sums of its hourly rows; returns the rows written.
     `advance`: mark the days up to this one derived (a rebuild of an old day leaves the mark alone)."""
-    from django.db import connection, transaction
 
     quote = connection.ops.quote_name
     daily, hourly = quote(DailyRollup._meta.db_table), quote(HourlyRollup._meta.db_table)
@@ -271,7 +270,6 @@ def _replace_coarse(
 ) -> None:
     """Make `target`'s rows of `value` (of one project, or all) the sums of `source`'s rows of the days
     `first`..`last`: the stale rows go, the others are inserted or overwritten (never added to)."""
-    from django.db import connection
 
     quote = connection.ops.quote_name
     table, origin = quote(target._meta.db_table), quote(source._meta.db_table)
@@ -298,7 +296,6 @@ def _replace_coarse(
 def derive_month(month: datetime.date, project: str | None = None) -> None:
     """Replace `month`'s monthly rows (of one project, or all) with the sums of its project-day rows:
     after retention removed some of its days, so the month still equals its days."""
-    from django.db import connection, transaction
 
     with transaction.atomic(), connection.cursor() as cursor:
         _replace_coarse(

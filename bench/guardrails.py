@@ -55,6 +55,7 @@ def rules() -> list[dict[str, Any]]:
 
 def install(project: Any) -> None:
     """Save the default rule set as project rules (validated as the API would)."""
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from gateways.guardrails.models import GuardrailRule
     from gateways.guardrails.services import save_rule
 

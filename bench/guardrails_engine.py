@@ -21,7 +21,11 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
+
+import django
+from django.conf import settings
 
 
 def main() -> None:
@@ -38,9 +42,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
     os.environ.setdefault("DEBUG", "true")
-    import django
 
     django.setup()
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from bench import guardrails
     from gateways.guardrails import detectors
     from gateways.guardrails.engine import Engine
@@ -72,8 +76,7 @@ def main() -> None:
         request = _chat_request(engine, prompt, answer)
 
     request()  # compiles the RE2 DFAs' first states: not a per-request cost
-    from django.conf import settings
-
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from gateways.common.heap import tune_for_serving
 
     tune_for_serving(settings.PROMPTGATE_GC_GEN0_THRESHOLD or 0)  # the collector as a serving worker runs it
@@ -96,8 +99,7 @@ def main() -> None:
 
 
 def _chat_request(engine: Any, prompt: str, answer: str) -> Callable[[], None]:
-    from types import SimpleNamespace
-
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from gateways.guardrails import chat
     from gateways.guardrails.verdicts import LOG_KEY, header_value
 

@@ -16,6 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import django
+import psycopg
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
 if TYPE_CHECKING:
     from gateways.common.logrows import RequestLogRow
 
@@ -37,22 +43,16 @@ def setup(database_url: str | None) -> str:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("PROMPTGATE_LOG_PRUNE_INTERVAL_SECONDS", "0")  # the bench prunes when it says
-    import django
 
     django.setup()
-    from django.core.management import call_command
-    from django.db import connection
 
     call_command("migrate", verbosity=0)
-    from django.conf import settings
 
     settings.DEBUG = False  # DEBUG's cursor records every query: a cost production does not pay
     return connection.vendor
 
 
 def _create_pg_database(url: str) -> None:
-    import psycopg
-
     name = url.rsplit("/", 1)[1].split("?")[0]
     admin = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 
 from bench.load import pyload, wrk
 from bench.load.pyload import percentile
@@ -71,8 +72,6 @@ class DbCounter:
         self.sqlite_file = sqlite_file
         self.conn: Any = None
         if db == "pg":
-            import psycopg
-
             # Connected to another database, so this probe is not among the rows it counts.
             self.conn = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
 

@@ -12,19 +12,24 @@ import os
 import secrets
 import sys
 import time
+from decimal import Decimal
 from typing import Any
+
+import django
+from django.core.exceptions import ValidationError
+from django.db import connection
 
 RATE_NEVER_REACHED = 2_000_000_000  # per minute; fits a PositiveIntegerField
 
 
 def _setup() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
-    import django
 
     django.setup()
 
 
 def _token(project: Any) -> str:
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from projects import services
 
     _token_row, plaintext = services.issue_token(
@@ -34,6 +39,7 @@ def _token(project: Any) -> str:
 
 
 def seed_http(stamp: str, port: int) -> dict[str, Any]:
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from gateways.http.models import ApiEndpoint
     from projects import services
 
@@ -54,6 +60,7 @@ def seed_http(stamp: str, port: int) -> dict[str, Any]:
 
 
 def _ai_project(stamp: str, port: int, label: str) -> Any:
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from credentials.models import Credential, ProviderAssignment
     from projects import services
 
@@ -73,8 +80,8 @@ def _ai_project(stamp: str, port: int, label: str) -> Any:
 
 def _limits_and_prices(project: Any) -> None:
     """Budgets and rates on, never reached, and a price for the mock's model so cost is counted."""
-    from decimal import Decimal
 
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from gateways.ai.models import PriceOverride, UsageLimit
 
     UsageLimit.objects.create(
@@ -107,6 +114,7 @@ def seed_ai_slow(stamp: str, port: int) -> dict[str, Any]:
 def seed_ai_guarded(stamp: str, port: int) -> dict[str, Any]:
     """The guardrails scenario's project: the chat project's setup plus the default rule set."""
     try:
+        # Imported here: the bench sets Django up at run time, before the project's modules load.
         from bench import guardrails
     except ImportError as exc:
         return {"unavailable": f"import failed: {exc}"}
@@ -118,6 +126,7 @@ def seed_ai_guarded(stamp: str, port: int) -> dict[str, Any]:
 def seed_ai_endpoint(stamp: str, port: int) -> dict[str, Any]:
     """An AI endpoint (issue 8: POST /api/{uuid}/ai/{slug}) over the same mock as the chat scenario."""
     try:
+        # Imported here: the bench sets Django up at run time, before the project's modules load.
         from gateways.ai.models import AIEndpoint
     except ImportError as exc:
         return {"unavailable": f"AIEndpoint model not there yet ({exc})"}
@@ -138,6 +147,7 @@ def seed_ai_endpoint(stamp: str, port: int) -> dict[str, Any]:
 
 def seed_mcp(stamp: str, port: int) -> dict[str, Any]:
     try:
+        # Imported here: the bench sets Django up at run time, before the project's modules load.
         from gateways.mcp.models import McpServer
         from projects import services
     except ImportError as exc:
@@ -157,6 +167,7 @@ def seed_mcp(stamp: str, port: int) -> dict[str, Any]:
 
 def seed_mcp_fanout(stamp: str, port: int) -> dict[str, Any]:
     """bench/mcp_fanout.py: one project with one upstream, one with five (all the same mock)."""
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from gateways.mcp.models import McpServer
     from projects import services
 
@@ -177,8 +188,8 @@ def empty_request_log() -> None:
     """Each run starts with an empty request log. What a batch of rows costs to write depends on the
     table's size, and a soak leaves millions of rows behind: runs that inherit them are not comparable
     (a 4.8M-row SQLite table made a later run's chat at 1 connection 3x slower)."""
-    from django.db import connection
 
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from audit.models import RequestLog
 
     table = connection.ops.quote_name(RequestLog._meta.db_table)
@@ -195,7 +206,6 @@ def main() -> None:
     parser.add_argument("--slow-llm-port", type=int, default=0, help="mock keeping streams open (memory)")
     args = parser.parse_args()
     _setup()
-    from django.core.exceptions import ValidationError
 
     empty_request_log()
 

@@ -7,11 +7,15 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psycopg
+from cryptography.fernet import Fernet
 
 from bench.procs import Managed, Processes, free_port, wait_port
 
@@ -45,8 +49,6 @@ def _secret(name: str, make: Any) -> str:
 
 
 def gateway_env(config: GatewayConfig) -> dict[str, str]:
-    from cryptography.fernet import Fernet
-
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     env.update(
         {
@@ -68,8 +70,6 @@ def gateway_env(config: GatewayConfig) -> dict[str, str]:
 
 
 def ensure_pg_database() -> None:
-    import psycopg
-
     try:
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'promptgate_bench'").fetchone()
@@ -176,8 +176,6 @@ def wait_ready(managed: Managed, port: int, path: str, what: str, port_timeout: 
 
 
 def wait_http(url: str, timeout: float, headers: dict[str, str] | None = None) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:

@@ -58,6 +58,7 @@ async def _measure(get, concurrency: int) -> tuple[float, float]:
 
 
 async def probe(port: int) -> None:
+    # Imported here: only this comparison needs the optional clients (and httpx stays out of the app).
     import aiohttp
     import httpx
 
@@ -66,6 +67,7 @@ async def probe(port: int) -> None:
     url = f"http://127.0.0.1:{port}/"
     default = httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=64))
     facade = http_client.build_client()
+    # Imported here: only this comparison needs the optional clients (and httpx stays out of the app).
     from httpx_aiohttp import AiohttpTransport
 
     stock = httpx.AsyncClient(transport=AiohttpTransport(client=aiohttp.ClientSession()), timeout=10)

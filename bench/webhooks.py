@@ -17,6 +17,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import django
+from django.db import transaction
+
 REPO = Path(__file__).resolve().parent.parent
 VAR = REPO / "bench" / "var" / "webhooks"
 PG_URL = "postgres://postgres@127.0.0.1:5432/promptgate_bench_webhooks"
@@ -64,11 +67,9 @@ def main(argv: list[str]) -> None:
     os.environ.pop("DATABASE_URL", None) if not args.pg else None
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
 
-    import django
-
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
     django.setup()
-    from django.db import transaction
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from django_tasks_db.models import DBTaskResult
 
     from webhooks import outbox, services

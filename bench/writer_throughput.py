@@ -21,6 +21,7 @@ from bench import logdb
 
 
 def run(rows: int, batch: int, rollups: bool, maker: logdb.RowMaker) -> float:
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
     from gateways.common.logrows import write_request_logs
 
     start_at = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)

@@ -10,6 +10,7 @@ class ConsoleAdminConfig(AdminConfig):
 
     def ready(self) -> None:
         super().ready()  # autodiscovers every app's admin.py first
+        # Imported in ready(): it unregisters models from the admin, both loaded only now.
         from console.site import hide_internal_tables
 
         hide_internal_tables()

@@ -22,6 +22,8 @@ from audit import rollups
 from audit.models import LATENCY_COLUMNS, DailyRollup, HourlyRollup, RequestLog
 from audit.rollups import latency_summary
 from gateways.ai import usage
+from gateways.ai.models import UsageLimit
+from projects.api.permissions import project_uuids_for
 
 NANOS = Decimal(1_000_000_000)
 
@@ -159,7 +161,6 @@ def top(
 
 def recent_errors(user: Any, window: Window, now: datetime.datetime, limit: int = 10) -> list[RequestLog]:
     """The latest failed calls in the window: the one figure read from raw rows, bounded by `limit`."""
-    from projects.api.permissions import project_uuids_for
 
     rows = RequestLog.objects.filter(time__gte=window.start(now), status__gte=400)
     uuids = project_uuids_for(user, "read_logs")
@@ -170,8 +171,6 @@ def recent_errors(user: Any, window: Window, now: datetime.datetime, limit: int 
 
 def budgets(user: Any, now: datetime.datetime, limit: int = 6) -> list[dict[str, Any]]:
     """Project and token budgets with today's and this month's spend (rollups), nearest the limit first."""
-    from gateways.ai.models import UsageLimit
-    from projects.api.permissions import project_uuids_for
 
     limits = UsageLimit.objects.select_related("project", "token").exclude(
         daily_budget__isnull=True, monthly_budget__isnull=True

@@ -8,8 +8,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
+from oauth2_provider import models as oauth_models
 
-from console import navigation
+from console import navigation, views
 
 
 class ConsoleSite(admin.AdminSite):
@@ -23,8 +24,6 @@ class ConsoleSite(admin.AdminSite):
         return apps if app_label else navigation.by_task(apps)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        from console import views
-
         return [
             path(
                 "projects/project/<uuid:uuid>/overview/",
@@ -35,8 +34,6 @@ class ConsoleSite(admin.AdminSite):
         ]
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
-        from console import views
-
         context = {
             **self.each_context(request),
             "title": self.index_title,
@@ -49,7 +46,6 @@ class ConsoleSite(admin.AdminSite):
 def hide_internal_tables() -> None:
     """The OAuth toolkit's token, grant and ID-token tables are its bookkeeping, not the operator's:
     unregistered (API clients, its Applications, stay under Access)."""
-    from oauth2_provider import models as oauth_models
 
     for get_model in (
         oauth_models.get_access_token_model,

@@ -6,7 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gateways.guardrails.resolution import resolve_guardrails
+from gateways.mcp.services import test_connection
 from projects.models import Project, ProjectType
+from promptgate.errors import PromptGateError
 
 if TYPE_CHECKING:
     from gateways.mcp.models import McpServer
@@ -81,7 +84,6 @@ def _first_model(project: Project) -> str:
 
 def objects_of(project: Project, with_tools: bool = False) -> dict[str, Any]:
     """The type's own objects, the project's tokens, effective guardrails and webhooks."""
-    from gateways.guardrails.resolution import resolve_guardrails
 
     kind = project.project_type
     context: dict[str, Any] = {
@@ -117,8 +119,6 @@ class ServerTools:
 
 def _tools(server: McpServer) -> tuple[list[dict[str, Any]], str]:
     """The upstream's tools as clients see them, listed now (this also records the server's health)."""
-    from gateways.mcp.services import test_connection
-    from promptgate.errors import PromptGateError
 
     if not server.enabled:
         return [], "disabled"

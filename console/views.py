@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -11,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from console import charts, figures, snippets
+from gateways.mcp.models import McpServer
 from projects import admin_roles
 from projects.models import Project
 
@@ -78,8 +80,6 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
 
 
 def _mcp_servers(request: HttpRequest) -> list[Any]:
-    from gateways.mcp.models import McpServer
-
     servers = McpServer.objects.select_related("project").order_by("-last_status", "prefix")
     if not request.user.is_superuser:
         servers = servers.filter(project_id__in=admin_roles.project_ids_where(request, "view"))
@@ -113,6 +113,4 @@ def project_overview(request: HttpRequest, uuid: Any) -> HttpResponse:
 
 
 def request_admin_context(request: HttpRequest) -> dict[str, Any]:
-    from django.contrib import admin
-
     return {**admin.site.each_context(request), "opts": Project._meta}

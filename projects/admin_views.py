@@ -17,7 +17,7 @@ from django.urls import reverse
 from audit.models import AuditLog
 from credentials import crypto
 from projects import admin_roles, services
-from projects.models import ApiToken, Project, ProjectType, Scope
+from projects.models import ApiToken, Project, ProjectType, Scope, validate_tool_patterns
 from promptgate.errors import PromptGateError
 
 TOKENS_ON_PAGE = 100
@@ -62,8 +62,6 @@ class IssueTokenForm(forms.Form):
     )
 
     def clean_mcp_tools(self) -> list[str]:
-        from projects.models import validate_tool_patterns
-
         raw = self.cleaned_data.get("mcp_tools") or ""
         patterns = [p.strip() for p in raw.replace(",", "\n").splitlines() if p.strip()]
         try:

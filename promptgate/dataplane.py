@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from audit.choices import Gateway
 from gateways.ai import bridge, endpoint_view, messages_api, openai_api
+from gateways.ai.config import list_endpoints as ai_endpoints_listed
 from gateways.ai.errors import openai_error_response
 from gateways.common.introspection import EndpointLister, Introspection
 from gateways.common.router import DataPlane, Route
 from gateways.common.runtime import Runtime
+from gateways.http.config import list_endpoints as http_endpoints
 from gateways.http.proxy import proxy
+from gateways.mcp.config import list_endpoints as mcp_endpoints
 from gateways.mcp.handler import mcp_handler
 from projects.project_types import PROJECT_TYPES, Resource
 
@@ -16,10 +19,6 @@ GET = frozenset({"GET"})
 
 
 def endpoint_listers() -> list[EndpointLister]:
-    from gateways.ai.config import list_endpoints as ai_endpoints_listed
-    from gateways.http.config import list_endpoints as http_endpoints
-    from gateways.mcp.config import list_endpoints as mcp_endpoints
-
     return [http_endpoints, mcp_endpoints, ai_endpoints_listed]
 
 

@@ -32,7 +32,12 @@ import enum
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.defaults import page_not_found, permission_denied, server_error
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
@@ -194,9 +199,6 @@ _DRF_CODES: list[tuple[type[Exception], int, str]] = [
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, reshaped: every management API error uses the PromptGate error shape."""
-    from django.core.exceptions import RequestDataTooBig
-    from django.core.exceptions import ValidationError as DjangoValidationError
-    from django.db import DataError
 
     # A refusal after earlier writes in the same request must not commit them (ATOMIC_REQUESTS).
     if isinstance(exc, PromptGateError):
@@ -254,7 +256,7 @@ def _ssrf_refusal(fields: dict[str, Any], context: dict[str, Any]) -> tuple[str,
     Whichever validator saw it first (Django's URLValidator refuses `http://127.1/`), a URL pointing
     inside answers one way everywhere: `400 ssrf_blocked`, naming the address class, never the address.
     """
-    from gateways.common import ssrf
+    from gateways.common import ssrf  # local: ssrf imports this module (a cycle)
 
     data = getattr(context.get("request"), "data", None)
     if not isinstance(data, dict):
@@ -274,16 +276,12 @@ def _is_admin(request: Any) -> bool:
 
 def handler404(request: Any, exception: Exception | None = None) -> Any:
     if _is_admin(request):
-        from django.views.defaults import page_not_found
-
         return page_not_found(request, exception)
     return json_error(404, ErrorCode.NOT_FOUND, "Not found")
 
 
 def handler500(request: Any) -> Any:
     if _is_admin(request):
-        from django.views.defaults import server_error
-
         return server_error(request)
     return json_error(500, ErrorCode.INTERNAL_ERROR, "Internal server error")
 
@@ -294,8 +292,6 @@ def handler400(request: Any, exception: Exception | None = None) -> Any:
 
 def handler403(request: Any, exception: Exception | None = None) -> Any:
     if _is_admin(request):
-        from django.views.defaults import permission_denied
-
         return permission_denied(request, exception or DjangoPermissionDenied())
     return json_error(403, ErrorCode.PERMISSION_DENIED, "Permission denied")
 
@@ -303,7 +299,5 @@ def handler403(request: Any, exception: Exception | None = None) -> Any:
 def csrf_failure(request: Any, reason: str = "") -> Any:
     """CSRF refusals: Django's page in the admin, the JSON error everywhere else."""
     if _is_admin(request):
-        from django.views.csrf import csrf_failure as django_csrf_failure
-
         return django_csrf_failure(request, reason)
     return json_error(403, ErrorCode.CSRF_FAILED, "CSRF verification failed")

@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.deprecation import MiddlewareMixin
 
+from projects.models import PasswordChangeRequired
+
 MANAGEMENT_PREFIX = "/manage/api/v1/"
 
 
@@ -45,7 +47,6 @@ class PasswordChangeRequiredMiddleware(MiddlewareMixin):
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None
-        from projects.models import PasswordChangeRequired
 
         pending = PasswordChangeRequired.objects.filter(user=user).first()
         if pending is not None and pending.password != user.password:

@@ -138,7 +138,7 @@ def _record(
             delivery.schedule_step = step
             delivery.next_attempt_at = now + datetime.timedelta(seconds=delay)
             delivery.enqueued_at = now
-            from webhooks import tasks
+            from webhooks import tasks  # local: webhooks.tasks imports this module (a cycle)
 
             tasks.enqueue(delivery.pk, run_after=delivery.next_attempt_at)
     delivery.save(
@@ -185,7 +185,7 @@ def redeliver(delivery: Delivery) -> Delivery:
     delivery.enqueued_at = now
     delivery.lease_until = None
     delivery.save(update_fields=["status", "schedule_step", "next_attempt_at", "enqueued_at", "lease_until"])
-    from webhooks import tasks
+    from webhooks import tasks  # local: webhooks.tasks imports this module (a cycle)
 
     tasks.enqueue(delivery.pk)
     return delivery
@@ -205,7 +205,7 @@ def redeliver_failed(webhook: Webhook, since: datetime.datetime, until: datetime
 def sweep(now: datetime.datetime | None = None) -> int:
     """Hand deliveries whose worker died (lease run out) or whose task went missing to the queue again."""
     now = now or clock.now()
-    from webhooks import tasks
+    from webhooks import tasks  # local: webhooks.tasks imports this module (a cycle)
 
     # A lease that ran out: its worker died mid-delivery. A pending delivery overdue by PENDING_GRACE
     # whose task was queued that long ago: its task was lost (a worker died between taking the task

@@ -29,8 +29,14 @@ import redis.exceptions
 from django.conf import settings
 from django.db import transaction
 
+from gateways.ai.models import AIEndpoint
+from gateways.common import redis_clients
 from gateways.common.db import release_connections
 from gateways.common.writer import BatchedWriter
+from gateways.mcp.models import McpServer
+from projects.models import ApiToken, Project
+from webhooks import outbox
+from webhooks.models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +61,10 @@ def _project_of_subject(subject: str) -> int | None:
     if kind == "p":
         return pk
     if kind == "t":
-        from projects.models import ApiToken
-
         return ApiToken.objects.filter(pk=pk).values_list("project_id", flat=True).first()
     if kind == "e":
-        from gateways.ai.models import AIEndpoint
-
         return AIEndpoint.objects.filter(pk=pk).values_list("project_id", flat=True).first()
     if kind == "m":
-        from gateways.mcp.models import McpServer
-
         return McpServer.objects.filter(pk=pk).values_list("project_id", flat=True).first()
     return None
 
@@ -74,7 +74,6 @@ def _state_key(item: PendingEvent) -> str | None:
 
     Every process that sees the same change computes the same next key, so the outbox keeps one.
     """
-    from webhooks.models import Event
 
     prefix = f"state:{item.state}:"
     last = Event.objects.filter(dedupe_key__startswith=prefix).order_by("-created_at").first()
@@ -88,8 +87,6 @@ def _state_key(item: PendingEvent) -> str | None:
 
 def write_events(batch: list[PendingEvent]) -> None:
     """The writer thread's flush: each event through the outbox in its own transaction."""
-    from projects.models import Project
-    from webhooks import outbox
 
     try:
         for item in batch:
@@ -200,7 +197,6 @@ class GuardrailBlocks:
                 del self._counts[key]
         if not done and not self._settling:
             return 0
-        from gateways.common import redis_clients
 
         if not redis_clients.enabled():
             return self._emit(done)
@@ -224,15 +220,12 @@ class GuardrailBlocks:
         return self._emit(totals)
 
     def _redis_key(self, key: BlockKey) -> str:
-        from gateways.common import redis_clients
-
         project_id, rule, level, stage, index = key
         return redis_clients.key("guardrail-blocks", project_id, level, rule, stage, self.window, index)
 
     def _add_to_shared(self, counts: dict[BlockKey, int]) -> None:
         if not counts:
             return
-        from gateways.common import redis_clients
 
         pipe = redis_clients.sync_client().pipeline(transaction=False)
         for key, count in counts.items():
@@ -243,7 +236,6 @@ class GuardrailBlocks:
     def _shared_totals(self, keys: list[BlockKey]) -> dict[BlockKey, int]:
         if not keys:
             return {}
-        from gateways.common import redis_clients
 
         values = redis_clients.sync_client().mget([self._redis_key(k) for k in keys])
         return {k: int(v or 0) for k, v in zip(keys, values, strict=True)}

@@ -75,7 +75,7 @@ def record(
     deliveries = Delivery.objects.bulk_create(
         [Delivery(webhook=w, event=event, next_attempt_at=at, enqueued_at=at) for w in targets]
     )
-    from webhooks import tasks
+    from webhooks import tasks  # local: webhooks.tasks imports this module (a cycle)
 
     for delivery in deliveries:
         tasks.enqueue(delivery.pk)

@@ -13,9 +13,14 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django_tasks import task
+from django_tasks_db.models import DBTaskResult
 
+from projects.models import ApiToken
 from webhooks import clock, delivery, outbox
+from webhooks.models import Event
+from webhooks.services import token_data
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +36,6 @@ def enqueue(delivery_id: int, run_after: datetime.datetime | None = None) -> Non
 
 def warn_expiring_tokens(now: datetime.datetime | None = None) -> int:
     """`token.expiring` once per token and threshold (PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS)."""
-    from projects.models import ApiToken
-    from webhooks.models import Event
-    from webhooks.services import token_data
 
     now = now or clock.now()
     thresholds = sorted(settings.PROMPTGATE_TOKEN_EXPIRY_WARNING_DAYS)
@@ -61,8 +63,6 @@ def warn_expiring_tokens(now: datetime.datetime | None = None) -> int:
 def prune_task_results(now: datetime.datetime | None = None) -> int:
     """Delete finished task rows after an hour, and rows of dead workers after a day (the Delivery rows
     are the record; django-tasks-db keeps one row per attempt otherwise, forever)."""
-    from django.db.models import Q
-    from django_tasks_db.models import DBTaskResult
 
     now = now or clock.now()
     old = Q(status__in=["SUCCESSFUL", "FAILED"], finished_at__lt=now - datetime.timedelta(hours=1)) | Q(

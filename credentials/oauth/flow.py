@@ -23,6 +23,7 @@ from audit.services import record
 from credentials.models import OAuthConnection
 from credentials.oauth import client, presets, store
 from credentials.oauth.protocol import OAuthError, parse_token_response, safe_code, token_call
+from projects.roles import can
 from promptgate.errors import ErrorCode
 
 STATE_SALT = "promptgate.oauth.state"
@@ -152,7 +153,5 @@ def complete(params: dict[str, str], session_user: Any) -> Result:
 
 
 def _may_connect(user_id: Any, conn: OAuthConnection) -> bool:
-    from projects.roles import can
-
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     return user is not None and can(user, conn.project, "manage_endpoints")

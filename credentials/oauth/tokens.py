@@ -13,6 +13,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from credentials.models import OAuthConnection
 from credentials.oauth import refresh as refresher
 from credentials.oauth.client import RawResponse, send_async
 from credentials.oauth.protocol import HttpCall
@@ -41,8 +42,6 @@ class ConnectionToken:
 
 
 def load_connection_token(connection_id: int) -> ConnectionToken | None:
-    from credentials.models import OAuthConnection
-
     row = OAuthConnection.objects.filter(pk=connection_id).first()
     if row is None:
         return None

@@ -10,6 +10,7 @@ class AiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported in ready(): it reaches the models, which are loaded only now.
         from gateways.ai import budget_seed
         from gateways.ai.models import UsageLimit
 

@@ -22,6 +22,7 @@ from django.db.models import Sum
 from audit.models import DailyRollup, HourlyRollup
 from audit.rollups import derived_until
 from gateways.ai import budgets
+from gateways.ai.models import BudgetCounter
 from gateways.common import redis_clients
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,6 @@ def _write_if_missing(key: str, value: int, expires_at: int) -> bool:
         except Exception:  # a down Redis leaves the budget counting from zero, as before; say so
             logger.warning("could not seed budget counter %s from the day's spend", key, exc_info=True)
             return False
-    from gateways.ai.models import BudgetCounter
 
     if BudgetCounter.objects.filter(key=key).exists():
         return False

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import orjson
 import redis.exceptions
 
 from gateways.ai import budget_store
@@ -311,7 +312,6 @@ DEFAULT_COMPLETION_ESTIMATE = 256
 
 def estimate_tokens(body: Mapping[str, object]) -> tuple[int, int]:
     """(prompt, completion) tokens to reserve: ~4 characters a token, and max_tokens or a default."""
-    import orjson
 
     prompt = len(orjson.dumps(body.get("messages") or body.get("input") or "")) // 4 + 1
     limit = body.get("max_completion_tokens") or body.get("max_tokens")

@@ -30,6 +30,7 @@ from gateways.common import process_state
 from gateways.common.router import GatewayRequest
 from gateways.common.transport import http_client
 from promptgate.errors import ErrorCode, PromptGateError
+from webhooks import emit
 
 # Long enough for a long non-streamed completion; a stream only needs its first chunk within it.
 MAX_ERROR_BODY = 64 * 1024
@@ -135,10 +136,9 @@ class ProviderHealth:
             self.up[provider] = ok
             return
         self.up[provider] = ok
-        from webhooks.emit import upstream_changed
 
         reason = error or (f"HTTP {status}" if status else "no answer")
-        upstream_changed("ai_provider", zlib.crc32(provider.encode()), provider, ok=ok, error=reason)
+        emit.upstream_changed("ai_provider", zlib.crc32(provider.encode()), provider, ok=ok, error=reason)
 
 
 provider_health = process_state.keep("ai.provider_health", ProviderHealth())

@@ -171,7 +171,7 @@ class AIEndpoint(models.Model):
         return self.slug
 
     def clean(self) -> None:
-        from gateways.ai.config import validate_endpoint
+        from gateways.ai.config import validate_endpoint  # local: config imports this module (a cycle)
 
         validate_endpoint(self)
 

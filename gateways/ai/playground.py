@@ -29,6 +29,7 @@ from gateways.common import process_state
 from gateways.common.config import ProjectInfo, TokenInfo
 from gateways.common.router import GatewayRequest, request_log_row
 from gateways.common.runtime import Runtime
+from projects.roles import can
 from promptgate.errors import ErrorCode, PromptGateError, error_body
 
 RUN_ACTION = "read_logs"  # the developer role and above
@@ -54,8 +55,6 @@ def _runtime_for_admin() -> Runtime:
 
 
 def _load(user: Any, pk: int) -> tuple[AIEndpoint | None, bool]:
-    from projects.roles import can
-
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return None, False
     row = AIEndpoint.objects.select_related("project").filter(pk=pk).first()

@@ -1,6 +1,7 @@
 """App config for gateways.common: what all gateways share (auth, limits, writer, SSRF-safe client)."""
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.db.models.signals import post_delete, post_save
 
 
 class CommonConfig(AppConfig):
@@ -9,9 +10,7 @@ class CommonConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.apps import apps
-        from django.db.models.signals import post_delete, post_save
-
+        # Imported in ready(): they reach the models, which are loaded only now.
         from audit.signals import is_audited
         from gateways.common import versioning
 

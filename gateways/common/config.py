@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from gateways.common import db, versioning
+from projects.models import ApiToken, Project
 
 T = TypeVar("T")
 _MISSING = object()
@@ -95,8 +96,6 @@ class ConfigCache:
 
 
 def load_project(project_uuid: str) -> ProjectInfo | None:
-    from projects.models import Project
-
     row = Project.objects.filter(uuid=project_uuid).first()
     if row is None:
         return None
@@ -113,8 +112,6 @@ def load_project(project_uuid: str) -> ProjectInfo | None:
 
 
 def load_token(digest: str) -> TokenInfo | None:
-    from projects.models import ApiToken
-
     row = ApiToken.objects.filter(digest=digest).first()
     if row is None:
         return None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from gateways.common import redis_clients, versioning
+from gateways.common import ratelimit, redis_clients, versioning
 from gateways.common.http import JSONResponse, Response
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ async def readyz(runtime: Runtime) -> Response:
     else:
         checks["cache"] = "ok (in-process)"
     try:
-        from gateways.common import ratelimit
-
         state, detail = ratelimit.health()
         checks["rate_limiter"] = state if state == "ok" else f"{state}: {detail}"
     except ImportError:

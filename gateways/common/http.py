@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -176,8 +177,6 @@ class StreamingResponse(Response):
         self.completed = False
 
     async def __call__(self, send: Send, receive: Receive) -> None:
-        import asyncio
-
         async def stream_body() -> None:
             await send({"type": "http.response.start", "status": self.status, "headers": self.header_list()})
             async for chunk in self.chunks:

@@ -10,14 +10,13 @@ from django.utils import timezone
 from gateways.common import db
 from gateways.common.http import JSONResponse, Response
 from gateways.common.router import GatewayRequest
+from projects.models import ApiToken
 
 # Each gateway app contributes a function listing its endpoints of a project (see promptgate/dataplane.py).
 EndpointLister = Callable[[int], list[dict[str, Any]]]
 
 
 def _token_counts(project_id: int) -> dict[str, int]:
-    from projects.models import ApiToken
-
     now = timezone.now()
     tokens = ApiToken.objects.filter(project_id=project_id)
     active = tokens.filter(revoked_at__isnull=True).exclude(expires_at__lte=now).count()
@@ -25,8 +24,6 @@ def _token_counts(project_id: int) -> dict[str, int]:
 
 
 def _tokens(project_id: int) -> list[dict[str, Any]]:
-    from projects.models import ApiToken
-
     rows = ApiToken.objects.filter(project_id=project_id).order_by("-created_at", "-id")
     return [
         {

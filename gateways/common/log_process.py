@@ -37,6 +37,9 @@ import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import django
+from django.conf import settings
+
 if TYPE_CHECKING:
     from gateways.common.logrows import RequestLogRow
 
@@ -69,7 +72,6 @@ class RequestLogProcess:
             if self._proc.poll() is None:
                 return
             self._discard()  # it died since its last batch: nothing was lost, start another
-        from django.conf import settings
 
         env = {**os.environ, DB_NAME_ENV: str(settings.DATABASES["default"]["NAME"])}
         env.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
@@ -196,7 +198,6 @@ def _wait_for_input(fd: int, maintenance: Any) -> None:
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the end of stdin is what stops this process
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptgate.settings")
-    from django.conf import settings
 
     database = settings.DATABASES["default"]  # its NAME is the parent's (settings.py reads DB_NAME_ENV)
     # One thread, one connection, kept: no pool to hold idle connections in this process.
@@ -205,9 +206,8 @@ def main() -> int:
     # Only the apps RequestLog needs: half the memory of the whole project (~50 MB against ~100).
     settings.INSTALLED_APPS = list(CHILD_APPS)
 
-    import django
-
     django.setup()
+    # Imported after django.setup(): this child process loads only CHILD_APPS, set just above.
     from django.db import close_old_connections, connection
 
     from audit.maintenance import Maintenance

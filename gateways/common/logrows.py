@@ -11,6 +11,7 @@ need no conversion at all. Only the typed columns (datetime, UUID, decimal, JSON
 from __future__ import annotations
 
 import datetime
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from django.db import models
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
 
 
 class RequestLogRow(TypedDict, total=False):
@@ -142,9 +144,8 @@ def write_request_logs(
     The rollups' deltas are summed before the transaction opens (audit/rollups.py), so it holds its
     locks for the statements only. `rollups=False` is for the writer benchmark only.
     """
-    from django.db import DEFAULT_DB_ALIAS, connections, transaction
-    from django.utils import timezone
-
+    # Local: audit.rollups imports this module (a cycle), and the log writer child imports this module
+    # before its django.setup(), when no model may load yet.
     from audit import rollups as rollup
     from audit.models import RequestLog, RequestLogBatch
 
@@ -227,7 +228,6 @@ def statement_sizes(rows: int, largest: int) -> list[int]:
 
 def max_params(connection: Any) -> int:
     """Bound parameters one statement may carry (SQLite's own limit, not Django's cautious 999)."""
-    import sqlite3
 
     if connection.vendor == "postgresql":
         return 65_535  # the protocol's limit

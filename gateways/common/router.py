@@ -40,6 +40,7 @@ from gateways.guardrails.verdicts import header_value as guardrails_header
 from projects.project_types import ProjectType
 from projects.tokens import display_prefix
 from promptgate.errors import ErrorCode, PromptGateError
+from webhooks import emit
 
 logger = logging.getLogger(__name__)
 
@@ -285,8 +286,9 @@ def _announce_blocks(greq: GatewayRequest) -> None:
     entry = greq.log.get("guardrails")
     if not entry or not entry.get("blocked"):
         return
-    from webhooks.emit import guardrail_blocked
 
     for hit in entry.get("hits") or ():
         if hit.get("action") == "block":
-            guardrail_blocked(hit["rule"], level=hit["level"], stage=hit["stage"], project_id=greq.project.id)
+            emit.guardrail_blocked(
+                hit["rule"], level=hit["level"], stage=hit["stage"], project_id=greq.project.id
+            )

@@ -19,15 +19,18 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 
+from audit.maintenance import Maintenance
 from gateways.common import heap, process_state, redis_clients, versioning
 from gateways.common.config import ConfigCache
 from gateways.common.counters import TokenRequestCounter
 from gateways.common.log_process import RequestLogProcess
 from gateways.common.logrows import RequestLogRow, write_request_logs
+from gateways.common.transport import http_client
 from gateways.common.writer import BatchedWriter
+from projects.models import ApiToken
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,6 @@ TokenUse = tuple[int, float]  # (token id, epoch seconds)
 
 def write_token_usage(uses: list[TokenUse]) -> None:
     """One UPDATE per token per batch: request_count += n, last_used_at = latest use."""
-    from projects.models import ApiToken
 
     per_token: dict[int, tuple[int, float]] = {}
     for token_id, at in uses:
@@ -59,8 +61,6 @@ def _request_log_writer() -> BatchedWriter[RequestLogRow]:
         "interval": settings.PROMPTGATE_WRITER_FLUSH_SECONDS,
     }
     if not settings.PROMPTGATE_REQUEST_LOG_PROCESS:
-        from audit.maintenance import Maintenance
-
         maintenance = Maintenance()
 
         def write_then_prune(rows: list[RequestLogRow]) -> None:
@@ -112,7 +112,6 @@ class Runtime:
     async def startup(self) -> None:
         for writer in self.writers:
             writer.start()
-        from gateways.common.transport import http_client
 
         await http_client.open_client()
         self._stopping = asyncio.Event()  # created here: an Event belongs to the loop that serves
@@ -131,7 +130,6 @@ class Runtime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._poller
             self._poller = None
-        from gateways.common.transport import http_client
 
         await http_client.close_client()
         for writer in self.writers:
@@ -163,8 +161,6 @@ async def _read_shared_async() -> int:
 
 
 def _read_shared_closing() -> int:
-    from django.db import connections
-
     try:
         return versioning.read_shared()
     finally:

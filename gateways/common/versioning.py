@@ -13,6 +13,7 @@ import threading
 from django.db import models, transaction
 
 from gateways.common import redis_clients
+from gateways.common.models import ConfigVersion
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ def read_shared() -> int:
     if redis_clients.enabled():
         raw = redis_clients.sync_client().get(redis_clients.key(VERSION_KEY))
         return int(raw or 0)
-    from gateways.common.models import ConfigVersion
 
     row = ConfigVersion.objects.filter(pk=1).values_list("version", flat=True).first()
     return int(row or 0)
@@ -73,7 +73,6 @@ def _bump_shared() -> None:
         if redis_clients.enabled():
             local_version.observe(int(redis_clients.sync_client().incr(redis_clients.key(VERSION_KEY))))
             return
-        from gateways.common.models import ConfigVersion
 
         with transaction.atomic():
             updated = ConfigVersion.objects.filter(pk=1).update(version=models.F("version") + 1)

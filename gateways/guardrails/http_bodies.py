@@ -14,6 +14,7 @@ guardrail_error: failing closed. The proxy calls:
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from gateways.common.http import Response, StreamingResponse
 from gateways.common.router import GatewayRequest
 from gateways.guardrails.engine import INPUT, OUTPUT, Engine
 from gateways.guardrails.service import engine_for, scan_value
+from gateways.guardrails.stream import StreamGuard
 from gateways.guardrails.verdicts import Verdict, record
 from promptgate.errors import ErrorCode
 
@@ -206,9 +208,6 @@ def _guarded_stream(
 ) -> StreamingResponse:
     """An upstream SSE stream through the hold-back guard, as text: a match split across chunks is
     still redacted; a refusal cuts the stream there (its status line is gone already)."""
-    import codecs
-
-    from gateways.guardrails.stream import StreamGuard
 
     guard = StreamGuard(engine)
     decoder = codecs.getincrementaldecoder("utf-8")("replace")

@@ -11,6 +11,8 @@ from uuid import UUID
 
 from django.utils import timezone
 
+from audit.models import RequestLog
+
 MAX_ROWS = 50_000
 
 
@@ -19,7 +21,6 @@ def hits_per_rule_per_day(
 ) -> tuple[list[dict[str, Any]], bool]:
     """Rows of (day, project, rule, level, stage, action, requests, matches, blocked), newest day first;
     and whether the window was cut at `max_rows`."""
-    from audit.models import RequestLog
 
     since = timezone.now() - datetime.timedelta(days=days)
     rows = RequestLog.objects.filter(time__gte=since).exclude(guardrails={})

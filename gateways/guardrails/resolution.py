@@ -9,7 +9,7 @@ from and the levels it overrode: the management API's and the admin's effective 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateways.guardrails.models import GuardrailRule, Level
@@ -77,8 +77,6 @@ def resolve(levels: Iterable[Iterable[EffectiveRule]]) -> list[EffectiveRule]:
 
 
 def _replace(rule: EffectiveRule, **changes: Any) -> EffectiveRule:
-    from dataclasses import replace
-
     return replace(rule, **changes)
 
 

@@ -16,14 +16,13 @@ from typing import Any
 
 from gateways.common.config import ConfigCache
 from gateways.guardrails.engine import EMPTY, Engine
+from gateways.guardrails.resolution import resolve_guardrails
 from gateways.guardrails.verdicts import GuardrailBlocked, Verdict
 
 MAX_DEPTH = 64
 
 
 def load_engine(project_id: int | None, endpoint: str) -> Engine:
-    from gateways.guardrails.resolution import resolve_guardrails
-
     rules = resolve_guardrails(project_id, endpoint)
     return Engine(rules) if rules else EMPTY
 

@@ -12,9 +12,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from gateways.ai.models import AIEndpoint
 from gateways.guardrails import detectors
 from gateways.guardrails.models import Action, GuardrailRule
 from gateways.guardrails.resolution import wider_rule
+from gateways.http.models import ApiEndpoint
+from gateways.mcp.models import McpServer
 from projects.models import Project
 from promptgate.errors import ErrorCode, PromptGateError
 
@@ -23,9 +26,6 @@ NAME_TAKEN = "A rule with this name already exists at this level."
 
 def endpoint_keys(project: Project) -> set[str]:
     """What `endpoint` may name: AI endpoint slugs, API endpoint slugs and MCP server prefixes."""
-    from gateways.ai.models import AIEndpoint
-    from gateways.http.models import ApiEndpoint
-    from gateways.mcp.models import McpServer
 
     keys = set(AIEndpoint.objects.filter(project=project).values_list("slug", flat=True))
     keys |= set(ApiEndpoint.objects.filter(project=project).values_list("slug", flat=True))

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gateways.common import ssrf
+from gateways.http.models import ApiEndpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,6 @@ def canonical_upstream(url: str) -> str:
 
 
 def load_endpoint(project_id: int, slug: str) -> EndpointInfo | None:
-    from gateways.http.models import ApiEndpoint
-
     row = ApiEndpoint.objects.filter(project_id=project_id, slug=slug).first()
     if row is None:
         return None
@@ -80,7 +79,6 @@ def load_endpoint(project_id: int, slug: str) -> EndpointInfo | None:
 
 def list_endpoints(project_id: int) -> list[dict[str, Any]]:
     """Introspection: what a project's API gateway exposes (no upstream secrets)."""
-    from gateways.http.models import ApiEndpoint
 
     return [
         {

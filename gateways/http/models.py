@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from credentials.fields import EncryptedTextField
+from gateways.common import ssrf
 from gateways.common.http import HOP_BY_HOP
 from projects.project_types import Resource, holds
 
@@ -122,8 +123,6 @@ class ApiEndpoint(models.Model):
         self.inject_headers_encrypted = json.dumps(value) if value else ""
 
     def clean(self) -> None:
-        from gateways.common import ssrf
-
         errors: dict[str, list[str]] = {}
         if self.project_id and not holds(self.project.project_type, Resource.API_ENDPOINT):
             errors["project"] = ["API endpoints belong to api_gateway projects"]

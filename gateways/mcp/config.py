@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from gateways.common.router import GatewayRequest
+from gateways.mcp.models import McpServer
 from gateways.mcp.upstream import ServerConfig
 
 
 def load_servers(project_id: int) -> tuple[ServerConfig, ...]:
     """Enabled servers of a project, ordered by prefix (the aggregate's deterministic order)."""
-    from gateways.mcp.models import McpServer
 
     rows = McpServer.objects.filter(project_id=project_id, enabled=True).order_by("prefix", "id")
     return tuple(snapshot(row) for row in rows)
@@ -45,7 +45,6 @@ def cached_servers(greq: GatewayRequest) -> tuple[ServerConfig, ...]:
 
 def list_endpoints(project_id: int) -> list[dict[str, Any]]:
     """Introspection: the upstream MCP servers a project aggregates (no URLs' secrets, no tokens)."""
-    from gateways.mcp.models import McpServer
 
     return [
         {

@@ -8,6 +8,7 @@ import logging
 from django.utils import timezone
 
 from gateways.common import db, process_state
+from gateways.mcp.models import McpServer
 from gateways.mcp.upstream import ServerConfig
 from webhooks.emit import upstream_changed
 
@@ -19,8 +20,6 @@ _tasks: set[asyncio.Task[None]] = set()
 
 
 def _store(server_id: int, status: str, error: str) -> None:
-    from gateways.mcp.models import McpServer
-
     # queryset.update: no signals, so neither an audit row nor a config-version bump.
     McpServer.objects.filter(pk=server_id).update(
         last_status=status, last_error=error[:200], last_checked_at=timezone.now()

@@ -25,6 +25,7 @@ from gateways.common import versioning
 from gateways.common.http import StreamingResponse
 from gateways.common.router import GatewayRequest
 from gateways.mcp import policy, protocol, upstream
+from gateways.mcp.config import cached_servers
 from gateways.mcp.source import LIST_METHODS, CallContext, ToolSource
 from gateways.mcp.upstream import McpUpstreamError, ServerConfig
 
@@ -169,8 +170,6 @@ def _sync_upstream_watches() -> None:
 
 
 def _servers_cached(listener: Listener) -> tuple[ServerConfig, ...]:
-    from gateways.mcp.config import cached_servers
-
     return cached_servers(listener.greq)
 
 

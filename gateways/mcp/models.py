@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from credentials.fields import EncryptedTextField
+from gateways.common import ssrf
 from projects.project_types import Resource, holds
 
 PREFIX_PATTERN = r"^[a-zA-Z0-9_-]+$"
@@ -99,8 +100,6 @@ class McpServer(models.Model):
         return self.prefix
 
     def clean(self) -> None:
-        from gateways.common import ssrf
-
         errors: dict[str, list[str]] = {}
         if self.project_id and not holds(self.project.project_type, Resource.MCP_SERVER):
             errors["project"] = ["MCP servers belong to mcp_gateway projects"]

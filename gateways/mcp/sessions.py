@@ -20,10 +20,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from gateways.common import db, redis_clients
 from gateways.common.transport.resp import Script
+from gateways.mcp.models import McpSession
 
 _UPSTREAM = "u:"
 _TOUCH_EVERY = datetime.timedelta(seconds=60)  # DB store: refresh last_seen at most this often
@@ -202,8 +204,6 @@ def _cutoff() -> datetime.datetime:
 
 
 def _db_create(session: GatewaySession) -> None:
-    from gateways.mcp.models import McpSession
-
     now = timezone.now()
     # bulk_create and _raw_delete send no signals: sessions are neither audited nor config.
     McpSession.objects.bulk_create(
@@ -224,8 +224,6 @@ def _db_create(session: GatewaySession) -> None:
 
 
 def _db_get(session_id: str) -> GatewaySession | None:
-    from gateways.mcp.models import McpSession
-
     row = McpSession.objects.filter(digest=digest(session_id), last_seen_at__gte=_cutoff()).first()
     if row is None:
         return None
@@ -243,17 +241,12 @@ def _db_get(session_id: str) -> GatewaySession | None:
 
 def _db_touch(key: str) -> bool:
     """Refresh a live row's last_seen_at; False when it is gone or already expired."""
-    from gateways.mcp.models import McpSession
 
     rows = McpSession.objects.filter(digest=key, last_seen_at__gte=_cutoff())
     return rows.update(last_seen_at=timezone.now()) > 0
 
 
 def _db_save_upstream(session_id: str, changes: dict[str, str | None]) -> None:
-    from django.db import transaction
-
-    from gateways.mcp.models import McpSession
-
     with transaction.atomic():
         row = McpSession.objects.select_for_update().filter(digest=digest(session_id)).first()
         if row is None:
@@ -268,8 +261,6 @@ def _db_save_upstream(session_id: str, changes: dict[str, str | None]) -> None:
 
 
 def _db_delete(session_id: str) -> GatewaySession | None:
-    from gateways.mcp.models import McpSession
-
     rows = McpSession.objects.filter(digest=digest(session_id))
     row = rows.first()
     if row is None:

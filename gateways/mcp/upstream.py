@@ -8,6 +8,7 @@ re-initialized and the request sent once more. Only the server's own bearer toke
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import secrets
 import time
@@ -288,8 +289,6 @@ def _modern_message(method: str, params: dict[str, Any]) -> tuple[dict[str, Any]
 
 
 def _header_value(value: str) -> str:
-    import base64
-
     if (
         value.isascii()
         and value.isprintable()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from projects.api.base import JSONObjectField, StrictFieldsMixin
-from projects.models import ApiToken, Membership, Project, Role, Scope
+from projects.models import ApiToken, Membership, Project, Role, Scope, validate_tool_patterns
 from projects.services import DURATIONS
 
 
@@ -106,10 +107,6 @@ class TokenCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
     def validate_mcp_tools(self, value: list[str]) -> list[str]:
-        from django.core.exceptions import ValidationError as DjangoValidationError
-
-        from projects.models import validate_tool_patterns
-
         try:
             validate_tool_patterns(value)
         except DjangoValidationError as exc:

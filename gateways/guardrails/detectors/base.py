@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib; only to bound match widths
 from typing import Any
 
+import re2
+
 UNBOUNDED = 1 << 30
 
 
@@ -88,7 +90,6 @@ def placeholder(config: dict[str, Any], default: str) -> str:
 
 def re2_compile(pattern: str, case_insensitive: bool = False) -> Any:
     """An RE2 pattern (google-re2): linear-time matching, one pass for a whole alternation."""
-    import re2
 
     options = re2.Options()
     options.log_errors = False
@@ -107,7 +108,6 @@ def re2_spans(pattern: Any, text: str) -> Iterator[tuple[int, int, int]]:
             spans = [m.span(i) for i in range(pattern.groups + 1)]
             yield m.start(), m.end(), next((i for i in range(1, len(spans)) if spans[i][0] >= 0), 0)
         return
-    import re2
 
     data = text.encode("ascii")
     match = pattern._regexp.Match
@@ -142,8 +142,6 @@ class Alternatives:
     """
 
     def __init__(self, patterns: Sequence[str]) -> None:
-        import re2
-
         if any(a in p for p in patterns for a in ASSERTIONS):
             raise ValueError("Alternatives patterns may not hold assertions (\\b, ^, $, …)")
         self.grouped = re2_compile("|".join(f"({p})" for p in patterns))
@@ -161,7 +159,6 @@ class Alternatives:
         if not text.isascii():
             yield from re2_spans(self.grouped, text)
             return
-        import re2
 
         data = text.encode("ascii")
         search = self.search._regexp.Match

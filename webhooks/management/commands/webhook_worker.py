@@ -16,13 +16,12 @@ from django.db import close_old_connections, connections
 from django_tasks_db.management.commands import db_worker
 
 from gateways.common.db import release_connections
+from webhooks import tasks
 
 logger = logging.getLogger("webhooks.worker")
 
 
 def _upkeep_loop(stop: threading.Event, every: float) -> None:
-    from webhooks import tasks
-
     while not stop.wait(every):
         try:
             close_old_connections()
