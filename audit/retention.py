@@ -10,7 +10,8 @@ with other work: the request-log process runs one step between two batches (main
 - Raw rows older than PROMPTGATE_LOG_RETENTION_DAYS: on PostgreSQL whole daily partitions are dropped
   (no DELETE, no bloat, no VACUUM storm; audit/partitions.py) and partitions are made ahead; only the
   default partition's strays are deleted. On SQLite they are deleted in bounded batches.
-- Rollups (hourly, daily, per project and day or month) older than PROMPTGATE_ROLLUP_RETENTION_DAYS.
+- Rollups (hourly, daily, per project and day or month, per model and day) older than
+  PROMPTGATE_ROLLUP_RETENTION_DAYS.
 - A project's LogRetention may shorten either, never lengthen it: its rows between its own and the
   global horizon are deleted in bounded batches (the (project_uuid, time) index finds them).
 - Ids of written batches older than a day (a batch is only ever re-sent within seconds).
@@ -31,6 +32,7 @@ from audit.models import (
     DailyRollup,
     HourlyRollup,
     LogRetention,
+    ModelDailyRollup,
     ProjectDailyRollup,
     ProjectMonthlyRollup,
     RequestLog,
@@ -126,13 +128,14 @@ class Pruner:
         rollup_day = base.rollups.date()
         yield from self._expire(HourlyRollup, "hour", base.rollups)
         yield from self._expire(DailyRollup, "day", rollup_day)
+        yield from self._expire(ModelDailyRollup, "day", rollup_day)
         yield from self._expire_coarse(rollup_day)
         for project, horizon in project_horizons(self.now).items():
             if horizon.logs > base.logs:
                 yield from self._expire(RequestLog, "time", horizon.logs, project)
             if horizon.rollups > base.rollups:
                 yield from self._expire(HourlyRollup, "hour", horizon.rollups, project)
-                yield from self._expire(DailyRollup, "day", horizon.rollups.date(), project)
+                yield from self._expire_project_days(project, horizon.rollups.date())
                 yield from self._expire_coarse(horizon.rollups.date(), project)
         yield from self._expire(
             RequestLogBatch, "written_at", self.now - datetime.timedelta(days=BATCH_ID_DAYS), key="batch_id"
@@ -162,6 +165,16 @@ class Pruner:
                     partitions.drop(cursor, name)
             self.report.partitions_dropped.append(name)
             yield f"dropped {name}"
+
+    def _expire_project_days(self, project: str, horizon: datetime.date) -> Iterator[str]:
+        """One project's daily rows before `horizon`, then the model-day rows of the days they were in
+        summed again (they count every project). After the first pass that is a day or so a pass."""
+        doomed = DailyRollup.objects.filter(project_uuid=project, day__lt=horizon)
+        span = doomed.aggregate(first=models.Min("day"), last=models.Max("day"))
+        yield from self._expire(DailyRollup, "day", horizon, project)
+        if span["first"] is not None and not self.dry_run:
+            rollups.derive_model_days(span["first"], span["last"])
+            yield f"summed the model days {span['first']}..{span['last']} again"
 
     def _expire_coarse(self, horizon: datetime.date, project: str | None = None) -> Iterator[str]:
         """The project-day rows before `horizon`, the months wholly before it, and the month it cuts

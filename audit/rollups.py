@@ -11,10 +11,12 @@ the sums of its hourly rows, in one transaction, and moves `RollupProgress` past
 days before that mark from DailyRollup and the later ones from HourlyRollup (gateways/ai/usage.py).
 Deriving, not writing both per batch, halves the writer's upserts (bench/writer_throughput.py).
 
-Two coarser levels come with each derived day, in the same transaction: ProjectDailyRollup (the day's
-daily rows summed per project and gateway) and ProjectMonthlyRollup (the month's project-day rows summed
-again). A year per project is then 12 rows, a year per day ~365 per project: the usage report picks
-the coarsest level that answers its question (gateways/ai/usage_levels.py). Both are replaced, not
+Three coarser levels come with each derived day, in the same transaction: ProjectDailyRollup (the day's
+daily rows summed per project and gateway), ProjectMonthlyRollup (the month's project-day rows summed
+again) and ModelDailyRollup (the day's daily rows summed per gateway, provider and model over every
+project). A year per project is then 12 rows, a year per day ~365 per project, a year of one model
+~365 rows: the usage report picks the coarsest level that answers its question
+(gateways/ai/usage_levels.py). All are replaced, not
 added to (`INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE SET n = excluded.n`), so deriving a day
 again, or two processes deriving it at once, leaves the same rows.
 
@@ -39,10 +41,12 @@ from audit.models import (
     COARSE_DIMENSIONS,
     LATENCY_BUCKETS_MS,
     LATENCY_COLUMNS,
+    MODEL_DIMENSIONS,
     ROLLUP_DIMENSIONS,
     ROLLUP_SUMS,
     DailyRollup,
     HourlyRollup,
+    ModelDailyRollup,
     ProjectDailyRollup,
     ProjectMonthlyRollup,
     RollupProgress,
@@ -184,6 +188,12 @@ def write_rollups(cursor: Any, connection: BaseDatabaseWrapper, hourly: Mapping[
 # --- the daily rollup, derived ------------------------------------------------------------------
 DERIVE_GRACE = datetime.timedelta(hours=1)  # a day is derived this long after it ended
 PROGRESS = "daily"
+CoarseLevel = type[ProjectDailyRollup] | type[ProjectMonthlyRollup] | type[ModelDailyRollup]
+COARSE_KEYS: dict[CoarseLevel, tuple[str, ...]] = {
+    ProjectDailyRollup: COARSE_DIMENSIONS,
+    ProjectMonthlyRollup: COARSE_DIMENSIONS,
+    ModelDailyRollup: MODEL_DIMENSIONS,
+}
 
 
 def derived_until() -> datetime.date | None:
@@ -230,6 +240,7 @@ def derive_daily(day: datetime.date, *, advance: bool = True) -> int:
         written = cursor.rowcount
         # The coarse levels of the day, then its month again from its project-day rows (this day's too).
         _replace_coarse(cursor, ProjectDailyRollup, "day", DailyRollup, "day", day, day, day, None)
+        _replace_coarse(cursor, ModelDailyRollup, "day", DailyRollup, "day", day, day, day, None)
         month = month_of(day)
         _replace_coarse(
             cursor, ProjectMonthlyRollup, "month", ProjectDailyRollup, "day", month, *_month_days(day), None
@@ -257,9 +268,20 @@ def _month_days(day: datetime.date) -> tuple[datetime.date, datetime.date]:
     return first, next_month(first) - datetime.timedelta(days=1)
 
 
+def derive_model_days(first: datetime.date, last: datetime.date) -> None:
+    """Sum the model-day rows of `first`..`last` again from their daily rows: after retention removed
+    one project's daily rows of those days (a project that keeps its rollups for less)."""
+
+    day = first
+    while day <= last:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _replace_coarse(cursor, ModelDailyRollup, "day", DailyRollup, "day", day, day, day, None)
+        day += datetime.timedelta(days=1)
+
+
 def _replace_coarse(
     cursor: Any,
-    target: type[ProjectDailyRollup] | type[ProjectMonthlyRollup],
+    target: CoarseLevel,
     period: str,
     source: type[DailyRollup] | type[ProjectDailyRollup],
     source_period: str,
@@ -273,8 +295,9 @@ def _replace_coarse(
 
     quote = connection.ops.quote_name
     table, origin = quote(target._meta.db_table), quote(source._meta.db_table)
-    dimensions = ", ".join(quote(n) for n in COARSE_DIMENSIONS)
-    columns = ", ".join(quote(n) for n in (period, *COARSE_DIMENSIONS, *ROLLUP_SUMS))
+    keys = COARSE_KEYS[target]
+    dimensions = ", ".join(quote(n) for n in keys)
+    columns = ", ".join(quote(n) for n in (period, *keys, *ROLLUP_SUMS))
     sums = ", ".join(f"SUM({quote(n)})" for n in ROLLUP_SUMS)
     updates = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in ROLLUP_SUMS)
     adapt = connection.ops.adapt_datefield_value
@@ -282,7 +305,9 @@ def _replace_coarse(
     stale = target.objects.filter(**{period: value})
     where, params = f"{quote(source_period)} >= %s AND {quote(source_period)} <= %s", [first, last]
     if project is not None:
-        stale = stale.filter(project_uuid=project)
+        if issubclass(target, ModelDailyRollup):
+            raise ValueError("the model days have no project")
+        stale = target.objects.filter(**{period: value}, project_uuid=project)
         where += f" AND {quote('project_uuid')} = %s"
         params.append(source._meta.get_field("project_uuid").get_db_prep_value(project, connection))
     stale._raw_delete(connection.alias)

@@ -6,8 +6,11 @@ Levels, coarsest first (audit/models.py, derived in audit/rollups.py):
   question neither groups by day nor asks for a token, endpoint, provider or model. Only months wholly
   derived before the derivation mark (so a month's row never overlaps the hourly tail).
 - ProjectDailyRollup: per day, project and gateway; the derived days the months do not cover.
+- ModelDailyRollup: per day, gateway, provider and model over every project; the derived days when
+  the question groups or filters by provider or model but by nothing of a project (project, token,
+  endpoint), for a reader who sees every project (the level has no project to narrow by).
 - DailyRollup: per day and every dimension; the derived days when a token, endpoint, provider or
-  model is grouped by or filtered on.
+  model is grouped by or filtered on (and the model days do not answer).
 - HourlyRollup: the days from the mark on (today, and yesterday during DERIVE_GRACE: under ~2 days),
   or the whole range when grouped by hour.
 
@@ -22,14 +25,23 @@ from dataclasses import dataclass
 from audit import rollups
 from audit.models import (
     COARSE_DIMENSIONS,
+    MODEL_DIMENSIONS,
     DailyRollup,
     HourlyRollup,
+    ModelDailyRollup,
     ProjectDailyRollup,
     ProjectMonthlyRollup,
 )
 
-Level = type[HourlyRollup] | type[DailyRollup] | type[ProjectDailyRollup] | type[ProjectMonthlyRollup]
+Level = (
+    type[HourlyRollup]
+    | type[DailyRollup]
+    | type[ProjectDailyRollup]
+    | type[ProjectMonthlyRollup]
+    | type[ModelDailyRollup]
+)
 FINE_FILTERS = {"token": "token_prefix", "endpoint": "endpoint", "provider": "provider", "model": "model"}
+PROJECT_FILTERS = ("project", "token", "endpoint")  # what the model days cannot narrow by
 
 
 @dataclass(frozen=True)
@@ -47,11 +59,14 @@ def plan(
     since: datetime.date | None,
     until: datetime.date | None,
     mark: datetime.date | None,
+    *,
+    every_project: bool = False,
 ) -> list[Stretch]:
     """The stretches of [since, until] (days, both included) and the level that answers each.
 
     `fields`: the rollup fields grouped by ("day", "hour", "project_uuid", …); `mark`: the first day
-    not derived yet (audit/rollups.py `derived_until`)."""
+    not derived yet (audit/rollups.py `derived_until`); `every_project`: the reader sees every project
+    (only then may the model days, which have no project, answer)."""
     end = until + datetime.timedelta(days=1) if until is not None else None
     if "hour" in fields:
         return [Stretch(HourlyRollup, since, end)]
@@ -61,8 +76,13 @@ def plan(
         coarse = set(fields) - {"day"} <= set(COARSE_DIMENSIONS) and not any(
             params.get(p) for p in FINE_FILTERS
         )
+        per_model = (
+            every_project
+            and set(fields) - {"day"} <= set(MODEL_DIMENSIONS)
+            and not any(params.get(p) for p in PROJECT_FILTERS)
+        )
         if not coarse:
-            out.append(Stretch(DailyRollup, since, derived_end))
+            out.append(Stretch(ModelDailyRollup if per_model else DailyRollup, since, derived_end))
         elif "day" in fields:
             out.append(Stretch(ProjectDailyRollup, since, derived_end))
         else:

@@ -21,6 +21,7 @@ from audit.models import (
     HourlyRollup,
     LogRetention,
     MaintenanceLease,
+    ModelDailyRollup,
     ProjectDailyRollup,
     ProjectMonthlyRollup,
     RequestLog,
@@ -78,6 +79,7 @@ def test_a_pass_removes_what_is_older_than_each_horizon_in_bounded_steps(history
         assert ages(DailyRollup, "day", project) == [1, 10, 29, 31, 45, 399]
         assert ages(ProjectDailyRollup, "day", project) == [1, 10, 29, 31, 45, 399]
         assert_months_equal_their_days(project)
+    assert_model_days_equal_the_daily_rows()
     # 4 expired ages x 2 projects x 3 rows = 24 raw rows, at most 4 per DELETE.
     assert pruner.report.deleted["requestlog"] == 24
     assert len([s for s in steps if s.endswith(" requestlog")]) >= 24 // 4
@@ -88,6 +90,7 @@ def test_a_pass_removes_what_is_older_than_each_horizon_in_bounded_steps(history
         "dailyrollup": 0,
         "projectdailyrollup": 0,
         "projectmonthlyrollup": 0,
+        "modeldailyrollup": 0,
         "requestlogbatch": 0,
     }
 
@@ -105,6 +108,27 @@ def test_a_project_may_keep_less_never_more(history):
     assert ages(ProjectDailyRollup, "day", B) == [1, 10, 29, 31, 45, 399]
     for project in (A, B):
         assert_months_equal_their_days(project)
+    # The model days count every project: A's expired days (45 and 399 days ago) now hold B's alone.
+    assert_model_days_equal_the_daily_rows()
+    assert {
+        (NOW.date() - day).days: n for day, n in ModelDailyRollup.objects.values_list("day", "requests")
+    } == {
+        1: 6,
+        10: 6,
+        29: 6,
+        31: 6,
+        45: 3,
+        399: 3,
+    }
+
+
+def assert_model_days_equal_the_daily_rows() -> None:
+    """Each model-day row is the sum of the daily rows of its day, gateway, provider and model."""
+    sums: dict[tuple, int] = {}
+    for key in DailyRollup.objects.values_list("day", "gateway", "provider", "model", "requests"):
+        sums[key[:4]] = sums.get(key[:4], 0) + key[4]
+    stored = ModelDailyRollup.objects.values_list("day", "gateway", "provider", "model", "requests")
+    assert {key[:4]: key[4] for key in stored} == sums and sums
 
 
 def assert_months_equal_their_days(project: str) -> None:

@@ -16,12 +16,14 @@ from audit import rollups
 from audit.models import (
     DailyRollup,
     HourlyRollup,
+    ModelDailyRollup,
     ProjectDailyRollup,
     ProjectMonthlyRollup,
     RequestLog,
 )
 from gateways.ai import usage, usage_levels
 from gateways.common.logrows import write_request_logs
+from projects.models import Project, Role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,7 +88,7 @@ def from_raw(params: dict[str, str], groups: tuple[str, ...]) -> dict[tuple, dic
             continue
         if (since and day < since) or (until and day > until):
             continue
-        if any(params[p] != values[p] for p in ("project", "model", "token") if p in params):
+        if any(params[p] != values[p] for p in ("project", "model", "token", "provider") if p in params):
             continue
         sums = out[tuple(values[g] for g in groups)]
         sums["requests"] += 1
@@ -101,6 +103,8 @@ QUESTIONS = [
     {"gateway": "all"},
     {"project": PROJECTS[0]},
     {"model": "gpt-4o"},
+    {"model": "gpt-4o-mini", "gateway": "all", "since": "2026-09-03"},
+    {"provider": "openai", "until": "2026-10-31"},
     {"since": "2026-09-10", "until": "2026-11-19"},
     {"since": "2026-09-01", "until": "2026-10-31"},  # whole months
     {"since": "2026-10-05", "gateway": "all"},
@@ -108,6 +112,7 @@ QUESTIONS = [
     {"since": "2026-11-19"},  # hourly only
 ]
 GROUPINGS = [("day",), ("project",), ("day", "project"), ("gateway",), ("project", "model"), ("token",)]
+GROUPINGS += [("model",), ("day", "model"), ("provider", "model")]  # the model days answer these
 
 
 @pytest.mark.parametrize("params", QUESTIONS, ids=lambda p: ",".join(f"{k}={v[:10]}" for k, v in p.items()))
@@ -137,19 +142,22 @@ def test_the_coarsest_level_answers_and_the_finer_ones_are_not_read(history, adm
     per_project = usage.report(admin_user, year, ("project",))
     per_day = usage.report(admin_user, year, ("day",))
     by_model = usage.report(admin_user, year, ("model",))
+    by_token = usage.report(admin_user, year, ("token",))
     stretches = usage_levels.plan(["project_uuid"], year, datetime.date(2026, 1, 1), None, MARK)
     assert [s.level for s in stretches] == [ProjectMonthlyRollup, ProjectDailyRollup, HourlyRollup]
     assert stretches[0].end == datetime.date(2026, 11, 1) and stretches[1].start == stretches[0].end
     # Without the full-dimension daily rows and the derived days' hourly rows, per project and per day
-    # still answer (months and project-days); per model needs them and loses those days.
+    # still answer (months and project-days), per model too (the model days); per token needs them and
+    # loses those days.
     DailyRollup.objects.all().delete()
     HourlyRollup.objects.filter(
         hour__lt=datetime.datetime.combine(MARK, datetime.time.min, datetime.UTC)
     ).delete()
     assert usage.report(admin_user, year, ("project",)) == per_project
     assert usage.report(admin_user, year, ("day",)) == per_day
-    assert sum(r["requests"] for r in usage.report(admin_user, year, ("model",))) < sum(
-        r["requests"] for r in by_model
+    assert usage.report(admin_user, year, ("model",)) == by_model
+    assert sum(r["requests"] for r in usage.report(admin_user, year, ("token",))) < sum(
+        r["requests"] for r in by_token
     )
     ProjectDailyRollup.objects.filter(day__lt=datetime.date(2026, 11, 1)).delete()  # months still answer
     assert usage.report(admin_user, year, ("project",)) == per_project
@@ -162,6 +170,7 @@ def test_deriving_again_changes_nothing_and_months_are_the_sums_of_their_days(hi
             for m, key in (
                 (ProjectDailyRollup, ("day", "project_uuid", "gateway")),
                 (ProjectMonthlyRollup, ("month", "project_uuid", "gateway")),
+                (ModelDailyRollup, ("day", "gateway", "provider", "model")),
             )
         ]
 
@@ -182,8 +191,9 @@ def test_deriving_again_changes_nothing_and_months_are_the_sums_of_their_days(hi
 
 
 def test_plan_per_question():
-    def levels(fields, params, since=None, until=None):
-        return [s.level.__name__ for s in usage_levels.plan(fields, params, since, until, MARK)]
+    def levels(fields, params, since=None, until=None, every_project=False):
+        plan = usage_levels.plan(fields, params, since, until, MARK, every_project=every_project)
+        return [s.level.__name__ for s in plan]
 
     d = datetime.date
     assert levels(["hour"], {}) == ["HourlyRollup"]
@@ -195,6 +205,12 @@ def test_plan_per_question():
     assert levels(["gateway"], {}, d(2026, 11, 19)) == ["HourlyRollup"]
     assert levels([], {}, d(2026, 11, 25), d(2026, 11, 30)) == ["HourlyRollup"]
     assert levels([], {}, d(2026, 8, 1), d(2026, 8, 31)) == ["ProjectMonthlyRollup"]
+    # A reader of every project: a question by model or provider alone reads the model days.
+    for fields, params in (([], {"model": "gpt-4o"}), (["day", "model"], {}), (["provider"], {})):
+        assert levels(fields, params, every_project=True) == ["ModelDailyRollup", "HourlyRollup"]
+    for fields, params in ((["model"], {"project": PROJECTS[0]}), (["endpoint"], {"model": "gpt-4o"})):
+        assert levels(fields, params, every_project=True) == ["DailyRollup", "HourlyRollup"]
+    assert levels(["day", "model"], {}) == ["DailyRollup", "HourlyRollup"]  # a reader of some projects
     for fields in itertools.permutations(["project_uuid", "gateway"]):
         assert levels(list(fields), {}, None, d(2026, 11, 10)) == [
             "ProjectMonthlyRollup",
@@ -227,3 +243,20 @@ def test_grouped_by_period_first_only_the_newest_days_are_read_for_the_same_answ
     assert starts[-1] is not None and starts[-1] > datetime.date(2026, 10, 1)
     monkeypatch.setattr(usage, "_newest_days", lambda *args: None)
     assert usage.report(admin_user, params, groups) == newest
+
+
+def test_a_reader_of_some_projects_gets_their_figures_not_the_model_days(history, make_project, make_user):
+    """The model days sum every project: a member reading per model is answered from the daily rows of
+    the projects they may read (the figures of their project alone), never from the model days."""
+    project = make_project("Levels", project_type="ai_gateway")
+    Project.objects.filter(pk=project.pk).update(uuid=PROJECTS[0])
+    member = make_user("reader", project, Role.DEVELOPER)
+    for groups in (("model",), ("day", "model")):
+        got = {
+            tuple(item[g] for g in groups): item["requests"]
+            for item in usage.report(member, {"since": "2026-08-01"}, groups)
+        }
+        expected = from_raw({"project": PROJECTS[0], "since": "2026-08-01"}, groups)
+        assert got == {key: sums["requests"] for key, sums in expected.items()}, groups
+    with pytest.raises(ValueError):
+        usage.visible_rows(member, ModelDailyRollup)
