@@ -101,6 +101,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--native", action="store_true", help="include C frames (py-spy --native)")
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="only samples of the thread holding the GIL (py-spy --gil): CPU, not threads waiting for it",
+    )
     args = parser.parse_args()
     py_spy = ensure_py_spy()
     procs = Processes(stack.VAR / "logs")
@@ -134,6 +139,8 @@ def main() -> int:
         ]
         if args.native:
             cmd.append("--native")
+        if args.gil:
+            cmd.append("--gil")
         load = threading.Thread(target=wrk.run, args=(tgt, args.connections, args.seconds + 2), daemon=True)
         load.start()
         time.sleep(0.5)

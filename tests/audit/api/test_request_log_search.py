@@ -9,7 +9,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from audit.api import keyset
 from audit.api.filters import RequestLogFilter
 from audit.api.keyset import encode_cursor
 from audit.models import RequestLog
@@ -127,3 +129,37 @@ def test_a_projects_search_walks_an_index_newest_first(calls):
             cursor.execute(f"EXPLAIN {sql}", params)
             plan = " ".join(row[0] for row in cursor.fetchall())
             assert "endpoint" in plan and "Index" in plan
+
+
+@pytest.mark.parametrize("windowed", [True, False], ids=["windows", "whole-range"])
+def test_pages_back_in_time_come_from_windows_of_the_newest_days_first(
+    root_client, make_project, monkeypatch, windowed
+):
+    """On PostgreSQL's partitions (forced here on either database) a page is looked for in 1, 8 and 64
+    days below its start before the whole range: the same pages, each query bounded in time while a
+    window holds a page."""
+    monkeypatch.setattr(keyset, "windowed", lambda queryset: windowed)
+    project = make_project("Windows")
+    now = timezone.now()
+    ages = [0.1, 0.2, 0.3, 2, 3, 5, 20, 30, 50, 100, 300, 301]  # days: each window widens at least once
+    write_request_logs(
+        [
+            {"time": now - datetime.timedelta(days=age), "project_uuid": project.uuid, "gateway": "http"}
+            | {"status": 200, "request_id": f"d{age}"}
+            for age in ages
+        ]
+    )
+    pages, url = [], f"{URL}?project={project.uuid}&page_size=2"
+    while url:
+        with CaptureQueriesContext(connection) as queries:
+            body = root_client.get(url).json()
+        searches = [q["sql"] for q in queries if "audit_requestlog" in q["sql"] and "LIMIT" in q["sql"]]
+        bounded = ['."time" >= ' in sql for sql in searches]
+        pages.append(([r["request_id"] for r in body["results"]], bounded))
+        url = body["next"]
+    assert [rid for page, _ in pages for rid in page] == [f"d{age}" for age in ages]
+    if windowed:
+        assert pages[0][1] == [True]  # the newest day holds the first page: one bounded query
+        assert pages[-1][1] == [True, True, True, False]  # 300 days back: windows, then the whole range
+    else:
+        assert all(bounded == [False] for _, bounded in pages)
