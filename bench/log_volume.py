@@ -12,7 +12,7 @@ Loading, in time order (rows per hour follow a day's and a week's rhythm; bench/
   (`hourly_from_raw`: the sums of `rollups.hourly_deltas`, added with ON CONFLICT as the writer adds);
 - the tail through the real request-log process (log_process.py, batches of
   PROMPTGATE_WRITER_BATCH_SIZE), sampling the child's RSS as it goes;
-- then the daily, project-day and project-month levels by the product's `derive_daily`, day by day,
+- then the daily, project-day, project-month and model-day levels by the product's `derive_daily`, day by day,
   as retention passes derive them; and a check that sampled rollup rows equal the sums of the raw
   rows they summarise (`--check` samples).
 
@@ -449,16 +449,18 @@ def main() -> None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
+    from audit.api import keyset as keyset_pages
     from audit.api.filters import RequestLogFilter
     from audit.models import (
         DailyRollup,
         HourlyRollup,
+        ModelDailyRollup,
         ProjectDailyRollup,
         ProjectMonthlyRollup,
         RequestLog,
     )
     from audit.retention import Pruner
-    from gateways.ai import usage
+    from gateways.ai import usage, usage_levels
 
     loaded: dict[str, Any] = {}
     if not args.skip_load:
@@ -470,7 +472,7 @@ def main() -> None:
             f"{'ok' if not failures else failures[:5]} in {time.perf_counter() - began:.0f} s"
         )
         loaded["check"] = "equal" if not failures else f"{len(failures)} differ"
-    levels = (HourlyRollup, DailyRollup, ProjectDailyRollup, ProjectMonthlyRollup)
+    levels = (HourlyRollup, DailyRollup, ProjectDailyRollup, ProjectMonthlyRollup, ModelDailyRollup)
     counts = {m.__name__: m.objects.count() for m in levels}
     total = RequestLog.objects.count()
     _print_load(vendor, args, loaded, counts, total)
@@ -497,9 +499,15 @@ def main() -> None:
     results["usage: per day x project, 365 days (5,000 rows shown)"] = timed(
         lambda: usage_for(365, ("day", "project")), repeat=1
     )
-    results["usage: model=gpt-4o per day, 365 days (daily level)"] = timed(
+    results["usage: model=gpt-4o per day, 365 days (model days)"] = timed(
         lambda: usage_for(365, ("day",), model="gpt-4o")
     )
+    plan = usage_levels.plan  # the full daily rollup, as a reader of some projects gets (and before f8554a5)
+    usage_levels.plan = lambda *args, **kwargs: plan(*args, **{**kwargs, "every_project": False})
+    results["usage: the same from the daily level (before f8554a5)"] = timed(
+        lambda: usage_for(365, ("day",), model="gpt-4o")
+    )
+    usage_levels.plan = plan
     results["usage: the API's default grouping (day, project, token, endpoint, model), 30 days"] = timed(
         lambda: usage_for(30, usage.DEFAULT_GROUPS)
     )
@@ -516,8 +524,8 @@ def main() -> None:
         def rows() -> Any:
             return RequestLogFilter(params, queryset=RequestLog.objects.all()).qs
 
-        def first() -> int:
-            return len(list(rows().order_by("-time", "-id")[:51]))
+        def first() -> int:  # as the API pages it (windows of newest days on PostgreSQL)
+            return len(keyset_pages.newest_first(rows(), None, 51))
 
         middle = now - datetime.timedelta(days=middle_days)
         cursor_row = (
@@ -529,7 +537,7 @@ def main() -> None:
                 return 0
             at, pk = cursor_row
             page = rows().filter(time__lte=at).exclude(time=at, id__gte=pk)
-            return len(list(page.order_by("-time", "-id")[:51]))
+            return len(keyset_pages.newest_first(page, at, 51))
 
         results[f"search {label}: first page"] = timed(first)
         results[f"search {label}: a page {middle_days} days back (keyset)"] = timed(keyset)

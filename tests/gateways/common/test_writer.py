@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -146,3 +147,36 @@ def test_batches_of_any_size_use_a_few_statement_texts(project):
     else:
         assert inserts <= {2**i for i in range(MAX_ROWS_PER_INSERT.bit_length())}
         assert max(inserts) == MAX_ROWS_PER_INSERT
+
+
+def test_items_that_arrive_during_a_write_wait_for_the_next_wake_not_a_batch_of_their_own():
+    """A writer that wrote whatever had come in while it wrote made a batch every few milliseconds of
+    a handful of rows under steady traffic. Now it writes what was waiting when it woke; what arrives
+    meanwhile waits for a full batch, the interval, or stop."""
+    batches: list[list[int]] = []
+    in_flush, release = threading.Event(), threading.Event()
+
+    def flush(batch: list[int]) -> None:
+        batches.append(batch)
+        in_flush.set()
+        release.wait(5)
+
+    writer = BatchedWriter(
+        "t", flush, max_queue=100, batch_size=10, interval=60
+    )  # only a full batch wakes it
+    for i in range(10):
+        writer.submit(i)
+    assert in_flush.wait(5)  # the full batch woke it; it is writing
+    for i in range(10, 13):  # three arrive meanwhile: before, they were written as a batch of their own
+        writer.submit(i)
+    release.set()
+    # The old writer wrote the three at once, as a batch of their own: give it the chance.
+    give_up = time.monotonic() + 0.5
+    while len(batches) < 2 and time.monotonic() < give_up:
+        time.sleep(0.01)
+    assert batches == [list(range(10))]
+    for i in range(13, 23):  # the next full batch, then three more for stop
+        writer.submit(i)
+    writer.stop()
+    assert batches == [list(range(10)), list(range(10, 20)), [20, 21, 22]]
+    assert writer.stats()["written"] == 23
