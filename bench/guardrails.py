@@ -53,6 +53,32 @@ def rules() -> list[dict[str, Any]]:
     ]
 
 
+def engine(without: str = "") -> Any:
+    """The default rule set compiled as a project's engine (its rules of kind `without` left out)."""
+    # Imported here: the bench sets Django up at run time, before the project's modules load.
+    from gateways.guardrails import detectors
+    from gateways.guardrails.engine import Engine
+    from gateways.guardrails.resolution import EffectiveRule
+
+    return Engine(
+        [
+            EffectiveRule(
+                r["name"],
+                r["kind"],
+                r["stage"],
+                r["action"],
+                detectors.validate(r["kind"], r.get("config") or {}),
+                True,
+                False,
+                "",
+                "project",
+            )
+            for r in rules()
+            if r["kind"] != without
+        ]
+    )
+
+
 def install(project: Any) -> None:
     """Save the default rule set as project rules (validated as the API would)."""
     # Imported here: the bench sets Django up at run time, before the project's modules load.

@@ -44,26 +44,8 @@ def main() -> None:
     # Imported here: Django is set up at run time.
     from bench import guardrails
     from gateways.ai import budgets
-    from gateways.guardrails import detectors
-    from gateways.guardrails.engine import Engine
-    from gateways.guardrails.resolution import EffectiveRule
 
-    rules = [
-        EffectiveRule(
-            r["name"],
-            r["kind"],
-            r["stage"],
-            r["action"],
-            detectors.validate(r["kind"], r.get("config") or {}),
-            True,
-            False,
-            "",
-            "project",
-        )
-        for r in guardrails.rules()
-        if r["kind"] != args.without
-    ]
-    engine = Engine(rules)
+    engine = guardrails.engine(args.without)
     prompt = guardrails.prompt(1024)
     answer = "Sure. Here is a short summary of the main risks."
     raw = json.dumps(

@@ -46,25 +46,8 @@ def main() -> None:
     django.setup()
     # Imported here: the bench sets Django up at run time, before the project's modules load.
     from bench import guardrails
-    from gateways.guardrails import detectors
-    from gateways.guardrails.engine import Engine
-    from gateways.guardrails.resolution import EffectiveRule
 
-    rules = [
-        EffectiveRule(
-            r["name"],
-            r["kind"],
-            r["stage"],
-            r["action"],
-            detectors.validate(r["kind"], r.get("config") or {}),
-            True,
-            False,
-            "",
-            "project",
-        )
-        for r in guardrails.rules()
-    ]
-    engine = Engine(rules)
+    engine = guardrails.engine()
     prompt = guardrails.prompt(args.size)
     answer = ("Sure. " + guardrails.FILLER * (args.size // len(guardrails.FILLER) + 1))[: args.size]
 
