@@ -59,16 +59,25 @@ class Texts:
 def message_texts(messages: Any) -> tuple[list[str], list[Setter]]:
     """Texts of chat messages (content strings and text parts, tool-call arguments) with setters."""
     found = Texts()
+    texts, setters = found.texts, found.setters
     for message in messages if isinstance(messages, list) else ():
         if not isinstance(message, dict):
             continue
-        found.parts(message, "content")
-        for call in message.get("tool_calls") or ():
-            if isinstance(call, dict) and isinstance(call.get("function"), dict):
-                found.add(call["function"], "arguments")
+        content = message.get("content")
+        if isinstance(content, str):  # the common case, inline: this runs on every request
+            if content:
+                texts.append(content)
+                setters.append(_put(message, "content"))
+        elif isinstance(content, list):
+            found.parts(message, "content")
+        calls = message.get("tool_calls")
+        if calls:
+            for call in calls:
+                if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                    found.add(call["function"], "arguments")
         if isinstance(message.get("function_call"), dict):
             found.add(message["function_call"], "arguments")
-    return found.found()
+    return texts, setters
 
 
 def _apply(texts: list[str], new: list[str], setters: list[Setter]) -> None:

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "input", "output"
 NOTHING: frozenset[int] = frozenset()
+NOTHING_MATCHED: tuple[frozenset[int], list[int]] = (NOTHING, [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +77,15 @@ class Engine:
                 self.input.append(compiled)
             if rule.stage in (OUTPUT, "both"):
                 self.output.append(compiled)
-        self.prefilters = {
-            INPUT: Prefilter([r.detector for r in self.input]),
-            OUTPUT: Prefilter([r.detector for r in self.output]),
+        prefilter = Prefilter([r.detector for r in self.input])
+        if [r.detector for r in self.output] != [r.detector for r in self.input]:
+            self.prefilters = {INPUT: prefilter, OUTPUT: Prefilter([r.detector for r in self.output])}
+        else:  # the same rules both ways (stage "both"): one RE2 set, one DFA in the CPU's caches
+            self.prefilters = {INPUT: prefilter, OUTPUT: prefilter}
+        # Positions of the rules that always run (payload rules) and of the span rules, per stage.
+        self.payload = {
+            stage: frozenset(i for i, r in enumerate(self.rules(stage)) if not r.spans)
+            for stage in (INPUT, OUTPUT)
         }
 
     def candidates(self, stage: str, text: str) -> frozenset[int] | None:
@@ -92,22 +99,29 @@ class Engine:
         return bool(self.input if stage == INPUT else self.output)
 
     def scan(self, stage: str, texts: Sequence[str], messages: int = 0) -> tuple[list[str], Verdict]:
+        rules = self.input if stage == INPUT else self.output
         verdict = Verdict(stage)
-        redactions: dict[int, list[Span]] = {}
+        if not rules:
+            return list(texts), verdict
         prefilter = self.prefilters[stage]
-        may = [prefilter.candidates(text) if text else NOTHING for text in texts]
-        # The rules that may match some text (None: any rule may).
-        anywhere: frozenset[int] | None = NOTHING
-        for candidates in may:
+        # Per text: the rules that may match it (None: all) and the prefilter patterns that matched.
+        passes = [prefilter.scan(text) if text else NOTHING_MATCHED for text in texts]
+        run: Any = self.payload[stage]  # the rules that may match some text (range: every rule)
+        for candidates, _ in passes:
             if candidates is None:
-                anywhere = None
+                run = range(len(rules))
                 break
-            anywhere = anywhere | candidates if anywhere else candidates
-        for position, rule in enumerate(self.rules(stage)):
-            if rule.spans and anywhere is not None and position not in anywhere:
-                continue  # none of the rule's patterns occurs in any text: it finds nothing
+            run = run | candidates
+        redactions: dict[int, list[Span]] = {}
+        for position in sorted(run) if type(run) is frozenset else run:
+            rule = rules[position]
             try:
-                count = self._run(rule, texts, messages, redactions, position, may)
+                if rule.spans:
+                    count = self._find(rule, position, texts, passes, prefilter, redactions)
+                else:
+                    if rule.action == "redact":
+                        raise TypeError("payload rules cannot redact")
+                    count = int(rule.detector.count(Payload(tuple(texts), messages)))
             except Exception as exc:  # noqa: BLE001 - fail closed; the log names the rule and the error type, no text
                 logger.error("guardrail %s (%s) failed: %s", rule.name, rule.kind, type(exc).__name__)
                 verdict.hits.append(rule.hit(stage, 0, error=True))
@@ -119,32 +133,38 @@ class Engine:
                 verdict.hits.append(rule.hit(stage, count))
                 if rule.action == "block":
                     verdict.blocked.append(rule.name)
-        out = list(texts)  # the same string objects where nothing was redacted (callers test `is`)
+        if not redactions:
+            return list(
+                texts
+            ), verdict  # the same string objects where nothing was redacted (callers test `is`)
+        out = list(texts)
         for index, spans in redactions.items():
             out[index] = apply_spans(out[index], spans)
         return out, verdict
 
     @staticmethod
-    def _run(
+    def _find(
         rule: CompiledRule,
-        texts: Sequence[str],
-        messages: int,
-        redactions: dict[int, list[Span]],
         position: int,
-        may: Sequence[frozenset[int] | None],
+        texts: Sequence[str],
+        passes: Sequence[tuple[frozenset[int] | None, list[int]]],
+        prefilter: Prefilter,
+        redactions: dict[int, list[Span]],
     ) -> int:
-        if not rule.spans:
-            if rule.action == "redact":
-                raise TypeError("payload rules cannot redact")
-            return int(rule.detector.count(Payload(tuple(texts), messages)))
         count = 0
+        detector = rule.detector
         for index, text in enumerate(texts):
             if not text:
                 continue
-            candidates = may[index]
-            if candidates is not None and position not in candidates:
+            candidates, matched = passes[index]
+            if candidates is None:
+                spans = detector.find(text)
+            elif position not in candidates:
                 continue  # none of the rule's patterns occurs in this text
-            spans = rule.detector.find(text)
+            elif detector.hinted:
+                spans = detector.find(text, prefilter.present(position, matched))
+            else:
+                spans = detector.find(text)
             if spans:
                 count += len(spans)
                 if rule.action == "redact":

@@ -38,6 +38,7 @@ class Prefilter:
             i for i, d in enumerate(detectors) if getattr(d, "prefilter_ascii_only", False)
         )
         self.owner: list[int] = [-1]  # Set pattern index → rule position (index 0: the sentinel)
+        self.component: list[int] = [-1]  # Set pattern index → its place in the rule's `prefilter`
         self.set: Any = None
         gated = [(i, d.prefilter) for i, d in enumerate(detectors) if i not in self.always]
         if len(gated) < 2:
@@ -49,9 +50,10 @@ class Prefilter:
             patterns = re2.Set.SearchSet(options)
             patterns.Add(r"\z")  # index 0, matches every text (at its end): its absence means the pass failed
             for position, components in gated:
-                for pattern in components:
+                for component, pattern in enumerate(components):
                     patterns.Add(pattern)
                     self.owner.append(position)
+                    self.component.append(component)
             patterns.Compile()
         except re2.error:
             logger.warning("guardrail patterns do not fit one RE2 set; each rule scans on its own")
@@ -59,17 +61,28 @@ class Prefilter:
         self.set = patterns
 
     def candidates(self, text: str) -> frozenset[int] | None:
+        return self.scan(text)[0]
+
+    def scan(self, text: str) -> tuple[frozenset[int] | None, list[int]]:
+        """(`candidates(text)`, the Set's matched pattern indices: `present` reads them per rule)."""
         if self.set is None:
-            return None
+            return None, []
         if text.isascii():
             data, always = text.encode("ascii"), self.always
         else:
             try:
                 data, always = text.encode("utf-8"), self.always_unicode
             except UnicodeEncodeError:
-                return None  # every rule runs, and fails (closed) on the text as it did before
+                return None, []  # every rule runs, and fails (closed) on the text as it did before
         matched = self.set._set.Match(data)  # the binding's call: the wrapper only adds the encode
         if 0 not in matched:
-            return None  # the DFA gave up (out of memory): no answer is not "no match"
+            return None, []  # the DFA gave up (out of memory): no answer is not "no match"
         owner = self.owner
-        return always.union(owner[i] for i in matched if i)
+        if len(matched) == 1:
+            return always, matched
+        return always.union([owner[i] for i in matched if i]), matched
+
+    def present(self, position: int, matched: list[int]) -> tuple[int, ...]:
+        """Which of rule `position`'s prefilter patterns matched (in their order), from `scan`'s list."""
+        owner, component = self.owner, self.component
+        return tuple(sorted(component[i] for i in matched if owner[i] == position))

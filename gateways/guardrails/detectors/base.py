@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from re import _parser as sre_parse  # type: ignore[attr-defined]  # stdlib; only to bound match widths
-from typing import Any
+from typing import Any, NamedTuple
 
 import re2
 
@@ -17,8 +17,9 @@ class ConfigError(ValueError):
     """A rule's config is invalid; the message is shown to whoever saved it."""
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
+    """A match to redact (a tuple: made per match, so made cheaply)."""
+
     start: int
     end: int
     placeholder: str
@@ -42,6 +43,9 @@ class SpanDetector:
     prefilter: tuple[str, ...] = ()
     # True: `prefilter` only speaks for ASCII texts; the detector runs on every other text.
     prefilter_ascii_only = False
+    # True: `find(text, present)` takes which of its `prefilter` patterns matched the text (their
+    # positions, in order), so it can search for those only.
+    hinted = False
 
     def find(self, text: str) -> list[Span]:
         raise NotImplementedError
@@ -139,20 +143,46 @@ class Alternatives:
     match from a group-less DFA search, then its alternative from one anchored RE2::Set pass over the
     text from the match's start (leftmost-first picks the first alternative that matches there at all).
     The set sees the text from the match on, so patterns may not hold assertions that look before it.
+
+    `marks` skips that set pass where a byte tells: `marks[i]` is a byte that every match of pattern i
+    holds and no match of another pattern can (`b"@"` for e-mail among numbers); a match without any
+    mark when only one unmarked pattern is left is that pattern's. Measured in the server, each call
+    into the binding costs a few µs more than in a loop (cold caches), so calls saved count.
     """
 
-    def __init__(self, patterns: Sequence[str]) -> None:
+    def __init__(
+        self, patterns: Sequence[str], marks: Sequence[bytes | None] = (), required: bytes = b""
+    ) -> None:
         if any(a in p for p in patterns for a in ASSERTIONS):
             raise ValueError("Alternatives patterns may not hold assertions (\\b, ^, $, …)")
         self.grouped = re2_compile("|".join(f"({p})" for p in patterns))
         self.search = re2_compile("|".join(f"(?:{p})" for p in patterns))
-        options = re2.Options()
-        options.log_errors = False
-        starts = re2.Set.MatchSet(options)
-        for pattern in patterns:
-            starts.Add(pattern)
-        starts.Compile()
-        self.starts = starts._set
+        marks = list(marks) + [None] * (len(patterns) - len(marks))
+        self.marks = [(mark, i + 1) for i, mark in enumerate(marks) if mark]
+        unmarked = [i + 1 for i, mark in enumerate(marks) if not mark]
+        self.unmarked = unmarked[0] if len(unmarked) == 1 else 0  # the group of the only unmarked one
+        self._starts: Any = None
+        self._patterns = tuple(patterns)
+        # Bytes of which every match of every pattern holds one: once none is left after a match, no
+        # further match can start there, so the search that would walk the rest of the text is skipped.
+        table = bytearray(range(256))
+        table[0] = 1  # NUL stands for "a required byte" below, so a NUL of the text stands for nothing
+        for byte in required:
+            table[byte] = 0
+        self.required = bytes(table) if required else b""  # bytes.translate: every required byte → NUL
+
+    @property
+    def starts(self) -> Any:
+        """The anchored RE2::Set that tells which alternative a match is (built on first need)."""
+        if self._starts is None:
+            options = re2.Options()
+            options.log_errors = False
+            starts = re2.Set.MatchSet(options)
+            for pattern in self._patterns:
+                starts.Add(pattern)
+            starts.Compile()
+            self._starts = starts._set
+        return self._starts
 
     def spans(self, text: str) -> Iterator[tuple[int, int, int]]:
         """(start, end, 1 + index of the alternative) of each match, in character offsets."""
@@ -164,18 +194,32 @@ class Alternatives:
         search = self.search._regexp.Match
         unanchored = re2._Anchor.UNANCHORED
         pos, end = 0, len(data)
+        last = end  # where the last required byte is (known after the first match)
         while pos <= end:
             start, stop = search(unanchored, data, pos, end)[0]
             if start < 0:
                 return
-            matched = self.starts.Match(data[start:])
-            if matched:
-                group = min(matched) + 1
-            else:  # the set's DFA gave up: ask for the groups at this match
-                spans = self.grouped._regexp.Match(re2._Anchor.ANCHOR_START, data, start, end)
-                group = next((i for i in range(1, len(spans)) if spans[i][0] >= 0), 0)
+            group = self._group(data, start, stop, end)
             yield start, stop, group
             pos = stop if stop > start else stop + 1
+            if self.required:
+                if last == end:
+                    last = data.translate(self.required).rfind(b"\0")
+                if pos > last:
+                    return
+
+    def _group(self, data: bytes, start: int, stop: int, end: int) -> int:
+        for mark, group in self.marks:
+            if data.find(mark, start, stop) >= 0:
+                return group
+        if self.unmarked:
+            return self.unmarked
+        matched = self.starts.Match(data[start:])
+        if matched:
+            return int(min(matched)) + 1
+        # The set's DFA gave up: ask for the groups at this match.
+        spans = self.grouped._regexp.Match(re2._Anchor.ANCHOR_START, data, start, end)
+        return next((i for i in range(1, len(spans)) if spans[i][0] >= 0), 0)
 
 
 def is_word(ch: str) -> bool:
@@ -185,6 +229,12 @@ def is_word(ch: str) -> bool:
 def bounded(text: str, start: int, end: int, before: str = "", after: str = "") -> bool:
     """No word character (nor one of `before` / `after`) right before `start` or right after `end`:
     RE2 has no lookarounds, so detectors check their boundaries on the candidates it finds."""
-    if start > 0 and (is_word(text[start - 1]) or text[start - 1] in before):
-        return False
-    return not (end < len(text) and (is_word(text[end]) or text[end] in after))
+    if start > 0:
+        ch = text[start - 1]
+        if ch.isalnum() or ch == "_" or ch in before:
+            return False
+    if end < len(text):
+        ch = text[end]
+        if ch.isalnum() or ch == "_" or ch in after:
+            return False
+    return True

@@ -41,6 +41,27 @@ PATTERNS = {
     "us_ssn": r"\d{3}-\d{2}-\d{4}",
     "ip_address": r"(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}",
 }
+# The prefilter's gate per entity (prefilter.py): a pattern that matches wherever the entity's own does
+# (a superset), with far fewer DFA states than the entity's counted repetitions (an e-mail's local part
+# `{1,64}` alone tracks every word of prose). A gate that does not match means the entity is absent.
+GATES = {
+    "email": r"[A-Za-z0-9._%+-]@[A-Za-z0-9]",
+    "phone": r"\+\d|\(\d{3}\)|\d{3}[.-]\d{3}[.-]\d",
+    "credit_card": r"\d(?:[ -]?\d){12}",
+    "iban": r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11}",
+    "us_ssn": r"\d{3}-\d{2}-\d{4}",
+    "ip_address": r"(?:\d{1,3}\.){3}\d|:[0-9A-Fa-f]{0,4}:",
+}
+# Bytes of which every match of the entity holds at least one (an IPv6 address may be all hex and ':').
+_DIGITS = b"0123456789"
+REQUIRED = {
+    "email": b"@",
+    "phone": _DIGITS,
+    "credit_card": _DIGITS,
+    "iban": _DIGITS,
+    "us_ssn": _DIGITS,
+    "ip_address": _DIGITS + b":",
+}
 # Characters that may not touch a candidate (before, after), beyond word characters. A sentence's full
 # stop may follow any of them.
 _EDGES = {
@@ -103,9 +124,17 @@ def _iban(text: str, start: int, end: int) -> tuple[int, int] | None:
         candidate = candidate.rsplit(" ", 1)[0]  # a word after the IBAN was taken for one more group
 
 
+_PHONE_SEPARATORS = str.maketrans("", "", " .-()+")  # what a phone match holds besides digits
+
+
 def _verified(entity: str, text: str, start: int, end: int) -> tuple[int, int] | None:
-    if not bounded(text, start, end, *_EDGES[entity]):
+    before, after = _EDGES[entity]
+    if not bounded(text, start, end, before, after):
         return None
+    if entity == "email":
+        return start, end
+    if entity == "phone":
+        return (start, end) if 8 <= len(text[start:end].translate(_PHONE_SEPARATORS)) <= 15 else None
     if entity == "ip_address" and text[end : end + 1] == "." and text[end + 1 : end + 2].isdigit():
         return None  # 1.2.3.4.5 is not an address
     value = text[start:end]
@@ -120,8 +149,6 @@ def _verified(entity: str, text: str, start: int, end: int) -> tuple[int, int] |
             ipaddress.ip_address(value)
         except ValueError:
             return None
-    if entity == "phone" and not 8 <= sum(map(str.isdigit, value)) <= 15:
-        return None
     return start, end
 
 
@@ -139,6 +166,8 @@ def validate(config: Any) -> dict[str, Any]:
 
 
 class PiiDetector(SpanDetector):
+    hinted = True
+
     def __init__(self, config: dict[str, Any]) -> None:
         self.entities = tuple(config["entities"])
         self.placeholders = {**DEFAULT_PLACEHOLDERS, **config.get("placeholders", {})}
@@ -147,19 +176,41 @@ class PiiDetector(SpanDetector):
         order = [
             e for e in ("email", "credit_card", "us_ssn", "iban", "ip_address", "phone") if e in self.entities
         ]
-        # One alternative per entity (no assertions in the patterns): each match says its entity.
-        self.alternatives = Alternatives([PATTERNS[e] for e in order])
-        self.by_group = (None, *order)
-        self.prefilter = tuple(PATTERNS[e] for e in order)
+        self.order = tuple(order)
+        self.prefilter = tuple(GATES[e] for e in order)
         self.max_match = max(pattern_width(PATTERNS[e]) for e in order)
+        self.alternatives, self.by_group = self._alternatives(self.order)
+        # Alternations of only the entities the prefilter saw in a text (present), built on first need.
+        self.subsets: dict[tuple[int, ...], tuple[Alternatives, tuple[str | None, ...]]] = {}
 
-    def find(self, text: str) -> list[Span]:
+    @staticmethod
+    def _alternatives(entities: tuple[str, ...]) -> tuple[Alternatives, tuple[str | None, ...]]:
+        # One alternative per entity (no assertions in the patterns): each match says its entity; an
+        # '@' says e-mail (no other entity's match holds one).
+        marks = [b"@" if e == "email" else None for e in entities]
+        required = bytes(sorted(set(b"".join(REQUIRED[e] for e in entities))))
+        return Alternatives([PATTERNS[e] for e in entities], marks, required), (None, *entities)
+
+    def find(self, text: str, present: tuple[int, ...] | None = None) -> list[Span]:
+        """Every verified entity in `text`; `present` (positions in `self.prefilter` whose gate matched,
+        from the engine's prefilter) narrows the search to those entities: leaving out entities that
+        occur nowhere in the text changes no match of the others (leftmost-first at each start)."""
+        if present is None or len(present) == len(self.order):
+            alternatives, by_group = self.alternatives, self.by_group
+        elif not present:
+            return []
+        else:
+            subset = self.subsets.get(present)
+            if subset is None:
+                subset = self.subsets[present] = self._alternatives(tuple(self.order[i] for i in present))
+            alternatives, by_group = subset
         spans = []
-        for start, end, group in self.alternatives.spans(text):
-            entity = self.by_group[group] or ""
+        placeholders = self.placeholders
+        for start, end, group in alternatives.spans(text):
+            entity = by_group[group] or ""
             found = _verified(entity, text, start, end)
             if found is not None:
-                spans.append(Span(found[0], found[1], self.placeholders[entity]))
+                spans.append(Span(found[0], found[1], placeholders[entity]))
         return spans
 
 

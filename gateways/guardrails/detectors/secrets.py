@@ -34,6 +34,20 @@ PATTERNS = {
     "private_key": r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?s:.*?)-----END [A-Z ]{0,40}PRIVATE KEY-----",
     "promptgate": r"\bpg_(?:live|test)_[0-9A-Za-z]{38}",
 }
+# The prefilter's gate per type (prefilter.py): a literal every match holds (a superset of the pattern),
+# so the stage's one RE2 set stays small: the counted repetitions above ({20,200}, {5,1000}, …) would
+# add thousands of NFA states to it.
+GATES = {
+    "anthropic": r"sk-ant-",
+    "openai": r"sk-",
+    "aws": r"AKIA|ASIA|ABIA|ACCA",
+    "github": r"gh[pousr]_|github_pat_",
+    "slack": r"xox[abposr]-|https://hooks\.slack\.com/services/",
+    "google": r"AIza",
+    "jwt": r"eyJ[A-Za-z0-9_-]{5}",
+    "private_key": r"-----BEGIN ",
+    "promptgate": r"pg_(?:live|test)_",
+}
 WIDTHS = {
     "anthropic": 220,
     "openai": 220,
@@ -79,7 +93,7 @@ class SecretsDetector(SpanDetector):
         self.placeholder = config["placeholder"]
         self.pattern = re2_compile("|".join(f"({PATTERNS[t]})" for t in self.types))
         self.by_group = ("", *self.types)  # lastindex → type (the binding's lastgroup is slow)
-        self.prefilter = tuple(PATTERNS[t] for t in self.types)
+        self.prefilter = tuple(GATES[t] for t in self.types)
         self.max_match = max(WIDTHS[t] for t in self.types)
         self.watch_keys = "private_key" in self.types
 
