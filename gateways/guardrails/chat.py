@@ -137,7 +137,13 @@ def chat_output(greq: GatewayRequest, engine: Engine, result: dict[str, Any]) ->
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(message, dict):
             continue
-        if scan_output(greq, engine, *message_texts([message])):
+        content = message.get("content")
+        if isinstance(content, str) and not message.get("tool_calls") and "function_call" not in message:
+            # The common answer, one string: no walk over parts and calls.
+            texts, setters = ([content], [_put(message, "content")]) if content else ([], [])
+        else:
+            texts, setters = message_texts([message])
+        if scan_output(greq, engine, texts, setters):
             message["content"] = ""
             message.pop("tool_calls", None)
             message.pop("function_call", None)

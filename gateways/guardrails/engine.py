@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from gateways.guardrails import detectors
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "input", "output"
 NOTHING: frozenset[int] = frozenset()
+_START, _END = itemgetter(0), itemgetter(1)  # a Span's start and end
 NOTHING_MATCHED: tuple[frozenset[int], list[int]] = (NOTHING, [])
 
 
@@ -48,13 +50,14 @@ def apply_spans(text: str, spans: Sequence[Span]) -> str:
     """The text with each span replaced by its placeholder; overlapping spans merge into the first."""
     out: list[str] = []
     pos = 0
-    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
-        if span.start < pos:
-            pos = max(pos, span.end)
+    # By start, the longer of two at one start first: two stable C-keyed sorts (no Python key calls).
+    for start, end, placeholder in sorted(sorted(spans, key=_END, reverse=True), key=_START):
+        if start < pos:
+            pos = max(pos, end)
             continue
-        out.append(text[pos : span.start])
-        out.append(span.placeholder)
-        pos = span.end
+        out.append(text[pos:start])
+        out.append(placeholder)
+        pos = end
     out.append(text[pos:])
     return "".join(out)
 

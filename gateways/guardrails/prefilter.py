@@ -25,6 +25,7 @@ from typing import Any
 import re2
 
 logger = logging.getLogger(__name__)
+PRESENTS_KEPT = 4096  # `present` answers remembered per prefilter (few combinations occur in practice)
 
 
 class Prefilter:
@@ -39,6 +40,7 @@ class Prefilter:
         )
         self.owner: list[int] = [-1]  # Set pattern index → rule position (index 0: the sentinel)
         self.component: list[int] = [-1]  # Set pattern index → its place in the rule's `prefilter`
+        self.presents: dict[tuple[int, ...], tuple[int, ...]] = {}  # (position, *matched) → present
         self.set: Any = None
         gated = [(i, d.prefilter) for i, d in enumerate(detectors) if i not in self.always]
         if len(gated) < 2:
@@ -84,5 +86,11 @@ class Prefilter:
 
     def present(self, position: int, matched: list[int]) -> tuple[int, ...]:
         """Which of rule `position`'s prefilter patterns matched (in their order), from `scan`'s list."""
-        owner, component = self.owner, self.component
-        return tuple(sorted(component[i] for i in matched if owner[i] == position))
+        key = (position, *matched)
+        present = self.presents.get(key)
+        if present is None:
+            owner, component = self.owner, self.component
+            present = tuple(sorted([component[i] for i in matched if owner[i] == position]))
+            if len(self.presents) < PRESENTS_KEPT:
+                self.presents[key] = present
+        return present
