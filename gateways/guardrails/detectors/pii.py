@@ -18,6 +18,7 @@ from gateways.guardrails.detectors.base import (
     SpanDetector,
     bounded,
     check_keys,
+    new_span,
     pattern_width,
 )
 
@@ -124,7 +125,7 @@ def _iban(text: str, start: int, end: int) -> tuple[int, int] | None:
         candidate = candidate.rsplit(" ", 1)[0]  # a word after the IBAN was taken for one more group
 
 
-_PHONE_SEPARATORS = str.maketrans("", "", " .-()+")  # what a phone match holds besides digits
+_PHONE_SEPARATORS = b" .-()+"  # what a phone match holds besides digits (all ASCII, as the pattern)
 
 
 def _verified(entity: str, text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -134,7 +135,8 @@ def _verified(entity: str, text: str, start: int, end: int) -> tuple[int, int] |
     if entity == "email":
         return start, end
     if entity == "phone":
-        return (start, end) if 8 <= len(text[start:end].translate(_PHONE_SEPARATORS)) <= 15 else None
+        digits = len(text[start:end].encode("ascii").translate(None, _PHONE_SEPARATORS))
+        return (start, end) if 8 <= digits <= 15 else None
     if entity == "ip_address" and text[end : end + 1] == "." and text[end + 1 : end + 2].isdigit():
         return None  # 1.2.3.4.5 is not an address
     value = text[start:end]
@@ -210,7 +212,7 @@ class PiiDetector(SpanDetector):
             entity = by_group[group] or ""
             found = _verified(entity, text, start, end)
             if found is not None:
-                spans.append(Span(found[0], found[1], placeholders[entity]))
+                spans.append(new_span((found[0], found[1], placeholders[entity])))
         return spans
 
 
