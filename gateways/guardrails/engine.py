@@ -85,7 +85,7 @@ class Engine:
             self.prefilters = {INPUT: prefilter, OUTPUT: Prefilter([r.detector for r in self.output])}
         else:  # the same rules both ways (stage "both"): one RE2 set, one DFA in the CPU's caches
             self.prefilters = {INPUT: prefilter, OUTPUT: prefilter}
-        # Positions of the rules that always run (payload rules) and of the span rules, per stage.
+        # Per stage, the positions of the rules that run whatever the prefilter says (payload rules).
         self.payload = {
             stage: frozenset(i for i, r in enumerate(self.rules(stage)) if not r.spans)
             for stage in (INPUT, OUTPUT)
@@ -136,10 +136,9 @@ class Engine:
                 verdict.hits.append(rule.hit(stage, count))
                 if rule.action == "block":
                     verdict.blocked.append(rule.name)
+        # Texts nothing redacted stay the same string objects (callers test `is`).
         if not redactions:
-            return list(
-                texts
-            ), verdict  # the same string objects where nothing was redacted (callers test `is`)
+            return list(texts), verdict
         out = list(texts)
         for index, spans in redactions.items():
             out[index] = apply_spans(out[index], spans)
