@@ -96,10 +96,13 @@ def scan_texts(
 ) -> Verdict:
     """Scan texts (redacting through their setters); records the verdict; raises (400) on a refusal."""
     new, verdict = engine.scan(stage, texts, messages=messages)
-    _apply(texts, new, setters)
-    record(greq.log, verdict)
-    if verdict.refused:
-        raise verdict.exception(400)
+    if verdict.hits or verdict.note:
+        for old, replacement, setter in zip(texts, new, setters, strict=True):
+            if replacement is not old:
+                setter(replacement)
+        record(greq.log, verdict)
+        if verdict.blocked:
+            raise verdict.exception(400)
     return verdict
 
 
@@ -124,8 +127,10 @@ def scan_output(greq: GatewayRequest, engine: Engine, texts: list[str], setters:
 
 async def chat_input(greq: GatewayRequest, body: dict[str, Any], endpoint: str = "") -> Engine:
     engine = await engine_for(greq.runtime.config, greq.project.id, endpoint)
-    if engine.active(INPUT):
-        scan_messages(greq, engine, body.get("messages"))
+    if engine.input:
+        messages = body.get("messages")
+        texts, setters = message_texts(messages)
+        scan_texts(greq, engine, texts, setters, len(messages) if isinstance(messages, list) else 0)
     return engine
 
 
@@ -139,7 +144,10 @@ def chat_output(greq: GatewayRequest, engine: Engine, result: dict[str, Any]) ->
             continue
         content = message.get("content")
         if isinstance(content, str) and not message.get("tool_calls") and "function_call" not in message:
-            # The common answer, one string: no walk over parts and calls.
+            # The common answer, one string: no walk over parts and calls, and when the prefilter rules
+            # out every rule (a clean answer), no verdict either.
+            if content and engine.clear(OUTPUT, content):
+                continue
             texts, setters = ([content], [_put(message, "content")]) if content else ([], [])
         else:
             texts, setters = message_texts([message])

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "input", "output"
 NOTHING: frozenset[int] = frozenset()
-_START, _END = itemgetter(0), itemgetter(1)  # a Span's start and end
+_START_END = itemgetter(0, 1)  # a Span's start and end
 NOTHING_MATCHED: tuple[frozenset[int], list[int]] = (NOTHING, [])
 
 
@@ -47,17 +47,28 @@ class CompiledRule:
 
 
 def apply_spans(text: str, spans: Sequence[Span]) -> str:
-    """The text with each span replaced by its placeholder; overlapping spans merge into the first."""
+    """The text with each span replaced by its placeholder; overlapping spans merge into the first (of
+    two at one start, the longer). Spans are never empty (detectors drop empty matches)."""
+    if len(spans) == 1:
+        start, end, placeholder = spans[0]
+        return text[:start] + placeholder + text[end:]
     out: list[str] = []
     pos = 0
-    # By start, the longer of two at one start first: two stable C-keyed sorts (no Python key calls).
-    for start, end, placeholder in sorted(sorted(spans, key=_END, reverse=True), key=_START):
+    last, last_end = -1, -1  # the span kept last
+    # One stable sort with a C key (start, end): of two at one start the shorter comes first, and the
+    # longer then takes its place; of equal spans the first given stays.
+    for start, end, placeholder in sorted(spans, key=_START_END):
         if start < pos:
-            pos = max(pos, end)
+            if start == last and end > last_end:
+                out[-1] = placeholder
+                last_end = end
+            if end > pos:
+                pos = end
             continue
         out.append(text[pos:start])
         out.append(placeholder)
-        pos = end
+        pos = last_end = end
+        last = start
     out.append(text[pos:])
     return "".join(out)
 
@@ -101,77 +112,75 @@ class Engine:
     def active(self, stage: str) -> bool:
         return bool(self.input if stage == INPUT else self.output)
 
+    def clear(self, stage: str, text: str) -> bool:
+        """True when no rule of `stage` can match `text` alone: no payload rule, and the prefilter rules
+        out every pattern rule (the common answer: one set pass, no verdict to make or record)."""
+        return not self.payload[stage] and self.prefilters[stage].scan(text)[0] == NOTHING
+
     def scan(self, stage: str, texts: Sequence[str], messages: int = 0) -> tuple[list[str], Verdict]:
         rules = self.input if stage == INPUT else self.output
         verdict = Verdict(stage)
         if not rules:
             return list(texts), verdict
         prefilter = self.prefilters[stage]
+        scan = prefilter.scan
         # Per text: the rules that may match it (None: all) and the prefilter patterns that matched.
-        passes = [prefilter.scan(text) if text else NOTHING_MATCHED for text in texts]
+        passes = [scan(text) if text else NOTHING_MATCHED for text in texts]
         run: Any = self.payload[stage]  # the rules that may match some text (range: every rule)
         for candidates, _ in passes:
             if candidates is None:
                 run = range(len(rules))
                 break
-            run = run | candidates
+            if candidates:
+                run = run | candidates
+        if not run:
+            return list(texts), verdict
+        hits, blocked = verdict.hits, verdict.blocked
         redactions: dict[int, list[Span]] = {}
         for position in sorted(run) if type(run) is frozenset else run:
             rule = rules[position]
+            detector = rule.detector
+            count = 0
             try:
                 if rule.spans:
-                    count = self._find(rule, position, texts, passes, prefilter, redactions)
+                    redact = rule.action == "redact"
+                    hinted = detector.hinted
+                    for index, text in enumerate(texts):
+                        if not text:
+                            continue
+                        candidates, matched = passes[index]
+                        if candidates is None:
+                            spans = detector.find(text)
+                        elif position not in candidates:
+                            continue  # none of the rule's patterns occurs in this text
+                        elif hinted:
+                            spans = detector.find(text, prefilter.present(position, matched))
+                        else:
+                            spans = detector.find(text)
+                        if spans:
+                            count += len(spans)
+                            if redact:
+                                redactions.setdefault(index, []).extend(spans)
                 else:
                     if rule.action == "redact":
                         raise TypeError("payload rules cannot redact")
-                    count = int(rule.detector.count(Payload(tuple(texts), messages)))
+                    count = int(detector.count(Payload(tuple(texts), messages)))
             except Exception as exc:  # noqa: BLE001 - fail closed; the log names the rule and the error type, no text
                 logger.error("guardrail %s (%s) failed: %s", rule.name, rule.kind, type(exc).__name__)
-                verdict.hits.append(rule.hit(stage, 0, error=True))
+                hits.append(rule.hit(stage, 0, error=True))
                 if rule.action != "warn":
-                    verdict.blocked.append(rule.name)
+                    blocked.append(rule.name)
                     verdict.error = True
                 continue
             if count:
-                verdict.hits.append(rule.hit(stage, count))
+                hits.append(rule.hit(stage, count))
                 if rule.action == "block":
-                    verdict.blocked.append(rule.name)
-        # Texts nothing redacted stay the same string objects (callers test `is`).
-        if not redactions:
-            return list(texts), verdict
+                    blocked.append(rule.name)
         out = list(texts)
+        # Texts nothing redacted stay the same string objects (callers test `is`).
         for index, spans in redactions.items():
             out[index] = apply_spans(out[index], spans)
         return out, verdict
-
-    @staticmethod
-    def _find(
-        rule: CompiledRule,
-        position: int,
-        texts: Sequence[str],
-        passes: Sequence[tuple[frozenset[int] | None, list[int]]],
-        prefilter: Prefilter,
-        redactions: dict[int, list[Span]],
-    ) -> int:
-        count = 0
-        detector = rule.detector
-        for index, text in enumerate(texts):
-            if not text:
-                continue
-            candidates, matched = passes[index]
-            if candidates is None:
-                spans = detector.find(text)
-            elif position not in candidates:
-                continue  # none of the rule's patterns occurs in this text
-            elif detector.hinted:
-                spans = detector.find(text, prefilter.present(position, matched))
-            else:
-                spans = detector.find(text)
-            if spans:
-                count += len(spans)
-                if rule.action == "redact":
-                    redactions.setdefault(index, []).extend(spans)
-        return count
 
 
 EMPTY = Engine(())

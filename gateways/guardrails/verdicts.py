@@ -9,7 +9,7 @@ text), the refusals they make, and how a verdict is logged and announced in X-Pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from promptgate.errors import ErrorCode, PromptGateError
@@ -49,14 +49,37 @@ class Hit:
         return data
 
 
-@dataclass(slots=True)
 class Verdict:
-    stage: str
-    hits: list[Hit] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)  # names of the rules that refuse
-    error: bool = False  # a refusal because a detector failed (fail closed)
-    value: Any = None  # check_payload: the (possibly redacted) value
-    note: str = ""  # e.g. "skipped: binary body" on the HTTP proxy
+    """What the rules of one stage decided about one direction's texts (made per scan, so a plain
+    class: a dataclass's default factories cost more than the rest of a clean scan)."""
+
+    __slots__ = ("blocked", "error", "hits", "note", "stage", "value")
+
+    def __init__(
+        self,
+        stage: str,
+        hits: list[Hit] | None = None,
+        blocked: list[str] | None = None,  # names of the rules that refuse
+        error: bool = False,  # a refusal because a detector failed (fail closed)
+        value: Any = None,  # check_payload: the (possibly redacted) value
+        note: str = "",  # e.g. "skipped: binary body" on the HTTP proxy
+    ) -> None:
+        self.stage = stage
+        self.hits: list[Hit] = [] if hits is None else hits
+        self.blocked: list[str] = [] if blocked is None else blocked
+        self.error = error
+        self.value = value
+        self.note = note
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Verdict):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.stage!r}, hits={self.hits!r}, blocked={self.blocked!r}, error={self.error!r})"
 
     @property
     def refused(self) -> bool:

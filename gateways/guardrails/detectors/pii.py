@@ -16,7 +16,6 @@ from gateways.guardrails.detectors.base import (
     ConfigError,
     Span,
     SpanDetector,
-    bounded,
     check_keys,
     new_span,
     pattern_width,
@@ -129,9 +128,7 @@ _PHONE_SEPARATORS = b" .-()+"  # what a phone match holds besides digits (all AS
 
 
 def _verified(entity: str, text: str, start: int, end: int) -> tuple[int, int] | None:
-    before, after = _EDGES[entity]
-    if not bounded(text, start, end, before, after):
-        return None
+    """The entity's checks on a candidate that passed its boundaries (`find` checks those inline)."""
     if entity == "email":
         return start, end
     if entity == "phone":
@@ -208,11 +205,26 @@ class PiiDetector(SpanDetector):
             alternatives, by_group = subset
         spans = []
         placeholders = self.placeholders
+        size = len(text)
         for start, end, group in alternatives.spans(text):
             entity = by_group[group] or ""
-            found = _verified(entity, text, start, end)
-            if found is not None:
-                spans.append(new_span((found[0], found[1], placeholders[entity])))
+            # The boundaries (base.bounded, inline: per match): no word character, nor one of the
+            # entity's edge characters, right before or right after.
+            before, after = _EDGES[entity]
+            if start:
+                ch = text[start - 1]
+                if ch.isalnum() or ch == "_" or ch in before:
+                    continue
+            if end < size:
+                ch = text[end]
+                if ch.isalnum() or ch == "_" or ch in after:
+                    continue
+            if entity != "email":
+                found = _verified(entity, text, start, end)
+                if found is None:
+                    continue
+                start, end = found
+            spans.append(new_span((start, end, placeholders[entity])))
         return spans
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from gateways.guardrails.engine import Engine
+from gateways.guardrails.engine import Engine, apply_spans
 from gateways.guardrails.resolution import EffectiveRule, resolve
 from gateways.guardrails.service import scan_value
 from gateways.guardrails.stream import StreamGuard
@@ -144,3 +146,30 @@ def test_stream_max_size_cuts_and_word_boundaries_hold():
         "the falconry is fine",
         False,
     )
+
+
+def _merged_by_rule(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """The merge rule spelled out: by start, the longer of two at one start first; a span that overlaps
+    a kept one widens the replaced range and keeps the kept one's placeholder."""
+    out, pos = [], 0
+    for start, end, placeholder in sorted(spans, key=lambda s: (s[0], -s[1])):
+        if start < pos:
+            pos = max(pos, end)
+            continue
+        out += [text[pos:start], placeholder]
+        pos = end
+    return "".join([*out, text[pos:]])
+
+
+def test_overlapping_redactions_merge_into_the_first_the_longer_at_one_start():
+    text = "0123456789abcdefghij"
+    assert apply_spans(text, [(2, 5, "[A]")]) == "01[A]56789abcdefghij"
+    assert apply_spans(text, [(2, 5, "[A]"), (2, 8, "[B]"), (4, 12, "[C]")]) == "01[B]cdefghij"
+    assert apply_spans(text, [(10, 12, "[L]"), (0, 1, "[F]")]) == "[F]123456789[L]cdefghij"
+    generator = random.Random(16)
+    for _ in range(3000):
+        spans = []
+        for _ in range(generator.randint(2, 6)):
+            start = generator.randrange(len(text))
+            spans.append((start, generator.randint(start + 1, len(text)), f"[{generator.choice('XYZ')}]"))
+        assert apply_spans(text, spans) == _merged_by_rule(text, spans), spans
