@@ -11,12 +11,14 @@ need no conversion at all. Only the typed columns (datetime, UUID, decimal, JSON
 from __future__ import annotations
 
 import datetime
+import json
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypedDict
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
@@ -104,7 +106,17 @@ def _converter(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -
         return lambda v: None if v is None else (v if isinstance(v, uuid.UUID) else uuid.UUID(v)).hex
     if isinstance(field, models.JSONField):
         encoder = field.encoder
-        return lambda v: ops.adapt_json_value(text_safe(v), encoder)
+        dumps = partial(json.dumps, cls=encoder) if encoder else json.dumps
+
+        def to_json(value: Any) -> Any:
+            # The JSON text itself (what both backends' adapters send: COPY and INSERT take it as is).
+            # A NUL in any string is escaped as \u0000 in it: only then is the value walked.
+            if value is None:
+                return ops.adapt_json_value(value, encoder)
+            encoded = dumps(value)
+            return dumps(text_safe(value)) if "\\u0000" in encoded else encoded
+
+        return to_json
 
     def through_django(value: Any) -> Any:  # a column type added later: correct first, fast if needed
         return field.get_db_prep_save(text_safe(value), connection)

@@ -35,19 +35,6 @@ class Hit:
     count: int
     error: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "rule": self.rule,
-            "level": self.level,
-            "kind": self.kind,
-            "action": self.action,
-            "stage": self.stage,
-            "count": self.count,
-        }
-        if self.error:
-            data["error"] = True
-        return data
-
 
 class Verdict:
     """What the rules of one stage decided about one direction's texts (made per scan, so a plain
@@ -137,8 +124,18 @@ def record(log: RequestLogRow, verdict: Verdict | None) -> None:
     if entry is None:
         entry = log[LOG_KEY] = {"blocked": False, "hits": []}
     hits = entry["hits"]
-    for hit in verdict.hits:
-        hits.append(hit.as_dict())
+    for hit in verdict.hits:  # what the log keeps of a hit (never the matched text)
+        data: dict[str, Any] = {
+            "rule": hit.rule,
+            "level": hit.level,
+            "kind": hit.kind,
+            "action": hit.action,
+            "stage": hit.stage,
+            "count": hit.count,
+        }
+        if hit.error:
+            data["error"] = True
+        hits.append(data)
     if verdict.blocked:
         entry["blocked"] = True
     if verdict.note:
