@@ -20,7 +20,7 @@ from gateways.guardrails import detectors
 from gateways.guardrails.detectors.base import Payload, Span, SpanDetector
 from gateways.guardrails.prefilter import Prefilter
 from gateways.guardrails.resolution import EffectiveRule
-from gateways.guardrails.verdicts import Hit, Verdict
+from gateways.guardrails.verdicts import Hit, Verdict, new_hit
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class CompiledRule:
         object.__setattr__(self, "spans", isinstance(self.detector, SpanDetector))
 
     def hit(self, stage: str, count: int, error: bool = False) -> Hit:
-        return Hit(self.name, self.level, self.kind, self.action, stage, count, error)
+        return new_hit((self.name, self.level, self.kind, self.action, stage, count, error))
 
 
 def apply_spans(text: str, spans: Sequence[Span]) -> str:

@@ -42,6 +42,7 @@ class Prefilter:
         self.component: list[int] = [-1]  # Set pattern index → its place in the rule's `prefilter`
         self.presents: dict[tuple[int, ...], tuple[int, ...]] = {}  # (position, *matched) → present
         self.set: Any = None
+        self._match: Any = None  # the binding's RE2::Set::Match, bound once
         gated = [(i, d.prefilter) for i, d in enumerate(detectors) if i not in self.always]
         if len(gated) < 2:
             return  # one pattern-based rule scans once anyway: a Set pass would only add one
@@ -61,13 +62,15 @@ class Prefilter:
             logger.warning("guardrail patterns do not fit one RE2 set; each rule scans on its own")
             return
         self.set = patterns
+        self._match = patterns._set.Match  # the binding's call: the wrapper only adds an encode
 
     def candidates(self, text: str) -> frozenset[int] | None:
         return self.scan(text)[0]
 
     def scan(self, text: str) -> tuple[frozenset[int] | None, list[int]]:
         """(`candidates(text)`, the Set's matched pattern indices: `present` reads them per rule)."""
-        if self.set is None:
+        match = self._match
+        if match is None:
             return None, []
         if text.isascii():
             data, always = text.encode("ascii"), self.always
@@ -76,7 +79,7 @@ class Prefilter:
                 data, always = text.encode("utf-8"), self.always_unicode
             except UnicodeEncodeError:
                 return None, []  # every rule runs, and fails (closed) on the text as it did before
-        matched = self.set._set.Match(data)  # the binding's call: the wrapper only adds the encode
+        matched = match(data)
         if 0 not in matched:
             return None, []  # the DFA gave up (out of memory): no answer is not "no match"
         owner = self.owner

@@ -13,7 +13,7 @@ all of it (the others, at the end: by then the text is out, so a `block` there e
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from gateways.guardrails.detectors.base import Payload, Span
@@ -255,5 +255,5 @@ def _combine(hits: list[Hit]) -> list[Hit]:
     by_rule: dict[tuple[str, bool], Hit] = {}
     for hit in hits:
         key = (hit.rule, hit.error)
-        by_rule[key] = replace(hit, count=by_rule[key].count + hit.count) if key in by_rule else hit
+        by_rule[key] = hit._replace(count=by_rule[key].count + hit.count) if key in by_rule else hit
     return list(by_rule.values())

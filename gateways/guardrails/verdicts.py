@@ -9,8 +9,8 @@ text), the refusals they make, and how a verdict is logged and announced in X-Pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from promptgate.errors import ErrorCode, PromptGateError
 
@@ -23,17 +23,20 @@ LOG_KEY: Final = "guardrails"  # the RequestLog column (a literal: a key of Requ
 JSONRPC_CODE = -32003
 
 
-@dataclass(slots=True)
-class Hit:
-    """One rule's finding (not frozen: a frozen dataclass costs twice as much to make, per request)."""
+class Hit(NamedTuple):
+    """One rule's finding (a tuple: made per hit, per request; `new_hit` makes one without the named
+    tuple's Python-level __new__)."""
 
     rule: str
     level: str
     kind: str
     action: str
     stage: str
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, as it should
     error: bool = False
+
+
+new_hit = partial(tuple.__new__, Hit)  # new_hit((rule, level, kind, action, stage, count, error))
 
 
 class Verdict:

@@ -137,6 +137,7 @@ def re2_spans(pattern: Any, text: str) -> Iterator[tuple[int, int, int]]:
         pos = stop if stop > start else stop + 1
 
 
+_UNANCHORED = re2._Anchor.UNANCHORED
 ASSERTIONS = ("\\b", "\\B", "^", "$", "\\A", "\\z")
 
 
@@ -163,6 +164,7 @@ class Alternatives:
             raise ValueError("Alternatives patterns may not hold assertions (\\b, ^, $, …)")
         self.grouped = re2_compile("|".join(f"({p})" for p in patterns))
         self.search = re2_compile("|".join(f"(?:{p})" for p in patterns))
+        self._match = self.search._regexp.Match  # the binding's RE2::Match, bound once
         marks = list(marks) + [None] * (len(patterns) - len(marks))
         self.marks = [(mark, i + 1) for i, mark in enumerate(marks) if mark]
         unmarked = [i + 1 for i, mark in enumerate(marks) if not mark]
@@ -196,8 +198,8 @@ class Alternatives:
             return list(re2_spans(self.grouped, text))
 
         data = text.encode("ascii")
-        search = self.search._regexp.Match
-        unanchored = re2._Anchor.UNANCHORED
+        search = self._match
+        unanchored = _UNANCHORED
         marks, required = self.marks, self.required
         out = []
         pos, end = 0, len(data)

@@ -180,15 +180,17 @@ class PiiDetector(SpanDetector):
         self.max_match = max(pattern_width(PATTERNS[e]) for e in order)
         self.alternatives, self.by_group = self._alternatives(self.order)
         # Alternations of only the entities the prefilter saw in a text (present), built on first need.
-        self.subsets: dict[tuple[int, ...], tuple[Alternatives, tuple[str | None, ...]]] = {}
+        self.subsets: dict[tuple[int, ...], tuple[Alternatives, tuple[Any, ...]]] = {}
 
-    @staticmethod
-    def _alternatives(entities: tuple[str, ...]) -> tuple[Alternatives, tuple[str | None, ...]]:
+    def _alternatives(self, entities: tuple[str, ...]) -> tuple[Alternatives, tuple[Any, ...]]:
+        """The alternation of `entities` and, per group, (entity, edge characters before and after,
+        placeholder): what `find` needs of a match, in one tuple."""
         # One alternative per entity (no assertions in the patterns): each match says its entity; an
         # '@' says e-mail (no other entity's match holds one).
         marks = [b"@" if e == "email" else None for e in entities]
         required = bytes(sorted(set(b"".join(REQUIRED[e] for e in entities))))
-        return Alternatives([PATTERNS[e] for e in entities], marks, required), (None, *entities)
+        groups = tuple((e, *_EDGES[e], self.placeholders[e]) for e in entities)
+        return Alternatives([PATTERNS[e] for e in entities], marks, required), (None, *groups)
 
     def find(self, text: str, present: tuple[int, ...] | None = None) -> list[Span]:
         """Every verified entity in `text`; `present` (positions in `self.prefilter` whose gate matched,
@@ -204,13 +206,11 @@ class PiiDetector(SpanDetector):
                 subset = self.subsets[present] = self._alternatives(tuple(self.order[i] for i in present))
             alternatives, by_group = subset
         spans = []
-        placeholders = self.placeholders
         size = len(text)
         for start, end, group in alternatives.spans(text):
-            entity = by_group[group] or ""
+            entity, before, after, placeholder = by_group[group]
             # The boundaries (base.bounded, inline: per match): no word character, nor one of the
             # entity's edge characters, right before or right after.
-            before, after = _EDGES[entity]
             if start:
                 ch = text[start - 1]
                 if ch.isalnum() or ch == "_" or ch in before:
@@ -224,7 +224,7 @@ class PiiDetector(SpanDetector):
                 if found is None:
                     continue
                 start, end = found
-            spans.append(new_span((start, end, placeholders[entity])))
+            spans.append(new_span((start, end, placeholder)))
         return spans
 
 
