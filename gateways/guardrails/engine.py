@@ -20,14 +20,13 @@ from gateways.guardrails import detectors
 from gateways.guardrails.detectors.base import Payload, Span, SpanDetector
 from gateways.guardrails.prefilter import Prefilter
 from gateways.guardrails.resolution import EffectiveRule
-from gateways.guardrails.verdicts import Hit, Verdict, new_hit
+from gateways.guardrails.verdicts import Verdict, new_hit
 
 logger = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "input", "output"
 NOTHING: frozenset[int] = frozenset()
 _START_END = itemgetter(0, 1)  # a Span's start and end
-NOTHING_MATCHED: tuple[frozenset[int], list[int]] = (NOTHING, [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +40,6 @@ class CompiledRule:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spans", isinstance(self.detector, SpanDetector))
-
-    def hit(self, stage: str, count: int, error: bool = False) -> Hit:
-        return new_hit((self.name, self.level, self.kind, self.action, stage, count, error))
 
 
 def apply_spans(text: str, spans: Sequence[Span]) -> str:
@@ -123,16 +119,15 @@ class Engine:
         if not rules:
             return list(texts), verdict
         prefilter = self.prefilters[stage]
-        scan = prefilter.scan
         # Per text: the rules that may match it (None: all) and the prefilter patterns that matched.
-        passes = [scan(text) if text else NOTHING_MATCHED for text in texts]
+        passes = list(map(prefilter.scan, texts))
         run: Any = self.payload[stage]  # the rules that may match some text (range: every rule)
         for candidates, _ in passes:
             if candidates is None:
                 run = range(len(rules))
                 break
             if candidates:
-                run = run | candidates
+                run = run | candidates if run else candidates
         if not run:
             return list(texts), verdict
         hits, blocked = verdict.hits, verdict.blocked
@@ -160,20 +155,24 @@ class Engine:
                         if spans:
                             count += len(spans)
                             if redact:
-                                redactions.setdefault(index, []).extend(spans)
+                                kept = redactions.get(index)
+                                if kept is None:
+                                    redactions[index] = spans  # the detector's own new list
+                                else:
+                                    kept.extend(spans)
                 else:
                     if rule.action == "redact":
                         raise TypeError("payload rules cannot redact")
                     count = int(detector.count(Payload(tuple(texts), messages)))
             except Exception as exc:  # noqa: BLE001 - fail closed; the log names the rule and the error type, no text
                 logger.error("guardrail %s (%s) failed: %s", rule.name, rule.kind, type(exc).__name__)
-                hits.append(rule.hit(stage, 0, error=True))
+                hits.append(new_hit((rule.name, rule.level, rule.kind, rule.action, stage, 0, True)))
                 if rule.action != "warn":
                     blocked.append(rule.name)
                     verdict.error = True
                 continue
             if count:
-                hits.append(rule.hit(stage, count))
+                hits.append(new_hit((rule.name, rule.level, rule.kind, rule.action, stage, count, False)))
                 if rule.action == "block":
                     blocked.append(rule.name)
         out = list(texts)

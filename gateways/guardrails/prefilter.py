@@ -25,7 +25,7 @@ from typing import Any
 import re2
 
 logger = logging.getLogger(__name__)
-PRESENTS_KEPT = 4096  # `present` answers remembered per prefilter (few combinations occur in practice)
+ANSWERS_KEPT = 4096  # answers remembered per prefilter and kind (few combinations occur in practice)
 
 
 class Prefilter:
@@ -40,7 +40,11 @@ class Prefilter:
         )
         self.owner: list[int] = [-1]  # Set pattern index → rule position (index 0: the sentinel)
         self.component: list[int] = [-1]  # Set pattern index → its place in the rule's `prefilter`
-        self.presents: dict[tuple[int, ...], tuple[int, ...]] = {}  # (position, *matched) → present
+        # What a set answer (its matched indices, in the order the Set gave them) means, remembered:
+        # the candidate rules, for ASCII and other texts, and per rule the patterns present.
+        self.answers: dict[tuple[int, ...], frozenset[int]] = {}
+        self.answers_unicode: dict[tuple[int, ...], frozenset[int]] = {}
+        self.presents: dict[tuple[int, tuple[int, ...]], tuple[int, ...]] = {}
         self.set: Any = None
         self._match: Any = None  # the binding's RE2::Set::Match, bound once
         gated = [(i, d.prefilter) for i, d in enumerate(detectors) if i not in self.always]
@@ -67,33 +71,37 @@ class Prefilter:
     def candidates(self, text: str) -> frozenset[int] | None:
         return self.scan(text)[0]
 
-    def scan(self, text: str) -> tuple[frozenset[int] | None, list[int]]:
+    def scan(self, text: str) -> tuple[frozenset[int] | None, tuple[int, ...]]:
         """(`candidates(text)`, the Set's matched pattern indices: `present` reads them per rule)."""
         match = self._match
         if match is None:
-            return None, []
+            return None, ()
         if text.isascii():
-            data, always = text.encode("ascii"), self.always
+            data, answers = text.encode("ascii"), self.answers
         else:
             try:
-                data, always = text.encode("utf-8"), self.always_unicode
+                data, answers = text.encode("utf-8"), self.answers_unicode
             except UnicodeEncodeError:
-                return None, []  # every rule runs, and fails (closed) on the text as it did before
-        matched = match(data)
+                return None, ()  # every rule runs, and fails (closed) on the text as it did before
+        matched = tuple(match(data))
         if 0 not in matched:
-            return None, []  # the DFA gave up (out of memory): no answer is not "no match"
-        owner = self.owner
-        if len(matched) == 1:
-            return always, matched
-        return always.union([owner[i] for i in matched if i]), matched
+            return None, ()  # the DFA gave up (out of memory): no answer is not "no match"
+        candidates = answers.get(matched)
+        if candidates is None:
+            owner = self.owner
+            always = self.always if answers is self.answers else self.always_unicode
+            candidates = always.union([owner[i] for i in matched if i])
+            if len(answers) < ANSWERS_KEPT:
+                answers[matched] = candidates
+        return candidates, matched
 
-    def present(self, position: int, matched: list[int]) -> tuple[int, ...]:
-        """Which of rule `position`'s prefilter patterns matched (in their order), from `scan`'s list."""
-        key = (position, *matched)
+    def present(self, position: int, matched: tuple[int, ...]) -> tuple[int, ...]:
+        """Which of rule `position`'s prefilter patterns matched (in their order), from `scan`'s answer."""
+        key = (position, matched)
         present = self.presents.get(key)
         if present is None:
             owner, component = self.owner, self.component
             present = tuple(sorted([component[i] for i in matched if owner[i] == position]))
-            if len(self.presents) < PRESENTS_KEPT:
+            if len(self.presents) < ANSWERS_KEPT:
                 self.presents[key] = present
         return present
