@@ -32,9 +32,9 @@ def _put(container: Any, key: Any) -> Setter:
 class Texts:
     """The texts of a request or an answer, each with the setter that writes its redacted version back."""
 
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-        self.setters: list[Setter] = []
+    def __init__(self, texts: list[str] | None = None, setters: list[Setter] | None = None) -> None:
+        self.texts: list[str] = [] if texts is None else texts
+        self.setters: list[Setter] = [] if setters is None else setters
 
     def add(self, container: Any, key: Any) -> None:
         value = container.get(key)
@@ -58,8 +58,9 @@ class Texts:
 
 def message_texts(messages: Any) -> tuple[list[str], list[Setter]]:
     """Texts of chat messages (content strings and text parts, tool-call arguments) with setters."""
-    found = Texts()
-    texts, setters = found.texts, found.setters
+    texts: list[str] = []
+    setters: list[Setter] = []
+    found = None  # a Texts over the same lists, made when a message holds more than a string
     for message in messages if isinstance(messages, list) else ():
         if not isinstance(message, dict):
             continue
@@ -69,13 +70,16 @@ def message_texts(messages: Any) -> tuple[list[str], list[Setter]]:
                 texts.append(content)
                 setters.append(_put(message, "content"))
         elif isinstance(content, list):
+            found = found or Texts(texts, setters)
             found.parts(message, "content")
         calls = message.get("tool_calls")
         if calls:
+            found = found or Texts(texts, setters)
             for call in calls:
                 if isinstance(call, dict) and isinstance(call.get("function"), dict):
                     found.add(call["function"], "arguments")
         if isinstance(message.get("function_call"), dict):
+            found = found or Texts(texts, setters)
             found.add(message["function_call"], "arguments")
     return texts, setters
 

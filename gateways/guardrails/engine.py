@@ -143,13 +143,13 @@ class Engine:
                     for index, text in enumerate(texts):
                         if not text:
                             continue
-                        candidates, matched = passes[index]
+                        candidates, presents = passes[index]
                         if candidates is None:
                             spans = detector.find(text)
                         elif position not in candidates:
                             continue  # none of the rule's patterns occurs in this text
                         elif hinted:
-                            spans = detector.find(text, prefilter.present(position, matched))
+                            spans = detector.find(text, presents.get(position))
                         else:
                             spans = detector.find(text)
                         if spans:

@@ -25,6 +25,8 @@ from typing import Any
 import re2
 
 logger = logging.getLogger(__name__)
+NO_PRESENTS: dict[int, tuple[int, ...]] = {}  # shared, never written
+Answer = tuple[frozenset[int], dict[int, tuple[int, ...]]]
 ANSWERS_KEPT = 4096  # answers remembered per prefilter and kind (few combinations occur in practice)
 
 
@@ -40,11 +42,10 @@ class Prefilter:
         )
         self.owner: list[int] = [-1]  # Set pattern index → rule position (index 0: the sentinel)
         self.component: list[int] = [-1]  # Set pattern index → its place in the rule's `prefilter`
-        # What a set answer (its matched indices, in the order the Set gave them) means, remembered:
-        # the candidate rules, for ASCII and other texts, and per rule the patterns present.
-        self.answers: dict[tuple[int, ...], frozenset[int]] = {}
-        self.answers_unicode: dict[tuple[int, ...], frozenset[int]] = {}
-        self.presents: dict[tuple[int, tuple[int, ...]], tuple[int, ...]] = {}
+        # What a set answer (its matched indices, in the order the Set gave them) means, remembered
+        # for ASCII and for other texts: the candidate rules and per rule the patterns present.
+        self.answers: dict[tuple[int, ...], Answer] = {}
+        self.answers_unicode: dict[tuple[int, ...], Answer] = {}
         self.set: Any = None
         self._match: Any = None  # the binding's RE2::Set::Match, bound once
         gated = [(i, d.prefilter) for i, d in enumerate(detectors) if i not in self.always]
@@ -71,37 +72,35 @@ class Prefilter:
     def candidates(self, text: str) -> frozenset[int] | None:
         return self.scan(text)[0]
 
-    def scan(self, text: str) -> tuple[frozenset[int] | None, tuple[int, ...]]:
-        """(`candidates(text)`, the Set's matched pattern indices: `present` reads them per rule)."""
+    def scan(self, text: str) -> tuple[frozenset[int] | None, dict[int, tuple[int, ...]]]:
+        """(`candidates(text)`, per candidate rule with patterns, which of them matched, in their order:
+        what a hinted detector's `find(text, present)` takes)."""
         match = self._match
         if match is None:
-            return None, ()
+            return None, NO_PRESENTS
         if text.isascii():
             data, answers = text.encode("ascii"), self.answers
         else:
             try:
                 data, answers = text.encode("utf-8"), self.answers_unicode
             except UnicodeEncodeError:
-                return None, ()  # every rule runs, and fails (closed) on the text as it did before
+                return None, NO_PRESENTS  # every rule runs, and fails (closed) on the text as it did before
         matched = tuple(match(data))
-        if 0 not in matched:
-            return None, ()  # the DFA gave up (out of memory): no answer is not "no match"
-        candidates = answers.get(matched)
-        if candidates is None:
-            owner = self.owner
-            always = self.always if answers is self.answers else self.always_unicode
-            candidates = always.union([owner[i] for i in matched if i])
+        answer = answers.get(matched)
+        if answer is None:
+            if 0 not in matched:
+                return None, NO_PRESENTS  # the DFA gave up (out of memory): no answer is not "no match"
+            answer = self._answer(matched, self.always if answers is self.answers else self.always_unicode)
             if len(answers) < ANSWERS_KEPT:
-                answers[matched] = candidates
-        return candidates, matched
+                answers[matched] = answer
+        return answer
 
-    def present(self, position: int, matched: tuple[int, ...]) -> tuple[int, ...]:
-        """Which of rule `position`'s prefilter patterns matched (in their order), from `scan`'s answer."""
-        key = (position, matched)
-        present = self.presents.get(key)
-        if present is None:
-            owner, component = self.owner, self.component
-            present = tuple(sorted([component[i] for i in matched if owner[i] == position]))
-            if len(self.presents) < ANSWERS_KEPT:
-                self.presents[key] = present
-        return present
+    def _answer(
+        self, matched: tuple[int, ...], always: frozenset[int]
+    ) -> tuple[frozenset[int], dict[int, tuple[int, ...]]]:
+        owner, component = self.owner, self.component
+        presents: dict[int, list[int]] = {}
+        for i in matched:
+            if i:
+                presents.setdefault(owner[i], []).append(component[i])
+        return always.union(presents), {p: tuple(sorted(c)) for p, c in presents.items()}
