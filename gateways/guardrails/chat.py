@@ -140,7 +140,7 @@ async def chat_input(greq: GatewayRequest, body: dict[str, Any], endpoint: str =
 
 def chat_output(greq: GatewayRequest, engine: Engine, result: dict[str, Any]) -> dict[str, Any]:
     """The answer with output rules applied per choice; a refused choice is withheld (content_filter)."""
-    if not engine.active(OUTPUT):
+    if not engine.output:
         return result
     for choice in result.get("choices") or ():
         message = choice.get("message") if isinstance(choice, dict) else None

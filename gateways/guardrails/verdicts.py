@@ -119,26 +119,38 @@ class GuardrailFailed(GuardrailBlocked):
         self.message = f"Guardrail rules could not check the {'request' if verdict.stage == 'input' else 'response'} and refuse it: {_names(verdict)}"
 
 
+_LOGGED: dict[Hit, dict[str, Any]] = {}  # a hit's log dict, made once per distinct hit (read-only)
+LOGGED_KEPT = 4096
+
+
+def _logged(hit: Hit) -> dict[str, Any]:
+    """What the log keeps of a hit (never the matched text)."""
+    data: dict[str, Any] = {
+        "rule": hit.rule,
+        "level": hit.level,
+        "kind": hit.kind,
+        "action": hit.action,
+        "stage": hit.stage,
+        "count": hit.count,
+    }
+    if hit.error:
+        data["error"] = True
+    if len(_LOGGED) < LOGGED_KEPT:
+        _LOGGED[hit] = data
+    return data
+
+
 def record(log: RequestLogRow, verdict: Verdict | None) -> None:
-    """Merge a verdict into a request's log row (`RequestLog.guardrails`)."""
+    """Merge a verdict into a request's log row (`RequestLog.guardrails`). The hit dicts are shared
+    between rows (the same hit, the same dict): nothing writes to them once made."""
     if verdict is None or not (verdict.hits or verdict.note):
         return
     entry = log.get(LOG_KEY)
     if entry is None:
         entry = log[LOG_KEY] = {"blocked": False, "hits": []}
     hits = entry["hits"]
-    for hit in verdict.hits:  # what the log keeps of a hit (never the matched text)
-        data: dict[str, Any] = {
-            "rule": hit.rule,
-            "level": hit.level,
-            "kind": hit.kind,
-            "action": hit.action,
-            "stage": hit.stage,
-            "count": hit.count,
-        }
-        if hit.error:
-            data["error"] = True
-        hits.append(data)
+    for hit in verdict.hits:
+        hits.append(_LOGGED.get(hit) or _logged(hit))
     if verdict.blocked:
         entry["blocked"] = True
     if verdict.note:
