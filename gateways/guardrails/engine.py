@@ -42,12 +42,22 @@ class CompiledRule:
         object.__setattr__(self, "spans", isinstance(self.detector, SpanDetector))
 
 
-def apply_spans(text: str, spans: Sequence[Span]) -> str:
+def apply_spans(text: str, spans: Sequence[Span], ordered: bool = False) -> str:
     """The text with each span replaced by its placeholder; overlapping spans merge into the first (of
-    two at one start, the longer). Spans are never empty (detectors drop empty matches)."""
+    two at one start, the longer). Spans are never empty (detectors drop empty matches). `ordered`:
+    the spans are by start and none overlaps (one ordered detector's): no sort, no merge."""
     if len(spans) == 1:
         start, end, placeholder = spans[0]
         return text[:start] + placeholder + text[end:]
+    if ordered:
+        parts: list[str] = []
+        pos = 0
+        for start, end, placeholder in spans:
+            parts.append(text[pos:start])
+            parts.append(placeholder)
+            pos = end
+        parts.append(text[pos:])
+        return "".join(parts)
     out: list[str] = []
     pos = 0
     last, last_end = -1, -1  # the span kept last
@@ -132,6 +142,7 @@ class Engine:
             return list(texts), verdict
         hits, blocked = verdict.hits, verdict.blocked
         redactions: dict[int, list[Span]] = {}
+        unordered: set[int] = set()  # texts whose spans need sorting and merging (see apply_spans)
         for position in sorted(run) if type(run) is frozenset else run:
             rule = rules[position]
             detector = rule.detector
@@ -158,8 +169,11 @@ class Engine:
                                 kept = redactions.get(index)
                                 if kept is None:
                                     redactions[index] = spans  # the detector's own new list
+                                    if not detector.ordered:
+                                        unordered.add(index)
                                 else:
                                     kept.extend(spans)
+                                    unordered.add(index)
                 else:
                     if rule.action == "redact":
                         raise TypeError("payload rules cannot redact")
@@ -178,7 +192,7 @@ class Engine:
         out = list(texts)
         # Texts nothing redacted stay the same string objects (callers test `is`).
         for index, spans in redactions.items():
-            out[index] = apply_spans(out[index], spans)
+            out[index] = apply_spans(out[index], spans, index not in unordered)
         return out, verdict
 
 

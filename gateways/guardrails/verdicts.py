@@ -120,6 +120,7 @@ class GuardrailFailed(GuardrailBlocked):
 
 
 _LOGGED: dict[Hit, dict[str, Any]] = {}  # a hit's log dict, made once per distinct hit (read-only)
+_HEADER_PARTS: dict[int, str] = {}  # id of a kept log dict → its part of X-PromptGate-Guardrails
 LOGGED_KEPT = 4096
 
 
@@ -137,6 +138,8 @@ def _logged(hit: Hit) -> dict[str, Any]:
         data["error"] = True
     if len(_LOGGED) < LOGGED_KEPT:
         _LOGGED[hit] = data
+        # Its header part too, by the dict's id: a kept dict is never freed, so its id names it alone.
+        _HEADER_PARTS[id(data)] = _header_part(data)
     return data
 
 
@@ -157,12 +160,17 @@ def record(log: RequestLogRow, verdict: Verdict | None) -> None:
         entry.setdefault("notes", []).append(verdict.note)
 
 
+def _header_part(h: dict[str, Any]) -> str:
+    part = f"{h['rule']};level={h['level']};stage={h['stage']};action={h['action']};count={h['count']}"
+    return part + ";error" if h.get("error") else part
+
+
 def header_value(entry: dict[str, Any]) -> str:
     """`rule;stage=input;action=redact;count=2, …` (names never hold commas, semicolons or spaces)."""
     parts = []
     for h in entry.get("hits", ()):
-        part = f"{h['rule']};level={h['level']};stage={h['stage']};action={h['action']};count={h['count']}"
-        parts.append(part + ";error" if h.get("error") else part)
+        part = _HEADER_PARTS.get(id(h))
+        parts.append(_header_part(h) if part is None else part)
     for note in entry.get("notes", ()):
         parts.append(f"note={note}")
     return ", ".join(parts)

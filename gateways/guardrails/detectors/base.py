@@ -44,6 +44,9 @@ class SpanDetector:
 
     redactable = True
     max_match = 0
+    # True: `find` answers its spans by start, none overlapping (one leftmost-first search, each match
+    # verified or narrowed within itself): the engine then redacts them without sorting.
+    ordered = False
     # RE2 patterns (flags inline) of which one matches somewhere in every text `find` finds anything
     # in: the engine's Prefilter skips the detector on a text none of them matches. Empty: never skipped.
     prefilter: tuple[str, ...] = ()

@@ -161,6 +161,7 @@ def validate(config: Any) -> dict[str, Any]:
 
 
 class PiiDetector(SpanDetector):
+    ordered = True
     hinted = True
 
     def __init__(self, config: dict[str, Any]) -> None:

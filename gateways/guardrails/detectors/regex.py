@@ -69,6 +69,8 @@ def validate(config: Any) -> dict[str, Any]:
 
 
 class RegexDetector(SpanDetector):
+    ordered = True
+
     def __init__(self, config: dict[str, Any]) -> None:
         patterns = config["patterns"]
         # One alternation: a single linear pass over the text whatever the number of patterns.

@@ -88,6 +88,8 @@ def _accepted(kind: str, text: str, start: int, end: int) -> bool:
 
 
 class SecretsDetector(SpanDetector):
+    ordered = True
+
     def __init__(self, config: dict[str, Any]) -> None:
         self.types = tuple(t for t in TYPES if t in config["types"])
         self.placeholder = config["placeholder"]
