@@ -37,6 +37,7 @@ from bench.scenarios import (
 
 RESULTS = stack.BENCH_DIR / "results"
 MEMORY_SCENARIOS = ("memory_streams", "memory_soak")
+PAIRED_ROUNDS = 5  # alternating rounds of a paired comparison at 32 connections, at least
 
 
 def memory_record_path(name: str) -> Path:
@@ -159,13 +160,36 @@ class Bench:
         for conns in self.args.conns:
             attempts = self.args.repeat if scenario.name in KEY_SCENARIOS and conns > 1 else 1
             for attempt in range(1, attempts + 1):
-                row = run(Row(scenario.name, side, config, conns, attempt=attempt), tgt, scenario.kind,
-                          self.args.duration, pid, self.use_wrk, self.ledger(pid))  # fmt: skip
-                self.rows.append(row)
-                self.log(
-                    f"{scenario.name:13} {side:10} {config:10} c={conns:<3} rps={row.rps:>9,.0f} "
-                    f"cpu/req={row.cpu_ms_per_req or 0:.3f}ms {row.note}"
-                )
+                self.measure(scenario, side, config, conns, attempt, tgt, pid)
+
+    def measure(
+        self, scenario: Scenario, side: str, config: str, conns: int, attempt: int, tgt: Target, pid: int
+    ) -> None:
+        row = run(Row(scenario.name, side, config, conns, attempt=attempt), tgt, scenario.kind,
+                  self.args.duration, pid, self.use_wrk, self.ledger(pid))  # fmt: skip
+        self.rows.append(row)
+        self.log(
+            f"{scenario.name:13} {side:10} {config:10} c={conns:<3} rps={row.rps:>9,.0f} "
+            f"cpu/req={row.cpu_ms_per_req or 0:.3f}ms {row.note}"
+        )
+
+    def paired(self, scenarios: list[Scenario], config: str, ctx: Context, pid: int) -> None:
+        """Scenarios whose RPS the report compares within a budget (guardrails: 15%), at 32 connections
+        in alternating rounds, so that the host's drift between minutes falls on each alike; the judge
+        compares them round by round (bench.paired's method; bench/README.md)."""
+        try:
+            tgts = [target(scenario, "promptgate", ctx) for scenario in scenarios]
+        except Unavailable:
+            for scenario in scenarios:
+                self.side(scenario, "promptgate", config, ctx, pid)  # notes why, per scenario
+            return
+        for tgt in tgts:
+            warm(tgt, self.use_wrk)
+        for conns in self.args.conns:
+            rounds = max(self.args.repeat, PAIRED_ROUNDS) if conns > 1 else 1
+            for attempt in range(1, rounds + 1):
+                for scenario, tgt in zip(scenarios, tgts, strict=True):
+                    self.measure(scenario, "promptgate", config, conns, attempt, tgt, pid)
 
     def direct(self, ctx: Context, mock_pids: dict[str, int]) -> None:
         for scenario in self.args.scenarios:
@@ -206,8 +230,14 @@ class Bench:
             return
         try:
             warm(target(BY_NAME["http_get"], "promptgate", ctx), self.use_wrk)
+            names = {scenario.name for scenario in self.args.scenarios}
+            pair = targets.GUARDRAIL_PAIR if names >= set(targets.GUARDRAIL_PAIR) else ()
             for scenario in self.args.scenarios:
-                if "promptgate" in scenario.sides:
+                if "promptgate" not in scenario.sides:
+                    continue
+                if scenario.name == (pair[0] if pair else None):
+                    self.paired([BY_NAME[n] for n in pair], label, ctx, managed.pid)
+                elif scenario.name not in pair:
                     self.side(scenario, "promptgate", label, ctx, managed.pid)
             self.check_writers(label, ctx)
         finally:

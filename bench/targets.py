@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -180,6 +181,25 @@ def _stream_ttfb(rows: list[Row]) -> Verdict:
     return _judge("stream: added TTFB (p50, 1 conn) < 1 ms", parts, lambda v: f"{v:+.2f} ms")
 
 
+GUARDRAIL_PAIR = ("chat_1k", "chat_guard_1k")  # measured in alternating rounds (bench.run: paired)
+
+
+def _paired_losses(rows: list[Row], config: str) -> list[float]:
+    """Per round (the same attempt number of each scenario of GUARDRAIL_PAIR), the RPS lost to the rules."""
+    by_attempt: dict[int, dict[str, float]] = {}
+    for r in rows:
+        if (
+            r.side == "promptgate"
+            and r.config == config
+            and r.connections == 32
+            and r.scenario in GUARDRAIL_PAIR
+        ):
+            if r.load is not None and r.rps:
+                by_attempt.setdefault(r.attempt, {})[r.scenario] = r.rps
+    plain, guarded = GUARDRAIL_PAIR
+    return [(1 - got[guarded] / got[plain]) * 100 for got in by_attempt.values() if len(got) == 2]
+
+
 def _guardrails(rows: list[Row]) -> list[Verdict]:
     """Issue 16: the 1 KB chat with the default rules within 15% of the same run without them (RPS), and
     the 32 KB chat with the rules at least 10x LiteLLM's RPS on the same 32 KB prompt."""
@@ -187,10 +207,14 @@ def _guardrails(rows: list[Row]) -> list[Verdict]:
     large: list[tuple[str, float, bool]] = []
     peer = _median(rows, "chat_32k", "litellm", "litellm-1w", 32)
     for config in ONE_WORKER:
-        plain, guarded = (_median(rows, n, "promptgate", config, 32) for n in ("chat_1k", "chat_guard_1k"))
-        if plain is not None and guarded is not None and plain.rps:
-            loss = (1 - guarded.rps / plain.rps) * 100
-            small.append((f"{config} {guarded.rps:,.0f} vs {plain.rps:,.0f} RPS", loss, loss <= 15))
+        plain, guarded = (_median(rows, n, "promptgate", config, 32) for n in GUARDRAIL_PAIR)
+        losses = _paired_losses(rows, config)
+        if plain is not None and guarded is not None and losses:
+            loss = statistics.median(losses)
+            label = (
+                f"{config} {guarded.rps:,.0f} vs {plain.rps:,.0f} RPS (median of {len(losses)} paired rounds)"
+            )
+            small.append((label, loss, loss <= 15))
         ours = _median(rows, "chat_guard_32k", "promptgate", config, 32)
         if ours is not None and peer is not None and peer.rps:
             ratio = ours.rps / peer.rps
