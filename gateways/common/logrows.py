@@ -82,7 +82,9 @@ class Column:
     default: Any  # already converted
 
 
-def _converter(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+def _converter(
+    field: models.Field[Any, Any], connection: BaseDatabaseWrapper, shared: dict[int, tuple[Any, str]]
+) -> Callable[[Any], Any]:
     """The cheapest conversion that gives the same parameter as `field.get_db_prep_save`."""
     ops = connection.ops  # resolved once: `django.db.connection` is a proxy costing a lookup per use
     if isinstance(field, (models.CharField, models.TextField)):
@@ -110,11 +112,21 @@ def _converter(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -
 
         def to_json(value: Any) -> Any:
             # The JSON text itself (what both backends' adapters send: COPY and INSERT take it as is).
-            # A NUL in any string is escaped as \u0000 in it: only then is the value walked.
+            # A NUL in any string is escaped as \u0000 in it: only then is the value walked. A value
+            # several rows of a batch share (a guardrail verdict's entry) is encoded once per batch.
             if value is None:
                 return ops.adapt_json_value(value, encoder)
+            seen = shared.get(id(value))
+            if seen is not None and seen[0] is value:
+                return seen[1]
             encoded = dumps(value)
-            return dumps(text_safe(value)) if "\\u0000" in encoded else encoded
+            if "\\u0000" in encoded:
+                encoded = dumps(text_safe(value))
+            if isinstance(value, dict):
+                if len(shared) >= SHARED_KEPT:
+                    shared.clear()
+                shared[id(value)] = (value, encoded)  # the value is kept: its id names it alone
+            return encoded
 
         return to_json
 
@@ -124,16 +136,29 @@ def _converter(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -
     return through_django
 
 
+SHARED_KEPT = 10_000  # shared JSON values remembered at most (a batch holds up to 500 rows)
+
+
 class RowEncoder:
     """Turns row dicts into parameter lists in the model's column order for one database connection."""
 
     def __init__(self, model: type[models.Model], connection: BaseDatabaseWrapper) -> None:
         fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        # JSON values the rows of one batch share, encoded once (let go after each batch).
+        self.shared: dict[int, tuple[Any, str]] = {}
         self.columns = [
-            Column(f.name, _converter(f, connection), f.get_db_prep_save(f.get_default(), connection))
+            Column(
+                f.name,
+                _converter(f, connection, self.shared),
+                f.get_db_prep_save(f.get_default(), connection),
+            )
             for f in fields
         ]
         self.column_names = [str(f.column) for f in fields]  # set on every concrete field
+
+    def forget_shared(self) -> None:
+        """After a batch: let go of the values its rows shared."""
+        self.shared.clear()
 
     def encode(self, row: Mapping[str, Any]) -> list[Any]:
         get = row.get
@@ -169,11 +194,14 @@ def write_request_logs(
     table = quote(RequestLog._meta.db_table)
     columns = ", ".join(quote(c) for c in encoder.column_names)
     params: list[list[Any]] = []
-    for start in range(0, len(rows), ENCODE_SLICE):
-        params.extend(encoder.encode(row) for row in rows[start : start + ENCODE_SLICE])
-        # Hand the GIL to the event loop between slices: many short stalls instead of one long one.
-        # (A thread waiting for the GIL otherwise waits out the 5 ms switch interval.)
-        time.sleep(0)
+    try:
+        for start in range(0, len(rows), ENCODE_SLICE):
+            params.extend(encoder.encode(row) for row in rows[start : start + ENCODE_SLICE])
+            # Hand the GIL to the event loop between slices: many short stalls instead of one long one.
+            # (A thread waiting for the GIL otherwise waits out the 5 ms switch interval.)
+            time.sleep(0)
+    finally:
+        encoder.forget_shared()
     deltas = rollup.hourly_deltas(rows) if rollups else {}
     batches = quote(RequestLogBatch._meta.db_table)
     claim = (

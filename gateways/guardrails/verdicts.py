@@ -119,9 +119,13 @@ class GuardrailFailed(GuardrailBlocked):
         self.message = f"Guardrail rules could not check the {'request' if verdict.stage == 'input' else 'response'} and refuse it: {_names(verdict)}"
 
 
-_LOGGED: dict[Hit, dict[str, Any]] = {}  # a hit's log dict, made once per distinct hit (read-only)
-_HEADER_PARTS: dict[int, str] = {}  # id of a kept log dict → its part of X-PromptGate-Guardrails
-LOGGED_KEPT = 4096
+# A request's log entry is never written once made: `record` makes a new one per verdict, and keeps the
+# entries it made (by what they came from), so the same verdicts give the same entry object. Pickled in
+# one batch, a shared entry travels once; its JSON and its header are made once (logrows.py, below).
+_ENTRIES: dict[tuple[Any, ...], dict[str, Any]] = {}  # (previous entry's id or 0, verdict) → entry
+_KEPT: dict[int, dict[str, Any]] = {}  # id → kept entry (an id names it only while `is` agrees)
+_HEADERS: dict[int, str] = {}  # id of a kept entry → its X-PromptGate-Guardrails value
+ENTRIES_KEPT = 4096
 
 
 def _logged(hit: Hit) -> dict[str, Any]:
@@ -136,41 +140,45 @@ def _logged(hit: Hit) -> dict[str, Any]:
     }
     if hit.error:
         data["error"] = True
-    if len(_LOGGED) < LOGGED_KEPT:
-        _LOGGED[hit] = data
-        # Its header part too, by the dict's id: a kept dict is never freed, so its id names it alone.
-        _HEADER_PARTS[id(data)] = _header_part(data)
     return data
 
 
 def record(log: RequestLogRow, verdict: Verdict | None) -> None:
-    """Merge a verdict into a request's log row (`RequestLog.guardrails`). The hit dicts are shared
-    between rows (the same hit, the same dict): nothing writes to them once made."""
+    """Merge a verdict into a request's log row (`RequestLog.guardrails`): a new entry with the
+    previous one's hits and the verdict's (entries are shared between rows: nothing writes to one)."""
     if verdict is None or not (verdict.hits or verdict.note):
         return
-    entry = log.get(LOG_KEY)
+    before = log.get(LOG_KEY)
+    prior = 0 if before is None else id(before)
+    known = before is None or _KEPT.get(prior) is before
+    key = (prior, bool(verdict.blocked), verdict.note, *verdict.hits)
+    entry = _ENTRIES.get(key) if known else None
     if entry is None:
-        entry = log[LOG_KEY] = {"blocked": False, "hits": []}
-    hits = entry["hits"]
-    for hit in verdict.hits:
-        hits.append(_LOGGED.get(hit) or _logged(hit))
-    if verdict.blocked:
-        entry["blocked"] = True
-    if verdict.note:
-        entry.setdefault("notes", []).append(verdict.note)
+        entry = {
+            "blocked": bool(before and before["blocked"]) or bool(verdict.blocked),
+            "hits": [*(before["hits"] if before else ()), *map(_logged, verdict.hits)],
+        }
+        notes = [*(before.get("notes", ()) if before else ()), *([verdict.note] if verdict.note else ())]
+        if notes:
+            entry["notes"] = notes
+        if known and len(_ENTRIES) < ENTRIES_KEPT:
+            _ENTRIES[key] = _KEPT[id(entry)] = entry
+            _HEADERS[id(entry)] = _header(entry)
+    log[LOG_KEY] = entry
 
 
-def _header_part(h: dict[str, Any]) -> str:
-    part = f"{h['rule']};level={h['level']};stage={h['stage']};action={h['action']};count={h['count']}"
-    return part + ";error" if h.get("error") else part
+def _header(entry: dict[str, Any]) -> str:
+    parts = []
+    for h in entry.get("hits", ()):
+        part = f"{h['rule']};level={h['level']};stage={h['stage']};action={h['action']};count={h['count']}"
+        parts.append(part + ";error" if h.get("error") else part)
+    for note in entry.get("notes", ()):
+        parts.append(f"note={note}")
+    return ", ".join(parts)
 
 
 def header_value(entry: dict[str, Any]) -> str:
     """`rule;stage=input;action=redact;count=2, …` (names never hold commas, semicolons or spaces)."""
-    parts = []
-    for h in entry.get("hits", ()):
-        part = _HEADER_PARTS.get(id(h))
-        parts.append(_header_part(h) if part is None else part)
-    for note in entry.get("notes", ()):
-        parts.append(f"note={note}")
-    return ", ".join(parts)
+    if _KEPT.get(id(entry)) is entry:
+        return _HEADERS[id(entry)]
+    return _header(entry)

@@ -180,3 +180,26 @@ def test_items_that_arrive_during_a_write_wait_for_the_next_wake_not_a_batch_of_
     writer.stop()
     assert batches == [list(range(10)), list(range(10, 20)), [20, 21, 22]]
     assert writer.stats()["written"] == 23
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_json_value_rows_share_is_written_to_each(project):
+    """Rows of one batch may share a JSON value (a guardrail verdict's entry): encoded once, each row
+    stores it; a NUL in one of them is still made safe."""
+    from django.utils import timezone
+
+    from audit.models import RequestLog
+    from gateways.common.runtime import write_request_logs
+
+    entry = {"blocked": False, "hits": [{"rule": "pii", "count": 2}]}
+    nul = {"blocked": True, "hits": [{"rule": "nul\x00"}]}
+    base = {"time": timezone.now(), "project_uuid": project.uuid, "gateway": "ai", "status": 200}
+    write_request_logs([{**base, "path": f"/{i}", "guardrails": entry if i < 3 else nul} for i in range(5)])
+    stored = dict(RequestLog.objects.values_list("path", "guardrails"))
+    assert stored == {
+        "/0": entry,
+        "/1": entry,
+        "/2": entry,
+        "/3": {"blocked": True, "hits": [{"rule": "nul\ufffd"}]},
+        "/4": {"blocked": True, "hits": [{"rule": "nul\ufffd"}]},
+    }

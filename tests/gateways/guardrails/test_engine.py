@@ -173,3 +173,54 @@ def test_overlapping_redactions_merge_into_the_first_the_longer_at_one_start():
             start = generator.randrange(len(text))
             spans.append((start, generator.randint(start + 1, len(text)), f"[{generator.choice('XYZ')}]"))
         assert apply_spans(text, spans) == _merged_by_rule(text, spans), spans
+
+
+def test_log_entries_are_new_per_verdict_and_shared_between_rows_with_the_same_verdicts():
+    """`record` never writes to an entry once made (rows share them: one pickled copy and one JSON
+    encoding per batch); what a request's log shows still adds up its verdicts in order."""
+    from gateways.guardrails.verdicts import LOG_KEY, Verdict, header_value, new_hit, record
+
+    def verdict(stage: str, *hits: tuple[str, str, int], note: str = "") -> Verdict:
+        made = Verdict(stage, note=note)
+        for name, action, count in hits:
+            made.hits.append(new_hit((name, "project", "pii", action, stage, count, False)))
+            if action == "block":
+                made.blocked.append(name)
+        return made
+
+    first: dict = {}
+    second: dict = {}
+    record(first, verdict("input", ("pii", "redact", 2)))
+    record(second, verdict("input", ("pii", "redact", 2)))
+    assert first[LOG_KEY] is second[LOG_KEY]
+    shared = first[LOG_KEY]
+    record(first, verdict("output", ("keys", "block", 1), note="output-unchecked:binary"))
+    assert second[LOG_KEY] is shared and len(shared["hits"]) == 1 and not shared["blocked"]
+    assert first[LOG_KEY] == {
+        "blocked": True,
+        "hits": [
+            {
+                "rule": "pii",
+                "level": "project",
+                "kind": "pii",
+                "action": "redact",
+                "stage": "input",
+                "count": 2,
+            },
+            {
+                "rule": "keys",
+                "level": "project",
+                "kind": "pii",
+                "action": "block",
+                "stage": "output",
+                "count": 1,
+            },
+        ],
+        "notes": ["output-unchecked:binary"],
+    }
+    assert header_value(first[LOG_KEY]) == (
+        "pii;level=project;stage=input;action=redact;count=2, "
+        "keys;level=project;stage=output;action=block;count=1, note=output-unchecked:binary"
+    )
+    made_elsewhere = {"blocked": False, "hits": [dict(shared["hits"][0])]}
+    assert header_value(made_elsewhere) == "pii;level=project;stage=input;action=redact;count=2"
