@@ -22,6 +22,7 @@ from mcp.client.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from audit.models import RequestLog
+from gateways.mcp.listen import UPSTREAM_RETRY_SECONDS
 from tests.gateways.mcp.conftest import McpProject, add_server, modern, modern_headers, post, rpc
 from tests.gateways.mcp.test_protocol import initialize
 from tests.gateways.mcp.upstreams import Announcer, DeltaRecord, Upstream, build_beta, build_delta
@@ -219,9 +220,17 @@ def test_an_upstream_announcement_on_its_own_stream_reaches_listeners(gateways, 
     server = Upstream(lambda: announcer).start()
     try:
         add_server(long_project.project, "ann", server.url(), protocol="legacy")
+
+        def listed_here() -> bool:
+            listed = post(gateways[0], long_project, modern("tools/list"), **modern_headers("tools/list"))
+            return "ann__first" in {t["name"] for t in listed.json()["result"]["tools"]}
+
+        assert wait_for(listed_here)  # this process has read the new server before anyone listens
         listening = _listen(gateways[0], long_project)
-        # While someone listens, the gateway listens to the upstream's own GET stream.
-        assert wait_for(lambda: len(announcer.streams) == 1), gateways[0].output()[-3000:]
+        # While someone listens, the gateway listens to the upstream's own GET stream (a first attempt
+        # that fails is retried every UPSTREAM_RETRY_SECONDS: room for a few).
+        opened = wait_for(lambda: len(announcer.streams) == 1, timeout=4 * UPSTREAM_RETRY_SECONDS)
+        assert opened, gateways[0].output()[-3000:]
         announcer.tools.append("second")
         announcer.announce()
         assert listening.next_method() == "notifications/tools/list_changed"
