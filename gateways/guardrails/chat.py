@@ -100,10 +100,8 @@ def scan_texts(
 ) -> Verdict:
     """Scan texts (redacting through their setters); records the verdict; raises (400) on a refusal."""
     new, verdict = engine.scan(stage, texts, messages=messages)
-    if verdict.hits or verdict.note:
-        for old, replacement, setter in zip(texts, new, setters, strict=True):
-            if replacement is not old:
-                setter(replacement)
+    if verdict.hits or verdict.note:  # else nothing was redacted, and nothing is to record
+        _apply(texts, new, setters)
         record(greq.log, verdict)
         if verdict.blocked:
             raise verdict.exception(400)
@@ -132,9 +130,7 @@ def scan_output(greq: GatewayRequest, engine: Engine, texts: list[str], setters:
 async def chat_input(greq: GatewayRequest, body: dict[str, Any], endpoint: str = "") -> Engine:
     engine = await engine_for(greq.runtime.config, greq.project.id, endpoint)
     if engine.input:
-        messages = body.get("messages")
-        texts, setters = message_texts(messages)
-        scan_texts(greq, engine, texts, setters, len(messages) if isinstance(messages, list) else 0)
+        scan_messages(greq, engine, body.get("messages"))
     return engine
 
 

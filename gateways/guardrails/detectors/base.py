@@ -233,21 +233,3 @@ class Alternatives:
         # The set's DFA gave up: ask for the groups at this match.
         spans = self.grouped._regexp.Match(re2._Anchor.ANCHOR_START, data, start, end)
         return next((i for i in range(1, len(spans)) if spans[i][0] >= 0), 0)
-
-
-def is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def bounded(text: str, start: int, end: int, before: str = "", after: str = "") -> bool:
-    """No word character (nor one of `before` / `after`) right before `start` or right after `end`:
-    RE2 has no lookarounds, so detectors check their boundaries on the candidates it finds."""
-    if start > 0:
-        ch = text[start - 1]
-        if ch.isalnum() or ch == "_" or ch in before:
-            return False
-    if end < len(text):
-        ch = text[end]
-        if ch.isalnum() or ch == "_" or ch in after:
-            return False
-    return True

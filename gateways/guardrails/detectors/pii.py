@@ -206,8 +206,8 @@ class PiiDetector(SpanDetector):
         size = len(text)
         for start, end, group in alternatives.spans(text):
             entity, before, after, placeholder = by_group[group]
-            # The boundaries (base.bounded, inline: per match): no word character, nor one of the
-            # entity's edge characters, right before or right after.
+            # The boundaries, inline (per match): no word character, nor one of the entity's edge
+            # characters, right before or right after (RE2 has no lookarounds).
             if start:
                 ch = text[start - 1]
                 if ch.isalnum() or ch == "_" or ch in before:
